@@ -1,0 +1,68 @@
+// Micro benchmarks of the pure core: the per-prompt CPU cost on the send path
+// (validate + encode) and on the ACK path (decode). Run:
+//   build/release/bench/core_bench
+#include <benchmark/benchmark.h>
+
+#include "assist/frame.h"
+#include "assist/frame_id.h"
+#include "assist/validation.h"
+
+namespace {
+
+assist::AssistPrompt typical_prompt() {
+  assist::AssistPrompt p;
+  p.session_id = "SESS-998877";
+  p.agent_id = "AGT-4455";
+  p.interaction_id = "INT-112233";
+  p.snippets = {
+      {"KB-1001", "Verify customer account status before escalation.", {"billing", "escalation"}, "CRM"},
+      {"KB-1002", "Apply retention discount code RET24.", {"retention", "discount"}, "KNOWLEDGE_BASE"},
+  };
+  p.priority_override = true;
+  p.priority_level = 5;
+  p.relevance_score = assist::relevance_score(p.snippets);
+  p.timestamp = 1'700'000'000.25;
+  return p;
+}
+
+void BM_ValidateAndEncodePrompt(benchmark::State& state) {
+  assist::PromptSync frame{"2f1c3f7e-6a0b-4c39-9d7e-0c5e8d3f6a11", 1, typical_prompt()};
+  for (auto _ : state) {
+    auto violations = assist::validate(frame.payload);
+    benchmark::DoNotOptimize(violations);
+    auto text = assist::encode(frame);
+    benchmark::DoNotOptimize(text);
+    ++frame.sequence;
+  }
+}
+BENCHMARK(BM_ValidateAndEncodePrompt);
+
+void BM_DecodeAck(benchmark::State& state) {
+  const std::string text = assist::encode(assist::Ack{"2f1c3f7e-6a0b-4c39-9d7e-0c5e8d3f6a11", 123456, false});
+  for (auto _ : state) {
+    auto r = assist::decode_frame(text);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_DecodeAck);
+
+void BM_DecodePromptSync(benchmark::State& state) {
+  const std::string text =
+      assist::encode(assist::PromptSync{"2f1c3f7e-6a0b-4c39-9d7e-0c5e8d3f6a11", 1, typical_prompt()});
+  for (auto _ : state) {
+    auto r = assist::decode_frame(text);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_DecodePromptSync);
+
+void BM_NextFrameId(benchmark::State& state) {
+  assist::FrameIdGenerator ids;
+  for (auto _ : state) {
+    auto id = ids.next();
+    benchmark::DoNotOptimize(id);
+  }
+}
+BENCHMARK(BM_NextFrameId);
+
+}  // namespace

@@ -1,0 +1,458 @@
+#include "assist/frame.h"
+
+#include <array>
+#include <limits>
+#include <type_traits>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "core/detail/json_parse.h"
+
+namespace assist {
+namespace json = boost::json;
+
+namespace {
+
+// ----- error category ------------------------------------------------------
+
+class FrameCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "assist.frame"; }
+  std::string message(int ev) const override {
+    switch (static_cast<FrameErrc>(ev)) {
+      case FrameErrc::malformed_json: return "malformed JSON";
+      case FrameErrc::not_an_object: return "frame is not a JSON object";
+      case FrameErrc::missing_field: return "required field missing";
+      case FrameErrc::wrong_type: return "field has the wrong type";
+      case FrameErrc::out_of_range: return "number out of range";
+      case FrameErrc::bad_value: return "field has a forbidden value";
+    }
+    return "unknown frame error";
+  }
+};
+
+// ----- decoding -------------------------------------------------------------
+
+// A location in the frame, rendered only when an error is reported.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view key;   // member name, or empty for an array element
+  std::ptrdiff_t index = -1;
+};
+
+void render(const Path* p, std::string& out) {
+  if (p == nullptr) return;
+  render(p->parent, out);
+  if (p->index >= 0) {
+    out += fmt::format("[{}]", p->index);
+  } else if (!p->key.empty()) {
+    if (!out.empty()) out += '.';
+    out += p->key;
+  }
+}
+
+std::string_view kind_name(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_: return "a number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
+  }
+  return "something else";
+}
+
+enum class Need { required, optional };
+
+class Decoder {
+ public:
+  bool fail(FrameErrc code, const Path& at, std::string_view what) {
+    std::string where;
+    render(&at, where);
+    error.code = make_error_code(code);
+    error.detail = where.empty() ? std::string(what) : fmt::format("{}: {}", where, what);
+    return false;
+  }
+  bool wrong_type(const Path& at, std::string_view expected, const json::value& got) {
+    return fail(FrameErrc::wrong_type, at, fmt::format("expected {}, got {}", expected, kind_name(got)));
+  }
+
+  // The member `at.key` of `obj`; null when absent (an error when required).
+  const json::value* member(const json::object& obj, const Path& at, Need need) {
+    if (const auto* v = obj.if_contains(at.key)) return v;
+    if (need == Need::required) fail(FrameErrc::missing_field, at, "is required");
+    return nullptr;
+  }
+
+  bool string(const json::object& obj, const Path& parent, std::string_view key, std::string& out,
+              Need need = Need::required) {
+    const Path at{&parent, key};
+    const auto* v = member(obj, at, need);
+    if (v == nullptr) return need == Need::optional;
+    return string_value(*v, at, out);
+  }
+  bool string_value(const json::value& v, const Path& at, std::string& out) {
+    const auto* s = v.if_string();
+    if (s == nullptr) return wrong_type(at, "a string", v);
+    out.assign(s->data(), s->size());
+    return true;
+  }
+
+  template <class Int>
+  bool integer(const json::object& obj, const Path& parent, std::string_view key, Int& out,
+               Need need = Need::required) {
+    const Path at{&parent, key};
+    const auto* v = member(obj, at, need);
+    if (v == nullptr) return need == Need::optional;
+    if (!v->is_int64() && !v->is_uint64()) return wrong_type(at, "an integer", *v);
+    boost::system::error_code ec;
+    const auto n = v->to_number<Int>(ec);
+    if (ec) return fail(FrameErrc::out_of_range, at, "does not fit its range");
+    out = n;
+    return true;
+  }
+
+  bool number(const json::object& obj, const Path& parent, std::string_view key, double& out,
+              Need need = Need::required) {
+    const Path at{&parent, key};
+    const auto* v = member(obj, at, need);
+    if (v == nullptr) return need == Need::optional;
+    if (v->is_double()) out = v->get_double();
+    else if (v->is_int64()) out = static_cast<double>(v->get_int64());
+    else if (v->is_uint64()) out = static_cast<double>(v->get_uint64());
+    else return wrong_type(at, "a number", *v);
+    return true;
+  }
+
+  bool boolean(const json::object& obj, const Path& parent, std::string_view key, bool& out,
+               Need need = Need::required) {
+    const Path at{&parent, key};
+    const auto* v = member(obj, at, need);
+    if (v == nullptr) return need == Need::optional;
+    if (!v->is_bool()) return wrong_type(at, "a boolean", *v);
+    out = v->get_bool();
+    return true;
+  }
+
+  const json::object* object(const json::object& obj, const Path& at) {
+    const auto* v = member(obj, at, Need::required);
+    if (v == nullptr) return nullptr;
+    if (!v->is_object()) { wrong_type(at, "an object", *v); return nullptr; }
+    return &v->get_object();
+  }
+
+  const json::array* array(const json::object& obj, const Path& at, Need need) {
+    const auto* v = member(obj, at, need);
+    if (v == nullptr) return nullptr;
+    if (!v->is_array()) { wrong_type(at, "an array", *v); return nullptr; }
+    return &v->get_array();
+  }
+
+  bool snippet(const json::value& v, const Path& at, KnowledgeSnippet& s) {
+    const auto* obj = v.if_object();
+    if (obj == nullptr) return wrong_type(at, "an object", v);
+    if (!string(*obj, at, "snippet_id", s.snippet_id) || !string(*obj, at, "content", s.content) ||
+        !string(*obj, at, "source_system", s.source_system))
+      return false;
+    const Path tags_at{&at, "tags"};
+    const auto* tags = array(*obj, tags_at, Need::optional);
+    if (tags == nullptr) return !error.code;  // absent is fine, wrong type is not
+    s.tags.resize(tags->size());
+    for (std::size_t i = 0; i < tags->size(); ++i) {
+      if (!string_value((*tags)[i], Path{&tags_at, {}, static_cast<std::ptrdiff_t>(i)}, s.tags[i]))
+        return false;
+    }
+    return true;
+  }
+
+  bool prompt(const json::object& obj, const Path& at, AssistPrompt& p) {
+    if (!string(obj, at, "session_id", p.session_id) || !string(obj, at, "agent_id", p.agent_id) ||
+        !string(obj, at, "interaction_id", p.interaction_id))
+      return false;
+    const Path snippets_at{&at, "snippets"};
+    const auto* snippets = array(obj, snippets_at, Need::required);
+    if (snippets == nullptr) return false;
+    p.snippets.resize(snippets->size());
+    for (std::size_t i = 0; i < snippets->size(); ++i) {
+      if (!snippet((*snippets)[i], Path{&snippets_at, {}, static_cast<std::ptrdiff_t>(i)}, p.snippets[i]))
+        return false;
+    }
+    return boolean(obj, at, "priority_override", p.priority_override, Need::optional) &&
+           integer(obj, at, "priority_level", p.priority_level) &&
+           number(obj, at, "relevance_score", p.relevance_score) &&
+           number(obj, at, "timestamp", p.timestamp) &&
+           integer(obj, at, "ttl_seconds", p.ttl_seconds);
+  }
+
+  DecodeError error;
+};
+
+const Path root{};
+
+DecodeError error_of(FrameErrc code, std::string detail) {
+  DecodeError e;
+  e.code = make_error_code(code);
+  e.detail = std::move(detail);
+  return e;
+}
+
+template <class F>
+DecodeResult finish(Decoder& d, bool ok, F&& frame) {
+  if (!ok) return std::move(d.error);
+  return Frame(std::forward<F>(frame));
+}
+
+DecodeResult decode_object(const json::object& obj, Decoder& d) {
+  std::string type;
+  if (!d.string(obj, root, "type", type)) return std::move(d.error);
+
+  if (type == "ACK") {
+    Ack f;
+    return finish(d, d.string(obj, root, "frame_id", f.frame_id) &&
+                         d.integer(obj, root, "sequence", f.sequence) &&
+                         d.boolean(obj, root, "duplicate", f.duplicate, Need::optional), std::move(f));
+  }
+  if (type == "PROMPT_SYNC") {
+    PromptSync f;
+    const bool head = d.string(obj, root, "frame_id", f.frame_id) &&
+                      d.integer(obj, root, "sequence", f.sequence);
+    // Keep what identifies the frame so a refusal can name it.
+    d.error.frame_id = f.frame_id;
+    d.error.sequence = f.sequence;
+    if (!head) return std::move(d.error);
+    const Path payload_at{&root, "payload"};
+    const auto* payload = d.object(obj, payload_at);
+    return finish(d, payload != nullptr && d.prompt(*payload, payload_at, f.payload), std::move(f));
+  }
+  if (type == "NACK") {
+    Nack f;
+    const bool ok = d.string(obj, root, "frame_id", f.frame_id) &&
+                    d.integer(obj, root, "sequence", f.sequence, Need::optional) &&
+                    d.string(obj, root, "code", f.code_text) &&
+                    d.string(obj, root, "reason", f.reason, Need::optional);
+    f.code = nack_code_from_string(f.code_text);
+    return finish(d, ok, std::move(f));
+  }
+  if (type == "HELLO") {
+    Hello f;
+    return finish(d, d.string(obj, root, "connection_id", f.connection_id) &&
+                         d.integer(obj, root, "max_sessions", f.max_sessions, Need::optional) &&
+                         d.integer(obj, root, "max_snippets", f.max_snippets, Need::optional) &&
+                         d.integer(obj, root, "max_inflight", f.max_inflight, Need::optional) &&
+                         d.integer(obj, root, "max_frame_bytes", f.max_frame_bytes, Need::optional) &&
+                         d.integer(obj, root, "token_expires_at", f.token_expires_at, Need::optional),
+                  std::move(f));
+  }
+  if (type == "PROMPT_FEEDBACK") {
+    PromptFeedback f;
+    std::string action;
+    bool ok = d.string(obj, root, "frame_id", f.frame_id) &&
+              d.string(obj, root, "session_id", f.session_id) &&
+              d.string(obj, root, "action", action) &&
+              d.number(obj, root, "at", f.at, Need::optional);
+    if (ok) {
+      if (action == "ADOPTED") f.action = FeedbackAction::adopted;
+      else if (action == "DISMISSED") f.action = FeedbackAction::dismissed;
+      else ok = d.fail(FrameErrc::bad_value, Path{&root, "action"},
+                       fmt::format("is \"{}\", expected ADOPTED or DISMISSED", action));
+    }
+    return finish(d, ok, std::move(f));
+  }
+  if (type == "SESSION_ENDED") {
+    SessionEnded f;
+    return finish(d, d.string(obj, root, "session_id", f.session_id) &&
+                         d.string(obj, root, "reason", f.reason, Need::optional), std::move(f));
+  }
+  if (type == "SESSION_END") {
+    SessionEnd f;
+    return finish(d, d.string(obj, root, "session_id", f.session_id), std::move(f));
+  }
+  return Frame(UnknownFrame{std::move(type)});
+}
+
+// ----- encoding -------------------------------------------------------------
+
+// Small frames are built in a stack buffer to spare the allocator.
+class Builder {
+ public:
+  Builder() : resource_(buffer_.data(), buffer_.size()), obj_(&resource_) {}
+  json::object& obj() { return obj_; }
+  json::storage_ptr storage() { return &resource_; }
+  std::string text() const { return json::serialize(obj_); }
+
+ private:
+  std::array<unsigned char, 4096> buffer_;
+  json::monotonic_resource resource_;
+  json::object obj_;
+};
+
+json::array string_array(const std::vector<std::string>& items, json::storage_ptr sp) {
+  json::array a(sp);
+  a.reserve(items.size());
+  for (const auto& s : items) a.emplace_back(json::string_view(s));
+  return a;
+}
+
+}  // namespace
+
+const std::error_category& frame_category() {
+  static const FrameCategory category;
+  return category;
+}
+
+std::error_code make_error_code(FrameErrc e) { return {static_cast<int>(e), frame_category()}; }
+
+std::string_view to_string(NackCode code) {
+  switch (code) {
+    case NackCode::invalid_frame: return "INVALID_FRAME";
+    case NackCode::session_limit: return "SESSION_LIMIT";
+    case NackCode::stale: return "STALE";
+    case NackCode::forbidden: return "FORBIDDEN";
+    case NackCode::inflight_limit: return "INFLIGHT_LIMIT";
+    case NackCode::unknown: break;
+  }
+  return "UNKNOWN";
+}
+
+NackCode nack_code_from_string(std::string_view text) {
+  for (auto code : {NackCode::invalid_frame, NackCode::session_limit, NackCode::stale,
+                    NackCode::forbidden, NackCode::inflight_limit}) {
+    if (text == to_string(code)) return code;
+  }
+  return NackCode::unknown;
+}
+
+std::string_view to_string(FeedbackAction action) {
+  return action == FeedbackAction::adopted ? "ADOPTED" : "DISMISSED";
+}
+
+DecodeResult decode_frame(std::string_view text) noexcept {
+  try {
+    std::array<unsigned char, 4096> buffer;
+    json::monotonic_resource resource(buffer.data(), buffer.size());
+    boost::system::error_code ec;
+    const json::value v = detail::parse_json_exact(text, ec, &resource);
+    if (ec) return error_of(FrameErrc::malformed_json, "malformed JSON: " + ec.message());
+    if (!v.is_object())
+      return error_of(FrameErrc::not_an_object, fmt::format("expected a JSON object, got {}", kind_name(v)));
+    Decoder d;
+    return decode_object(v.get_object(), d);
+  } catch (const std::exception& e) {  // allocation failure: report, never escape
+    return error_of(FrameErrc::malformed_json, fmt::format("cannot decode: {}", e.what()));
+  }
+}
+
+std::string encode(const PromptSync& f) {
+  Builder b;
+  auto& o = b.obj();
+  const auto& p = f.payload;
+  o.reserve(4);
+  o.emplace("type", "PROMPT_SYNC");
+  o.emplace("frame_id", f.frame_id);
+  o.emplace("sequence", f.sequence);
+  json::object payload(b.storage());
+  payload.reserve(9);
+  payload.emplace("session_id", p.session_id);
+  payload.emplace("agent_id", p.agent_id);
+  payload.emplace("interaction_id", p.interaction_id);
+  json::array snippets(b.storage());
+  snippets.reserve(p.snippets.size());
+  for (const auto& s : p.snippets) {
+    json::object so(b.storage());
+    so.reserve(4);
+    so.emplace("snippet_id", s.snippet_id);
+    so.emplace("content", s.content);
+    so.emplace("tags", string_array(s.tags, b.storage()));
+    so.emplace("source_system", s.source_system);
+    snippets.emplace_back(std::move(so));
+  }
+  payload.emplace("snippets", std::move(snippets));
+  payload.emplace("priority_override", p.priority_override);
+  payload.emplace("priority_level", p.priority_level);
+  payload.emplace("relevance_score", p.relevance_score);
+  payload.emplace("timestamp", p.timestamp);
+  payload.emplace("ttl_seconds", p.ttl_seconds);
+  o.emplace("payload", std::move(payload));
+  return b.text();
+}
+
+std::string encode(const SessionEnd& f) {
+  Builder b;
+  b.obj().emplace("type", "SESSION_END");
+  b.obj().emplace("session_id", f.session_id);
+  return b.text();
+}
+
+std::string encode(const Hello& f) {
+  Builder b;
+  auto& o = b.obj();
+  o.emplace("type", "HELLO");
+  o.emplace("connection_id", f.connection_id);
+  o.emplace("max_sessions", f.max_sessions);
+  o.emplace("max_snippets", f.max_snippets);
+  o.emplace("max_inflight", f.max_inflight);
+  o.emplace("max_frame_bytes", f.max_frame_bytes);
+  o.emplace("token_expires_at", f.token_expires_at);
+  return b.text();
+}
+
+std::string encode(const Ack& f) {
+  Builder b;
+  auto& o = b.obj();
+  o.emplace("type", "ACK");
+  o.emplace("frame_id", f.frame_id);
+  o.emplace("sequence", f.sequence);
+  o.emplace("duplicate", f.duplicate);
+  return b.text();
+}
+
+std::string encode(const Nack& f) {
+  Builder b;
+  auto& o = b.obj();
+  o.emplace("type", "NACK");
+  o.emplace("frame_id", f.frame_id);
+  o.emplace("sequence", f.sequence);
+  o.emplace("code", f.code_text.empty() ? to_string(f.code) : std::string_view(f.code_text));
+  o.emplace("reason", f.reason);
+  return b.text();
+}
+
+std::string encode(const PromptFeedback& f) {
+  Builder b;
+  auto& o = b.obj();
+  o.emplace("type", "PROMPT_FEEDBACK");
+  o.emplace("frame_id", f.frame_id);
+  o.emplace("session_id", f.session_id);
+  o.emplace("action", to_string(f.action));
+  o.emplace("at", f.at);
+  return b.text();
+}
+
+std::string encode(const SessionEnded& f) {
+  Builder b;
+  auto& o = b.obj();
+  o.emplace("type", "SESSION_ENDED");
+  o.emplace("session_id", f.session_id);
+  o.emplace("reason", f.reason);
+  return b.text();
+}
+
+std::string encode_frame(const Frame& frame) {
+  return std::visit(
+      [](const auto& f) -> std::string {
+        if constexpr (std::is_same_v<std::decay_t<decltype(f)>, UnknownFrame>) {
+          Builder b;
+          b.obj().emplace("type", f.type);
+          return b.text();
+        } else {
+          return encode(f);
+        }
+      },
+      frame);
+}
+
+}  // namespace assist
