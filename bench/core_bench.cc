@@ -66,3 +66,22 @@ void BM_NextFrameId(benchmark::State& state) {
 BENCHMARK(BM_NextFrameId);
 
 }  // namespace
+
+namespace {
+void BM_ValidateOnly(benchmark::State& state) {
+  const auto p = typical_prompt();
+  for (auto _ : state) {
+    auto v = assist::validate(p);
+    benchmark::DoNotOptimize(v);
+  }
+}
+BENCHMARK(BM_ValidateOnly);
+void BM_EncodeOnly(benchmark::State& state) {
+  assist::PromptSync frame{"2f1c3f7e-6a0b-4c39-9d7e-0c5e8d3f6a11", 1, typical_prompt()};
+  for (auto _ : state) {
+    auto t = assist::encode(frame);
+    benchmark::DoNotOptimize(t);
+  }
+}
+BENCHMARK(BM_EncodeOnly);
+}  // namespace

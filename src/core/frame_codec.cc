@@ -5,6 +5,9 @@
 #include <type_traits>
 
 #include <boost/json.hpp>
+// Boost.JSON is compiled here, in header-only mode, for the whole project:
+// the codec's hot paths inline it, and no component links Boost::json.
+#include <boost/json/src.hpp>
 #include <fmt/format.h>
 
 #include "core/detail/json_parse.h"

@@ -13,20 +13,30 @@ namespace {
 enum class Controls { none, whitespace };  // which control characters a field may hold
 
 // First problem with a string field, or an empty string when it is fine.
+// One pass: ASCII bytes are checked inline, the rare multi-byte sequences by
+// is_valid_utf8 on just that stretch.
 std::string string_problem(std::string_view value, std::size_t max_bytes,
                            bool required, Controls allowed) {
   if (value.empty()) return required ? "is empty" : "";
   if (value.size() > max_bytes)
     return fmt::format("is {} bytes, over the limit of {}", value.size(), max_bytes);
-  if (!is_valid_utf8(value)) return "is not valid UTF-8";
-  for (char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
+  bool utf8_ok = true;
+  std::size_t i = 0;
+  while (i < value.size()) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x80) {  // a run of non-ASCII bytes
+      std::size_t j = i + 1;
+      while (j < value.size() && static_cast<unsigned char>(value[j]) >= 0x80) ++j;
+      utf8_ok = utf8_ok && is_valid_utf8(value.substr(i, j - i));
+      i = j;
+      continue;
+    }
     const bool control = c < 0x20 || c == 0x7f;
-    const bool allowed_ws = allowed == Controls::whitespace && (c == '\t' || c == '\n' || c == '\r');
-    if (control && !allowed_ws)
+    if (control && !(allowed == Controls::whitespace && (c == '\t' || c == '\n' || c == '\r')))
       return fmt::format("contains control character 0x{:02x}", static_cast<unsigned>(c));
+    ++i;
   }
-  return "";
+  return utf8_ok ? "" : "is not valid UTF-8";
 }
 
 class Checker {
