@@ -1,0 +1,143 @@
+// The synchronizer's delivery core: per-session queues, priority, supersede,
+// freshness at the moment of writing, sequence numbers, in-flight tracking,
+// replay decisions and outcomes. It is the transport's LinkHandler. No I/O:
+// placement of sessions on links is asked of a Placement (the pool), and
+// every event goes to a SchedulerSink (audit, metrics, callbacks).
+// Single-threaded: every call comes from the pool's executor.
+#ifndef ASSIST_SRC_SYNC_SCHEDULER_H
+#define ASSIST_SRC_SYNC_SCHEDULER_H
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "assist/clock.h"
+#include "assist/outcome.h"
+#include "assist/prompt.h"
+#include "transport/link_handler.h"
+
+namespace assist::sync {
+
+using transport::LinkId;
+using transport::OutFrame;
+using transport::SteadyTime;
+
+// An accepted prompt on its way through the scheduler.
+struct Entry {
+  std::string frame_id;
+  AssistPrompt prompt;
+  std::uint64_t sequence = 0;        // assigned at first write
+  std::optional<SteadyTime> written_at;  // last write, for write-to-ACK latency
+  std::function<void(const SyncOutcome&)> done;  // called once, with the final outcome
+};
+
+// What is remembered of a delivered prompt, so later feedback can be
+// attributed (PROMPT_FEEDBACK carries only frame_id and session_id).
+struct Delivered {
+  std::string session_id;
+  std::string agent_id;
+  std::string interaction_id;
+  int priority_level = 0;
+  bool priority_override = false;
+  double relevance_score = 0.0;
+  std::uint64_t sequence = 0;
+};
+
+// Where sessions live: implemented over the connection pool.
+class Placement {
+ public:
+  virtual ~Placement() = default;
+  // The link holding `session_id`, or one with a free slot; nullopt when full.
+  virtual std::optional<LinkId> place_session(const std::string& session_id) = 0;
+  virtual void release_session(const std::string& session_id) = 0;
+  // The scheduler has frames for `link`.
+  virtual void wake(LinkId link) = 0;
+};
+
+// Receives everything worth recording. Calls come from the scheduler's thread.
+class SchedulerSink {
+ public:
+  virtual ~SchedulerSink() = default;
+  virtual void on_outcome(const Entry& entry, const SyncOutcome& outcome) = 0;
+  virtual void on_written(const Entry& entry, bool replay) = 0;
+  virtual void on_evicted(const std::string& session_id, const std::string& agent_id) = 0;
+  // `prompt` is null when the frame_id is no longer remembered.
+  virtual void on_feedback(const Delivered* prompt, const PromptFeedback& feedback) = 0;
+  virtual void on_link_state(LinkId link, transport::LinkState state, std::error_code error) = 0;
+};
+
+struct SchedulerOptions {
+  double freshness_seconds = limits::default_freshness_seconds;
+  std::size_t max_queued_per_session = 64;
+  std::size_t remembered_deliveries = 65536;  // for feedback attribution
+};
+
+class Scheduler final : public transport::LinkHandler {
+ public:
+  Scheduler(SchedulerOptions options, Placement& placement, Clock& clock, SchedulerSink& sink);
+  ~Scheduler() override;
+
+  // Takes a validated prompt with its frame_id. Supersedes a queued prompt of
+  // the same session and interaction, places the session (evicting the least
+  // recently used idle session when every slot is taken), and queues it. The
+  // entry may end at once (rejected_concurrency) through sink and done.
+  void accept(std::unique_ptr<Entry> entry);
+
+  // Ends every queued and in-flight prompt with `kind` and `reason`.
+  void fail_all(OutcomeKind kind, const std::string& reason);
+
+  // While paused no frame is handed to a link (fail-closed on audit failure).
+  void set_paused(bool paused);
+
+  std::size_t queued() const { return queued_; }
+  std::size_t inflight() const { return inflight_.size(); }
+  std::size_t sessions() const { return sessions_.size(); }
+
+  // transport::LinkHandler
+  std::optional<OutFrame> next_frame(LinkId link) override;
+  bool replay(LinkId link, const OutFrame& frame) override;
+  void on_written(LinkId link, const OutFrame& frame, SteadyTime at) override;
+  void on_hello(LinkId link, const Hello& hello) override;
+  void on_ack(LinkId link, const Ack& ack, SteadyTime at) override;
+  void on_nack(LinkId link, const Nack& nack, SteadyTime at) override;
+  void on_feedback(LinkId link, const PromptFeedback& feedback) override;
+  void on_session_ended(LinkId link, const SessionEnded& ended) override;
+  void on_state(LinkId link, transport::LinkState state, std::error_code error) override;
+
+ private:
+  struct Session;
+  struct LinkQueues;
+
+  // Why `entry` may not be written now, or nullopt when it is fresh.
+  std::optional<std::string> staleness(const Entry& entry) const;
+  void finish(std::unique_ptr<Entry> entry, SyncOutcome outcome);
+  void finish_inflight(const std::string& frame_id, SyncOutcome outcome, SteadyTime at);
+  void supersede(Session& session, const Entry& newer);
+  bool evict_lru_idle(const std::string& except);
+  void mark_ready(Session& session);
+  void forget_if_idle(const std::string& session_id);
+  void fail_session_queue(Session& session, OutcomeKind kind, const std::string& reason);
+  void remember(const Entry& entry);
+
+  SchedulerOptions options_;
+  Placement& placement_;
+  Clock& clock_;
+  SchedulerSink& sink_;
+  bool paused_ = false;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t tick_ = 0;  // LRU clock
+  std::size_t queued_ = 0;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<LinkId, LinkQueues> links_;
+  std::unordered_map<std::string, std::unique_ptr<Entry>> inflight_;  // by frame_id
+  std::unordered_map<std::string, Delivered> delivered_;
+  std::deque<std::string> delivered_order_;
+};
+
+}  // namespace assist::sync
+
+#endif

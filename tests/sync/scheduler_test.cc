@@ -1,0 +1,347 @@
+#include "sync/scheduler.h"
+
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "assist/frame_id.h"
+#include "support/prompt_gen.h"
+
+namespace assist::sync {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Links with a fixed number of session slots each.
+class FakePlacement final : public Placement {
+ public:
+  FakePlacement(std::size_t links, std::size_t slots) : slots_(slots), used_(links) {}
+  std::optional<LinkId> place_session(const std::string& sid) override {
+    if (auto it = where_.find(sid); it != where_.end()) return it->second;
+    for (LinkId l = 0; l < used_.size(); ++l) {
+      if (used_[l] < slots_) {
+        ++used_[l];
+        where_[sid] = l;
+        return l;
+      }
+    }
+    return std::nullopt;
+  }
+  void release_session(const std::string& sid) override {
+    if (auto it = where_.find(sid); it != where_.end()) {
+      --used_[it->second];
+      where_.erase(it);
+      released.push_back(sid);
+    }
+  }
+  void wake(LinkId link) override { woken.insert(link); }
+
+  std::set<LinkId> woken;
+  std::vector<std::string> released;
+
+ private:
+  std::size_t slots_;
+  std::vector<std::size_t> used_;
+  std::map<std::string, LinkId> where_;
+};
+
+class RecordingSink final : public SchedulerSink {
+ public:
+  void on_outcome(const Entry& e, const SyncOutcome& o) override {
+    EXPECT_TRUE(outcomes.emplace(e.frame_id, o).second) << "second outcome for " << e.frame_id;
+  }
+  void on_written(const Entry& e, bool replay) override { written.emplace_back(e.frame_id, replay); }
+  void on_evicted(const std::string& sid, const std::string&) override { evicted.push_back(sid); }
+  void on_feedback(const Delivered* d, const PromptFeedback& f) override {
+    feedback.emplace_back(d ? d->interaction_id : "", f.action);
+  }
+  void on_link_state(LinkId, transport::LinkState, std::error_code) override {}
+
+  std::map<std::string, SyncOutcome> outcomes;
+  std::vector<std::pair<std::string, bool>> written;
+  std::vector<std::string> evicted;
+  std::vector<std::pair<std::string, FeedbackAction>> feedback;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  explicit SchedulerTest(std::size_t links = 1, std::size_t slots = 100) : placement_(links, slots) {}
+
+  std::string submit(std::string session, std::string interaction = "INT-1", bool urgent = false,
+                     double age = 0.0) {
+    auto e = std::make_unique<Entry>();
+    e->frame_id = ids_.next();
+    e->prompt = testing::source_example_prompt();
+    e->prompt.session_id = std::move(session);
+    e->prompt.interaction_id = std::move(interaction);
+    e->prompt.priority_override = urgent;
+    e->prompt.timestamp = clock_.unix_now() - age;
+    e->done = [this, id = e->frame_id](const SyncOutcome& o) { done_[id] = o.kind; };
+    const auto id = e->frame_id;
+    scheduler_.accept(std::move(e));
+    return id;
+  }
+
+  // Pulls one frame and reports it written now.
+  std::optional<OutFrame> write(LinkId link = 0) {
+    auto f = scheduler_.next_frame(link);
+    if (f) scheduler_.on_written(link, *f, clock_.steady_now());
+    return f;
+  }
+
+  void ack(const OutFrame& f, bool duplicate = false) {
+    scheduler_.on_ack(0, Ack{f.frame_id, f.sequence, duplicate}, clock_.steady_now());
+  }
+
+  OutcomeKind kind_of(const std::string& id) { return sink_.outcomes.at(id).kind; }
+
+  ManualClock clock_;
+  FrameIdGenerator ids_{42};
+  FakePlacement placement_;
+  RecordingSink sink_;
+  std::map<std::string, OutcomeKind> done_;
+  Scheduler scheduler_{SchedulerOptions{}, placement_, clock_, sink_};
+};
+
+TEST_F(SchedulerTest, SessionFramesGoOutInOrderWithIncreasingSequence) {
+  const auto a = submit("S1", "I1");
+  const auto b = submit("S1", "I2");
+  const auto c = submit("S1", "I3");
+  std::vector<std::string> order;
+  std::uint64_t last = 0;
+  while (auto f = write()) {
+    order.push_back(f->frame_id);
+    EXPECT_GT(f->sequence, last);
+    last = f->sequence;
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{a, b, c}));
+  EXPECT_EQ(scheduler_.inflight(), 3u);
+}
+
+TEST_F(SchedulerTest, OverrideGoesAheadOfQueuedNormalPromptsOfItsSession) {
+  const auto a = submit("S1", "I1");
+  const auto b = submit("S1", "I2");
+  const auto urgent = submit("S1", "I3", true);
+  EXPECT_EQ(write()->frame_id, urgent);
+  EXPECT_EQ(write()->frame_id, a);
+  EXPECT_EQ(write()->frame_id, b);
+}
+
+TEST_F(SchedulerTest, FrameTextCarriesFrameIdAndSequence) {
+  const auto a = submit("S1");
+  const auto f = write();
+  ASSERT_TRUE(f);
+  auto decoded = decode_frame(f->text);
+  ASSERT_TRUE(decoded.ok());
+  const auto& sync = std::get<PromptSync>(decoded.frame());
+  EXPECT_EQ(sync.frame_id, a);
+  EXPECT_EQ(sync.sequence, f->sequence);
+  EXPECT_EQ(sync.payload.session_id, "S1");
+}
+
+TEST_F(SchedulerTest, NewerPromptSupersedesQueuedOneOfSameInteraction) {
+  const auto old = submit("S1", "I1");
+  const auto other = submit("S1", "I2");
+  const auto newer = submit("S1", "I1");
+  EXPECT_EQ(kind_of(old), OutcomeKind::superseded);
+  EXPECT_EQ(sink_.outcomes.at(old).reason, "superseded by " + newer);
+  EXPECT_EQ(done_.at(old), OutcomeKind::superseded);
+  EXPECT_EQ(write()->frame_id, other);
+  EXPECT_EQ(write()->frame_id, newer);
+  EXPECT_FALSE(write());
+}
+
+TEST_F(SchedulerTest, WrittenPromptsAreNotSuperseded) {
+  const auto first = submit("S1", "I1");
+  ASSERT_TRUE(write());
+  const auto second = submit("S1", "I1");
+  EXPECT_EQ(sink_.outcomes.count(first), 0u);
+  EXPECT_EQ(write()->frame_id, second);
+}
+
+TEST_F(SchedulerTest, FreshnessIsCheckedWhenWritingNotWhenAccepting) {
+  const auto id = submit("S1");
+  clock_.advance(2100ms);  // aged in the queue
+  EXPECT_FALSE(write());
+  EXPECT_EQ(kind_of(id), OutcomeKind::rejected_freshness);
+  EXPECT_NE(sink_.outcomes.at(id).reason.find("freshness threshold"), std::string::npos);
+  EXPECT_TRUE(sink_.written.empty());
+}
+
+TEST_F(SchedulerTest, FreshPromptIsWrittenJustUnderTheThreshold) {
+  submit("S1", "I1", false, 1.9);
+  EXPECT_TRUE(write());
+}
+
+TEST_F(SchedulerTest, AckEndsWithWriteToAckLatency) {
+  const auto id = submit("S1");
+  const auto f = write();
+  clock_.advance(5ms);
+  ack(*f);
+  const auto& o = sink_.outcomes.at(id);
+  EXPECT_EQ(o.kind, OutcomeKind::acked);
+  EXPECT_NEAR(o.latency_seconds, 0.005, 1e-9);
+  EXPECT_EQ(o.sequence, f->sequence);
+  EXPECT_EQ(scheduler_.inflight(), 0u);
+}
+
+TEST_F(SchedulerTest, NackEndsWithItsCode) {
+  const auto id = submit("S1");
+  const auto f = write();
+  scheduler_.on_nack(0, Nack{f->frame_id, f->sequence, NackCode::stale, "STALE", "too old"}, clock_.steady_now());
+  EXPECT_EQ(kind_of(id), OutcomeKind::nacked);
+  EXPECT_EQ(sink_.outcomes.at(id).nack_code, NackCode::stale);
+  EXPECT_EQ(sink_.outcomes.at(id).reason, "STALE: too old");
+}
+
+TEST_F(SchedulerTest, ReplayKeepsFreshFramesAndDropsStaleOnes) {
+  const auto fresh = submit("S1", "I1");
+  const auto f1 = write();
+  clock_.advance(1s);
+  EXPECT_TRUE(scheduler_.replay(0, *f1));
+  scheduler_.on_written(0, *f1, clock_.steady_now());
+  EXPECT_EQ(sink_.written.back(), std::make_pair(fresh, true));
+  clock_.advance(1500ms);
+  EXPECT_FALSE(scheduler_.replay(0, *f1));
+  EXPECT_EQ(kind_of(fresh), OutcomeKind::rejected_freshness);
+  EXPECT_NE(sink_.outcomes.at(fresh).reason.find("not replayed"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, SessionEndedFailsQueuedAndFreesTheSlot) {
+  submit("S1", "I1");
+  ASSERT_TRUE(write());
+  const auto queued = submit("S1", "I2");
+  scheduler_.on_session_ended(0, SessionEnded{"S1", "call ended"});
+  EXPECT_EQ(kind_of(queued), OutcomeKind::failed);
+  EXPECT_EQ(placement_.released, std::vector<std::string>{"S1"});
+  EXPECT_FALSE(write());
+}
+
+TEST_F(SchedulerTest, LinkFailureEndsEverythingOnIt) {
+  const auto a = submit("S1", "I1");
+  ASSERT_TRUE(write());
+  const auto b = submit("S1", "I2");
+  scheduler_.on_state(0, transport::LinkState::failed, std::make_error_code(std::errc::permission_denied));
+  EXPECT_EQ(kind_of(a), OutcomeKind::failed);
+  EXPECT_EQ(kind_of(b), OutcomeKind::failed);
+  EXPECT_EQ(scheduler_.inflight(), 0u);
+  EXPECT_EQ(scheduler_.queued(), 0u);
+}
+
+TEST_F(SchedulerTest, PerSessionQueueIsBounded) {
+  for (int i = 0; i < 64; ++i) submit("S1", "I" + std::to_string(i));
+  const auto over = submit("S1", "I-over");
+  EXPECT_EQ(kind_of(over), OutcomeKind::rejected_concurrency);
+}
+
+TEST_F(SchedulerTest, PausedSchedulerWritesNothingUntilResumed) {
+  submit("S1");
+  scheduler_.set_paused(true);
+  EXPECT_FALSE(write());
+  placement_.woken.clear();
+  scheduler_.set_paused(false);
+  EXPECT_EQ(placement_.woken.count(0), 1u);
+  EXPECT_TRUE(write());
+}
+
+TEST_F(SchedulerTest, FeedbackIsAttributedToTheDeliveredPrompt) {
+  submit("S1", "INT-9");
+  const auto f = write();
+  ack(*f);
+  scheduler_.on_feedback(0, PromptFeedback{f->frame_id, "S1", FeedbackAction::adopted, 1.0});
+  scheduler_.on_feedback(0, PromptFeedback{"unknown", "S1", FeedbackAction::dismissed, 1.0});
+  ASSERT_EQ(sink_.feedback.size(), 2u);
+  EXPECT_EQ(sink_.feedback[0], std::make_pair(std::string("INT-9"), FeedbackAction::adopted));
+  EXPECT_EQ(sink_.feedback[1].first, "");
+}
+
+TEST_F(SchedulerTest, FailAllEndsQueuedAndInflight) {
+  const auto a = submit("S1", "I1");
+  ASSERT_TRUE(write());
+  const auto b = submit("S2", "I1");
+  scheduler_.fail_all(OutcomeKind::failed, "stopped");
+  EXPECT_EQ(kind_of(a), OutcomeKind::failed);
+  EXPECT_EQ(kind_of(b), OutcomeKind::failed);
+  EXPECT_EQ(sink_.outcomes.at(a).reason, "stopped");
+}
+
+class SmallPoolTest : public SchedulerTest {
+ protected:
+  SmallPoolTest() : SchedulerTest(1, 2) {}
+};
+
+TEST_F(SmallPoolTest, EvictsTheLeastRecentlyUsedIdleSession) {
+  submit("A");
+  ack(*write());
+  submit("B");
+  ack(*write());
+  submit("A", "I2");  // A used more recently than B
+  ack(*write());
+  const auto c = submit("C");
+  EXPECT_EQ(sink_.evicted, std::vector<std::string>{"B"});
+  EXPECT_EQ(placement_.released, std::vector<std::string>{"B"});
+  // The SESSION_END goes out before C's prompt on that link.
+  const auto end = write();
+  ASSERT_TRUE(end);
+  EXPECT_TRUE(end->frame_id.empty());
+  EXPECT_EQ(end->text, encode(SessionEnd{"B"}));
+  EXPECT_EQ(write()->frame_id, c);
+}
+
+TEST_F(SmallPoolTest, BusySessionsAreNeverEvictedAndNothingWaits) {
+  submit("A");
+  submit("B");
+  ASSERT_TRUE(write());  // A in flight, B queued: neither idle
+  const auto c = submit("C");
+  EXPECT_EQ(kind_of(c), OutcomeKind::rejected_concurrency);
+  EXPECT_TRUE(sink_.evicted.empty());
+}
+
+TEST_F(SchedulerTest, EveryAcceptedPromptEndsExactlyOnce) {
+  // Random interleaving of submits, writes, acks, nacks, replays, session
+  // ends and clock jumps; at the end everything is failed out.
+  std::mt19937_64 rng(3);
+  std::vector<std::string> accepted;
+  std::vector<OutFrame> inflight;
+  for (int step = 0; step < 5000; ++step) {
+    switch (rng() % 7) {
+      case 0:
+      case 1:
+        accepted.push_back(submit("S" + std::to_string(rng() % 20), "I" + std::to_string(rng() % 3),
+                                  rng() % 4 == 0, static_cast<double>(rng() % 30) / 10.0));
+        break;
+      case 2:
+        if (auto f = write()) inflight.push_back(*f);
+        break;
+      case 3:
+        if (!inflight.empty()) {
+          const auto f = inflight[rng() % inflight.size()];
+          if (rng() % 5 == 0)
+            scheduler_.on_nack(0, Nack{f.frame_id, f.sequence, NackCode::invalid_frame, "", "x"}, clock_.steady_now());
+          else
+            ack(f, rng() % 10 == 0);
+        }
+        break;
+      case 4:
+        if (!inflight.empty()) scheduler_.replay(0, inflight[rng() % inflight.size()]);
+        break;
+      case 5:
+        if (rng() % 10 == 0) scheduler_.on_session_ended(0, SessionEnded{"S" + std::to_string(rng() % 20), "x"});
+        break;
+      default:
+        clock_.advance(std::chrono::milliseconds(rng() % 300));
+    }
+  }
+  scheduler_.fail_all(OutcomeKind::failed, "stopped");
+  for (const auto& id : accepted) {
+    ASSERT_EQ(sink_.outcomes.count(id), 1u) << id;
+    ASSERT_EQ(done_.count(id), 1u) << id;
+  }
+  EXPECT_EQ(sink_.outcomes.size(), accepted.size());
+  EXPECT_EQ(scheduler_.queued(), 0u);
+  EXPECT_EQ(scheduler_.inflight(), 0u);
+}
+
+}  // namespace
+}  // namespace assist::sync
