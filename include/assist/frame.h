@@ -4,6 +4,7 @@
 #define ASSIST_FRAME_H
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -145,6 +146,16 @@ class DecodeResult {
 
 // Decodes one text frame. Never throws; malformed input yields a DecodeError.
 DecodeResult decode_frame(std::string_view text) noexcept;
+
+// A prompt object as users submit it (HTTP API, JSONL input): the
+// PROMPT_SYNC payload shape, where priority_level (3), relevance_score (0),
+// timestamp (0, meaning "now") and ttl_seconds (45) may be left out. Members
+// are checked for shape only; validate() checks values. Never throws.
+struct PromptDecodeResult {
+  std::optional<AssistPrompt> prompt;  // set on success
+  DecodeError error;                   // names the member when prompt is empty
+};
+PromptDecodeResult decode_prompt_object(std::string_view text) noexcept;
 
 // Encode a frame as compact JSON text. Any frame type can be encoded (the
 // emulator writes the server-side ones). Strings are written as given; callers

@@ -172,7 +172,11 @@ class Decoder {
     return true;
   }
 
-  bool prompt(const json::object& obj, const Path& at, AssistPrompt& p) {
+  // `submitted`: a prompt object from a user (HTTP API, JSONL) rather than a
+  // frame: priority_level, relevance_score, timestamp and ttl_seconds may be
+  // absent and keep AssistPrompt's defaults.
+  bool prompt(const json::object& obj, const Path& at, AssistPrompt& p, bool submitted = false) {
+    const Need optional_when_submitted = submitted ? Need::optional : Need::required;
     if (!string(obj, at, "session_id", p.session_id) || !string(obj, at, "agent_id", p.agent_id) ||
         !string(obj, at, "interaction_id", p.interaction_id))
       return false;
@@ -185,10 +189,10 @@ class Decoder {
         return false;
     }
     return boolean(obj, at, "priority_override", p.priority_override, Need::optional) &&
-           integer(obj, at, "priority_level", p.priority_level) &&
-           number(obj, at, "relevance_score", p.relevance_score) &&
-           number(obj, at, "timestamp", p.timestamp) &&
-           integer(obj, at, "ttl_seconds", p.ttl_seconds);
+           integer(obj, at, "priority_level", p.priority_level, optional_when_submitted) &&
+           number(obj, at, "relevance_score", p.relevance_score, optional_when_submitted) &&
+           number(obj, at, "timestamp", p.timestamp, optional_when_submitted) &&
+           integer(obj, at, "ttl_seconds", p.ttl_seconds, optional_when_submitted);
   }
 
   DecodeError error;
@@ -346,6 +350,24 @@ DecodeResult decode_frame(std::string_view text) noexcept {
     return decode_object(v.get_object(), d);
   } catch (const std::exception& e) {  // allocation failure: report, never escape
     return error_of(FrameErrc::malformed_json, fmt::format("cannot decode: {}", e.what()));
+  }
+}
+
+PromptDecodeResult decode_prompt_object(std::string_view text) noexcept {
+  try {
+    std::array<unsigned char, 4096> buffer;
+    json::monotonic_resource resource(buffer.data(), buffer.size());
+    boost::system::error_code ec;
+    const json::value v = detail::parse_json_exact(text, ec, &resource);
+    if (ec) return {std::nullopt, error_of(FrameErrc::malformed_json, "malformed JSON: " + ec.message())};
+    if (!v.is_object())
+      return {std::nullopt, error_of(FrameErrc::not_an_object, fmt::format("expected a JSON object, got {}", kind_name(v)))};
+    Decoder d;
+    AssistPrompt p;
+    if (!d.prompt(v.get_object(), root, p, true)) return {std::nullopt, std::move(d.error)};
+    return {std::move(p), {}};
+  } catch (const std::exception& e) {
+    return {std::nullopt, error_of(FrameErrc::malformed_json, fmt::format("cannot decode: {}", e.what()))};
   }
 }
 

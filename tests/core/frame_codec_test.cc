@@ -237,3 +237,41 @@ TEST(FrameCodec, ErrorCategoryHasMessages) {
 
 }  // namespace
 }  // namespace assist
+
+namespace assist {
+namespace {
+
+TEST(PromptObject, OptionalMembersTakeDefaults) {
+  const auto r = decode_prompt_object(
+      R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":[{"snippet_id":"K","content":"c","source_system":"CRM"}]})");
+  ASSERT_TRUE(r.prompt) << r.error.detail;
+  EXPECT_EQ(r.prompt->priority_level, 3);
+  EXPECT_EQ(r.prompt->ttl_seconds, 45);
+  EXPECT_EQ(r.prompt->timestamp, 0.0);
+  EXPECT_FALSE(r.prompt->priority_override);
+  EXPECT_TRUE(r.prompt->snippets[0].tags.empty());
+}
+
+TEST(PromptObject, ShapeErrorsNameTheMember) {
+  auto r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":{}})");
+  ASSERT_FALSE(r.prompt);
+  EXPECT_EQ(r.error.detail, "snippets: expected an array, got an object");
+  r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":[],"ttl_seconds":"x"})");
+  EXPECT_EQ(r.error.detail, "ttl_seconds: expected an integer, got a string");
+  r = decode_prompt_object("not json");
+  EXPECT_EQ(r.error.code, make_error_code(FrameErrc::malformed_json));
+  r = decode_prompt_object(R"({"agent_id":"A"})");
+  EXPECT_EQ(r.error.detail, "session_id: is required");
+}
+
+TEST(PromptObject, AcceptsAFullPayload) {
+  const auto f = PromptSync{"f", 1, testing::source_example_prompt()};
+  const auto text = encode(f);
+  const auto payload = text.substr(text.find("\"payload\":") + 10, text.size() - text.find("\"payload\":") - 11);
+  const auto r = decode_prompt_object(payload);
+  ASSERT_TRUE(r.prompt) << r.error.detail << " in " << payload;
+  EXPECT_EQ(*r.prompt, f.payload);
+}
+
+}  // namespace
+}  // namespace assist

@@ -1,0 +1,263 @@
+#include "demo_command.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "assist/audit.h"
+#include "assist/gateway.h"
+#include "assist/synchronizer.h"
+
+namespace assist::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct DemoOptions {
+  int prompts = 10'000;
+  int sessions = 500;
+  int stale_every = 40;      // every Nth prompt was produced 3 s ago: never shown
+  int supersede_every = 25;  // every Nth prompt is followed at once by a correction
+  std::string audit_path;    // empty: a fresh temporary directory
+};
+
+// The source tutorial's example: session SESS-998877, override at level 5.
+AssistPrompt example_prompt() {
+  AssistPrompt p;
+  p.session_id = "SESS-998877";
+  p.agent_id = "AGT-4455";
+  p.interaction_id = "INT-112233";
+  p.snippets = {
+      {"KB-1001", "Verify customer account status before escalation.", {"billing", "escalation"}, "CRM"},
+      {"KB-1002", "Apply retention discount code RET24.", {"retention", "discount"}, "KNOWLEDGE_BASE"},
+  };
+  p.priority_override = true;
+  p.priority_level = 5;
+  return p;
+}
+
+AssistPrompt burst_prompt(int i, int session) {
+  AssistPrompt p;
+  p.session_id = fmt::format("SESS-{:04}", session);
+  p.agent_id = fmt::format("AGT-{:04}", session);
+  p.interaction_id = fmt::format("INT-{:04}-{}", session, i % 3);
+  const bool crm = i % 2 == 0;
+  p.snippets = {{fmt::format("KB-{}", 2000 + i % 97), "Confirm the caller's identity with two factors.",
+                 {"security"}, crm ? "CRM" : "KNOWLEDGE_BASE"}};
+  if (i % 3 == 0)
+    p.snippets.push_back({"KB-3001", "Offer the loyalty upgrade if tenure exceeds 3 years.",
+                          {"retention", "upsell"}, "KNOWLEDGE_BASE"});
+  p.priority_level = 1 + i % 5;
+  p.priority_override = p.priority_level >= 4 && i % 7 == 0;
+  return p;
+}
+
+// Collects every outcome; thread-safe.
+class Tally {
+ public:
+  void add(const SyncOutcome& o) {
+    std::lock_guard lock(mu_);
+    ++by_kind_[o.kind];
+    if (o.kind == OutcomeKind::nacked) ++nacks_[std::string(to_string(o.nack_code))];
+    if (o.kind == OutcomeKind::acked) latencies_.push_back(o.latency_seconds);
+    ++finished_;
+    cv_.notify_all();
+  }
+  void refused(const std::string& why) {
+    std::lock_guard lock(mu_);
+    ++refused_[why];
+  }
+  void adopted() { adopted_.fetch_add(1); }
+
+  // Waits until `n` outcomes are in or `deadline` passes; returns how many are.
+  std::size_t wait_for(std::size_t n, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, deadline, [&] { return finished_ >= n; });
+    return finished_;
+  }
+  std::size_t finished() {
+    std::lock_guard lock(mu_);
+    return finished_;
+  }
+  std::size_t count(OutcomeKind k) {
+    std::lock_guard lock(mu_);
+    return by_kind_[k];
+  }
+  double percentile_ms(double p) {
+    std::lock_guard lock(mu_);
+    if (latencies_.empty()) return 0.0;
+    auto v = latencies_;
+    const auto at = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(at), v.end());
+    return v[at] * 1000.0;
+  }
+  std::map<std::string, std::size_t> nacks() {
+    std::lock_guard lock(mu_);
+    return nacks_;
+  }
+  std::map<std::string, std::size_t> refusals() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+  std::size_t adopted_count() const { return adopted_.load(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<OutcomeKind, std::size_t> by_kind_;
+  std::map<std::string, std::size_t> nacks_;
+  std::map<std::string, std::size_t> refused_;
+  std::vector<double> latencies_;
+  std::size_t finished_ = 0;
+  std::atomic<std::size_t> adopted_{0};
+};
+
+std::string fresh_audit_path() {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("assist-demo-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  return (dir / "audit.jsonl").string();
+}
+
+int run_demo(const DemoOptions& opt) {
+  // 1. The embedded gateway: TLS with a self-signed certificate we pin.
+  GatewayOptions gw_opt;
+  gw_opt.tls = true;
+  gw_opt.desktop.send_feedback = true;
+  gw_opt.desktop.adoption_probability = 0.35;
+  gw_opt.desktop.feedback_delay = 20ms;
+  Gateway gateway(gw_opt);
+  gateway.start();
+  fmt::print("gateway emulator on {} (TLS, certificate sha256 {})\n", gateway.realtime_url(),
+             gateway.certificate_sha256());
+
+  // 2. The synchronizer, pointed at it.
+  Tally tally;
+  SynchronizerOptions so;
+  so.token.token_url = gateway.token_url();
+  so.token.client_id = "demo-client";
+  so.token.client_secret = "demo-secret";  // the emulator's built-in demo client
+  so.token.tls.pin_sha256 = gateway.certificate_sha256();
+  so.realtime.realtime_url = gateway.realtime_url();
+  so.realtime.tls.pin_sha256 = gateway.certificate_sha256();
+  so.realtime.max_connections = 8;
+  so.audit.path = opt.audit_path.empty() ? fresh_audit_path() : opt.audit_path;
+  so.crm_callback = [&tally](const std::string&, const CrmUpdate& n) {
+    if (n.adopted) tally.adopted();
+  };
+  Synchronizer sync(so);
+  if (auto ec = sync.start(); ec) {
+    fmt::print(stderr, "cannot start: {}\n", ec.message());
+    return 2;
+  }
+
+  // 3. The source's example prompt, end to end.
+  auto first = sync.sync_prompt(example_prompt());
+  if (!first) {
+    fmt::print(stderr, "example prompt refused: {}\n", first.message);
+    return 1;
+  }
+  const auto example = first.ticket.future().wait_for(10s) == std::future_status::ready
+                           ? first.ticket.wait()
+                           : SyncOutcome{};
+  fmt::print("example prompt SESS-998877 / INT-112233: {} (frame {}, sequence {}, {:.3f} ms)\n",
+             to_string(example.kind), first.ticket.frame_id(), example.sequence,
+             example.latency_seconds * 1000.0);
+  tally.add(example);
+
+  // 4. A realistic burst over many sessions, so the pool opens several connections.
+  fmt::print("sending {} prompts over {} sessions...\n", opt.prompts, opt.sessions);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t accepted = 1;
+  auto submit = [&](AssistPrompt p) {
+    auto r = sync.sync_prompt(std::move(p));
+    if (!r) {
+      tally.refused(r.error.message());
+      return;
+    }
+    ++accepted;
+    r.ticket.then([&tally](const SyncOutcome& o) { tally.add(o); });
+  };
+  auto last_report = t0;
+  for (int i = 0; i < opt.prompts; ++i) {
+    auto p = burst_prompt(i, i % opt.sessions);
+    if (opt.stale_every > 0 && i % opt.stale_every == opt.stale_every - 1)
+      p.timestamp = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() - 3.0;
+    const bool correct = opt.supersede_every > 0 && i % opt.supersede_every == 0;
+    auto correction = p;
+    submit(std::move(p));
+    if (correct) {
+      correction.snippets[0].content += " (updated guidance)";
+      submit(std::move(correction));
+    }
+    if (const auto now = std::chrono::steady_clock::now(); now - last_report > 500ms) {
+      fmt::print("  submitted {:>6}  finished {:>6}  acked {:>6}\n", accepted, tally.finished(),
+                 tally.count(OutcomeKind::acked));
+      last_report = now;
+    }
+  }
+  const auto finished = tally.wait_for(accepted, std::chrono::steady_clock::now() + 30s);
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::this_thread::sleep_for(100ms);  // let late adoption feedback arrive before the summary
+  sync.stop();
+  const auto stats = gateway.stats();
+  gateway.stop();
+
+  // 5. Verify the audit chain the run wrote.
+  const auto files = audit_chain_files(so.audit.path);
+  const auto report = verify_audit(files);
+
+  // 6. The summary.
+  const auto acked = tally.count(OutcomeKind::acked);
+  fmt::print("\n{:=^60}\n", " assist-sync demo summary ");
+  fmt::print("{:<34}{:>26}\n", "prompts accepted", accepted);
+  fmt::print("{:<34}{:>26}\n", "acked (on an agent desktop)", acked);
+  for (const auto& [code, n] : tally.nacks()) fmt::print("{:<34}{:>26}\n", "NACKed " + code, n);
+  fmt::print("{:<34}{:>26}\n", "rejected: stale at write", tally.count(OutcomeKind::rejected_freshness));
+  fmt::print("{:<34}{:>26}\n", "rejected: no session slot", tally.count(OutcomeKind::rejected_concurrency));
+  fmt::print("{:<34}{:>26}\n", "rejected: validation", tally.count(OutcomeKind::rejected_validation));
+  for (const auto& [why, n] : tally.refusals()) fmt::print("{:<34}{:>26}\n", "refused: " + why, n);
+  fmt::print("{:<34}{:>26}\n", "superseded by newer guidance", tally.count(OutcomeKind::superseded));
+  fmt::print("{:<34}{:>26}\n", "failed", tally.count(OutcomeKind::failed));
+  fmt::print("{:<34}{:>26}\n", "without an outcome", accepted - finished);
+  fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p50", tally.percentile_ms(0.50));
+  fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p99", tally.percentile_ms(0.99));
+  fmt::print("{:<34}{:>25.1f}%\n", "adoption rate (adopted / acked)",
+             acked ? 100.0 * static_cast<double>(tally.adopted_count()) / static_cast<double>(acked) : 0.0);
+  fmt::print("{:<34}{:>26}\n", "gateway connections used", stats.connections_opened);
+  fmt::print("{:<34}{:>26}\n", "shown on desktops (gateway)", stats.prompts_delivered);
+  fmt::print("{:<34}{:>26}\n", "duplicates suppressed (gateway)", stats.duplicates_suppressed);
+  fmt::print("{:<34}{:>26}\n", "order violations (gateway)", stats.order_violations);
+  fmt::print("{:<34}{:>22.1f} s\n", "burst elapsed", elapsed);
+  fmt::print("{:<34}{:>26}\n", "audit file", so.audit.path);
+  fmt::print("{:<34}{:>26}\n", "audit verify",
+             report.ok() ? fmt::format("OK, {} lines", report.lines)
+                         : fmt::format("{} problems", report.problems.size()));
+  for (const auto& p : report.problems) fmt::print("  {}\n", p.describe());
+  fmt::print("{:=^60}\n", "");
+
+  if (finished < accepted) {
+    fmt::print(stderr, "{} prompts have no terminal outcome\n", accepted - finished);
+    return 1;
+  }
+  return report.ok() && example.kind == OutcomeKind::acked ? 0 : 1;
+}
+
+}  // namespace
+
+std::function<int()> add_demo_command(CLI::App& app) {
+  auto opt = std::make_shared<DemoOptions>();
+  auto* cmd = app.add_subcommand("demo", "Run the source's example and a burst against the embedded gateway emulator");
+  cmd->add_option("--prompts", opt->prompts, "prompts in the burst")->check(CLI::Range(1, 1'000'000));
+  cmd->add_option("--sessions", opt->sessions, "sessions the burst spreads over")->check(CLI::Range(1, 100'000));
+  cmd->add_option("--audit", opt->audit_path, "audit log file (default: a fresh temporary directory)");
+  return [cmd, opt] { return *cmd ? run_demo(*opt) : -1; };
+}
+
+}  // namespace assist::cli

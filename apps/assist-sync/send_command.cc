@@ -1,0 +1,292 @@
+#include "send_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "assist/frame.h"
+#include "assist/synchronizer.h"
+#include "service/logging.h"
+
+namespace assist::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct SendArgs {
+  std::string file = "-";
+  std::string token_url;
+  std::string realtime_url;
+  std::string client_id;
+  std::string client_secret_file;
+  std::string audit;
+  std::string ca_file;
+  std::string pin_sha256;
+  bool token_in_query = false;
+  bool json = false;
+  std::size_t max_inflight = 1000;
+  double timeout_s = 60.0;
+};
+
+// Milliseconds and seconds in the summary: three decimals are plenty.
+double three_decimals(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+// Outcomes of accepted prompts and the fate of every other line. Thread-safe.
+class SendTally {
+ public:
+  void outcome(const SyncOutcome& o) {
+    std::lock_guard lock(mu_);
+    switch (o.kind) {
+      case OutcomeKind::acked:
+        ++acked_;
+        latencies_ms_.push_back(o.latency_seconds * 1000.0);
+        break;
+      case OutcomeKind::nacked: ++nacked_[std::string(to_string(o.nack_code))]; break;
+      case OutcomeKind::rejected_validation: ++rejected_["validation"]; break;
+      case OutcomeKind::rejected_freshness: ++rejected_["freshness"]; break;
+      case OutcomeKind::rejected_concurrency: ++rejected_["concurrency"]; break;
+      case OutcomeKind::superseded: ++superseded_; break;
+      case OutcomeKind::failed: ++failed_; break;
+    }
+    ++finished_;
+    cv_.notify_all();
+  }
+  void submitted() {
+    std::lock_guard lock(mu_);
+    ++submitted_;
+  }
+  // A line refused before acceptance: terminal (audited) for validation and a
+  // full queue, not terminal for anything else.
+  void refused(const std::string& reason, bool terminal) {
+    std::lock_guard lock(mu_);
+    ++rejected_[reason];
+    if (!terminal) ++without_outcome_;
+  }
+  void malformed() {
+    std::lock_guard lock(mu_);
+    ++malformed_;
+  }
+  void line() {
+    std::lock_guard lock(mu_);
+    ++lines_;
+  }
+  // Waits until fewer than `limit` accepted prompts are unfinished, or `until`.
+  void wait_below(std::size_t limit, std::chrono::steady_clock::time_point until) {
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, until, [&] { return submitted_ - finished_ < limit; });
+  }
+  bool wait_all(std::chrono::steady_clock::time_point until) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_until(lock, until, [&] { return finished_ == submitted_; });
+  }
+  void mark_timed_out() {
+    std::lock_guard lock(mu_);
+    timed_out_ = submitted_ - finished_;
+    without_outcome_ += timed_out_;
+  }
+  std::string progress() {
+    std::lock_guard lock(mu_);
+    return fmt::format("lines {}  submitted {}  finished {}  acked {}", lines_, submitted_, finished_, acked_);
+  }
+  bool every_line_terminal() {
+    std::lock_guard lock(mu_);
+    return malformed_ == 0 && without_outcome_ == 0 && finished_ == submitted_;
+  }
+
+  boost::json::object summary(double elapsed_s) {
+    std::lock_guard lock(mu_);
+    auto counts = [](const std::map<std::string, std::size_t>& m) {
+      boost::json::object o;
+      for (const auto& [k, v] : m) o[k] = v;
+      return o;
+    };
+    boost::json::object s;
+    s["lines"] = lines_;
+    s["submitted"] = submitted_;
+    s["acked"] = acked_;
+    s["nacked"] = counts(nacked_);
+    s["rejected"] = counts(rejected_);
+    s["superseded"] = superseded_;
+    s["failed"] = failed_;
+    s["malformed"] = malformed_;
+    s["timed_out"] = timed_out_;
+    s["p50_ms"] = three_decimals(percentile(0.50));
+    s["p99_ms"] = three_decimals(percentile(0.99));
+    s["elapsed_s"] = three_decimals(elapsed_s);
+    return s;
+  }
+
+ private:
+  double percentile(double p) const {
+    if (latencies_ms_.empty()) return 0.0;
+    auto v = latencies_ms_;
+    const auto at = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(at), v.end());
+    return v[at];
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t lines_ = 0, submitted_ = 0, finished_ = 0, acked_ = 0, superseded_ = 0, failed_ = 0;
+  std::size_t malformed_ = 0, timed_out_ = 0, without_outcome_ = 0;
+  std::map<std::string, std::size_t> nacked_, rejected_;
+  std::vector<double> latencies_ms_;
+};
+
+void print_text_summary(const boost::json::object& s) {
+  auto n = [&](std::string_view key) { return boost::json::value_to<std::uint64_t>(s.at(key)); };
+  fmt::print("{:=^52}\n", " assist-sync send summary ");
+  fmt::print("{:<32}{:>20}\n", "lines", n("lines"));
+  fmt::print("{:<32}{:>20}\n", "submitted (accepted)", n("submitted"));
+  fmt::print("{:<32}{:>20}\n", "acked", n("acked"));
+  for (const auto& [code, count] : s.at("nacked").as_object())
+    fmt::print("{:<32}{:>20}\n", fmt::format("nacked {}", std::string_view(code)), count.as_uint64());
+  for (const auto& [reason, count] : s.at("rejected").as_object())
+    fmt::print("{:<32}{:>20}\n", fmt::format("rejected: {}", std::string_view(reason)), count.as_uint64());
+  fmt::print("{:<32}{:>20}\n", "superseded", n("superseded"));
+  fmt::print("{:<32}{:>20}\n", "failed", n("failed"));
+  fmt::print("{:<32}{:>20}\n", "malformed lines", n("malformed"));
+  fmt::print("{:<32}{:>20}\n", "no outcome before --timeout", n("timed_out"));
+  fmt::print("{:<32}{:>17.3f} ms\n", "write->ACK p50", s.at("p50_ms").as_double());
+  fmt::print("{:<32}{:>17.3f} ms\n", "write->ACK p99", s.at("p99_ms").as_double());
+  fmt::print("{:<32}{:>18.2f} s\n", "elapsed", s.at("elapsed_s").as_double());
+  fmt::print("{:=^52}\n", "");
+}
+
+int run_send(const SendArgs& args) {
+  std::error_code ec;
+  std::string detail;
+  SynchronizerOptions so;
+  so.token.client_secret = transport::load_secret({"ASSIST_CLIENT_SECRET", args.client_secret_file}, ec, detail);
+  if (ec) {
+    fmt::print(stderr, "assist-sync send: no client secret: {} (set ASSIST_CLIENT_SECRET or --client-secret-file)\n",
+               detail.empty() ? ec.message() : detail);
+    return 2;
+  }
+  service::register_secret(so.token.client_secret);
+  so.token.token_url = args.token_url;
+  so.token.client_id = args.client_id;
+  so.token.tls.ca_file = args.ca_file;
+  so.token.tls.pin_sha256 = args.pin_sha256;
+  so.realtime.realtime_url = args.realtime_url;
+  so.realtime.token_in_query = args.token_in_query;
+  so.realtime.tls = so.token.tls;
+  so.audit.path = args.audit;
+  so.max_pending = std::max<std::size_t>(so.max_pending, args.max_inflight);
+
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (args.file != "-") {
+    file.open(args.file, std::ios::binary);
+    if (!file) {
+      fmt::print(stderr, "assist-sync send: cannot read {}: {}\n", args.file, std::strerror(errno));
+      return 2;
+    }
+    in = &file;
+  }
+
+  SendTally tally;  // outlives the synchronizer, whose tickets report into it
+  Synchronizer sync(so);
+  if (auto start_error = sync.start(); start_error) {
+    fmt::print(stderr, "assist-sync send: cannot start: {}\n", start_error.message());
+    return 2;
+  }
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto last_progress = t0;
+  auto progress = [&](bool force) {
+    if (!tty) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_progress < 250ms) return;
+    last_progress = now;
+    fmt::print(stderr, "\r  {}\x1b[K", tally.progress());
+  };
+
+  std::string line;
+  std::size_t number = 0;
+  while (std::getline(*in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    tally.line();
+    auto decoded = decode_prompt_object(line);
+    if (!decoded.prompt) {
+      tally.malformed();
+      fmt::print(stderr, "{}line {}: {}\n", tty ? "\r" : "", number, decoded.error.detail);
+      continue;
+    }
+    tally.wait_below(args.max_inflight, std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                                std::chrono::duration<double>(args.timeout_s)));
+    auto result = sync.sync_prompt(std::move(*decoded.prompt));
+    if (!result) {
+      const bool invalid = result.error == SubmitErrc::invalid_prompt;
+      const bool full = result.error == SubmitErrc::queue_full;
+      tally.refused(invalid ? "validation" : full ? "queue_full" : "not_sent", invalid || full);
+      fmt::print(stderr, "{}line {}: {}\n", tty ? "\r" : "", number, result.message);
+      continue;
+    }
+    tally.submitted();
+    result.ticket.then([&tally](const SyncOutcome& o) { tally.outcome(o); });
+    progress(false);
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(args.timeout_s));
+  while (!tally.wait_all(std::min(deadline, std::chrono::steady_clock::now() + 250ms))) {
+    progress(true);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      tally.mark_timed_out();
+      break;
+    }
+  }
+  sync.stop();  // every prompt still pending ends as failed, audited
+  if (tty) fmt::print(stderr, "\r  {}\x1b[K\n", tally.progress());
+  const auto summary =
+      tally.summary(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (args.json) fmt::print("{}\n", boost::json::serialize(summary));
+  else print_text_summary(summary);
+  return tally.every_line_terminal() ? 0 : 1;
+}
+
+}  // namespace
+
+std::function<int()> add_send_command(CLI::App& app) {
+  auto args = std::make_shared<SendArgs>();
+  auto* cmd = app.add_subcommand(
+      "send",
+      "Send prompts (JSONL, one prompt object per line) to a gateway. The client secret comes from "
+      "ASSIST_CLIENT_SECRET or --client-secret-file, never from the command line");
+  cmd->add_option("file", args->file, "JSONL file, or - for standard input")->capture_default_str();
+  cmd->add_option("--token-url", args->token_url, "OAuth token endpoint, http(s)://host[:port]/path")->required();
+  cmd->add_option("--realtime-url", args->realtime_url, "Real-time WebSocket, ws(s)://host[:port]/path")->required();
+  cmd->add_option("--client-id", args->client_id, "OAuth client id")->required();
+  cmd->add_option("--client-secret-file", args->client_secret_file,
+                  "File holding the client secret (used when ASSIST_CLIENT_SECRET is unset)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--audit", args->audit, "Audit log file (JSONL, hash-chained); default: none");
+  cmd->add_flag("--token-in-query", args->token_in_query,
+                "Send the token as ?access_token= instead of an Authorization header");
+  auto* ca = cmd->add_option("--ca-file", args->ca_file, "PEM bundle to trust instead of the system store")
+                 ->check(CLI::ExistingFile);
+  cmd->add_option("--pin-sha256", args->pin_sha256, "Trust exactly the certificate with this SHA-256 (hex)")
+      ->excludes(ca);
+  cmd->add_flag("--json", args->json, "Print the summary as one JSON object on stdout");
+  cmd->add_option("--max-inflight", args->max_inflight, "Accepted prompts without an outcome at most")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the outcomes after the last line")
+      ->check(CLI::Range(0.0, 86'400.0))
+      ->capture_default_str();
+  return [cmd, args] { return *cmd ? run_send(*args) : -1; };
+}
+
+}  // namespace assist::cli

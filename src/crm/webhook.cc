@@ -1,0 +1,376 @@
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+#include "assist/crm.h"
+#include "net/tls_client.h"
+
+namespace assist {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+class CrmCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "assist.crm"; }
+  std::string message(int ev) const override {
+    switch (static_cast<CrmErrc>(ev)) {
+      case CrmErrc::bad_url: return "webhook URL is not an absolute http(s) URL";
+      case CrmErrc::tls_setup: return "webhook TLS setup failed";
+    }
+    return "unknown CRM error";
+  }
+};
+
+constexpr std::size_t kMaxResponseBytes = 64 * 1024;
+
+// The result of one request: a network error, or an HTTP status.
+struct Attempt {
+  boost::system::error_code net_error;
+  unsigned status = 0;
+};
+
+bool retryable_status(unsigned status) { return status == 408 || status == 429 || status >= 500; }
+
+std::string body_of(const CrmUpdate& update) {
+  return json::serialize(json::object{{"interaction_id", update.interaction_id},
+                                      {"frame_id", update.frame_id},
+                                      {"priority", update.priority},
+                                      {"adopted", update.adopted}});
+}
+
+}  // namespace
+
+const std::error_category& crm_category() noexcept {
+  static const CrmCategory category;
+  return category;
+}
+
+std::error_code make_error_code(CrmErrc e) noexcept { return {static_cast<int>(e), crm_category()}; }
+
+struct CrmWebhook::Impl {
+  explicit Impl(CrmWebhookOptions o) : options(std::move(o)) {
+    if (options.random == nullptr) {
+      own_random = std::make_unique<SeededRandom>(entropy_seed());
+      options.random = own_random.get();
+    }
+  }
+
+  CrmWebhookOptions options;
+  std::unique_ptr<Random> own_random;
+
+  // Where to POST.
+  bool tls = false;
+  std::string host, port, host_header, target;
+  std::shared_ptr<asio::ssl::context> tls_context;
+  net::TlsClientConfig tls_config;
+
+  asio::io_context io{1};
+  asio::steady_timer wake{io};            // cancelled when there is work or a stop
+  asio::steady_timer stop_deadline{io};   // fires when stop()'s deadline passes
+  std::thread thread;
+
+  // I/O-thread state.
+  bool abandon = false;                     // the stop deadline passed
+  bool finished = false;                    // run() has returned
+  beast::tcp_stream* current = nullptr;     // the attempt in progress, to cancel on abandon
+  asio::steady_timer* backoff = nullptr;    // the retry wait in progress
+
+  // Shared state, guarded by mu.
+  mutable std::mutex mu;
+  std::deque<CrmUpdate> queue;
+  bool running_one = false;
+  bool started = false;
+  bool stopping = false;
+  CrmStats counts;
+  std::once_flag joined;
+
+  void report(CrmUpdate update, CrmResult result, std::string error, unsigned attempts) {
+    if (options.on_report) options.on_report(CrmReport{std::move(update), result, std::move(error), attempts});
+  }
+
+  std::error_code configure(std::string& error) {
+    const auto parsed = boost::urls::parse_absolute_uri(options.url);
+    if (!parsed || !parsed->has_authority() || parsed->host().empty()) {
+      error = "webhook URL is not an absolute URL with a host";
+      return CrmErrc::bad_url;
+    }
+    const auto scheme = parsed->scheme_id();
+    if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
+      error = "webhook URL scheme must be http or https";
+      return CrmErrc::bad_url;
+    }
+    tls = scheme == boost::urls::scheme::https;
+    host = parsed->host_address();
+    port = parsed->has_port() ? std::string(parsed->port()) : std::string(tls ? "443" : "80");
+    host_header = parsed->has_port() ? fmt::format("{}:{}", std::string(parsed->encoded_host()), port)
+                                     : std::string(parsed->encoded_host());
+    target = std::string(parsed->encoded_path());
+    if (target.empty()) target = "/";
+    if (parsed->has_query()) target += "?" + std::string(parsed->encoded_query());
+    if (tls) {
+      tls_config.ca_file = options.ca_file;
+      tls_context = net::make_client_context(tls_config, error);
+      if (!tls_context) return CrmErrc::tls_setup;
+    }
+    return {};
+  }
+
+  http::request<http::string_body> make_request(const CrmUpdate& update) const {
+    http::request<http::string_body> request{http::verb::post, target, 11};
+    request.set(http::field::host, host_header);
+    request.set(http::field::content_type, "application/json");
+    request.set(http::field::user_agent, "assist-sync");
+    request.keep_alive(false);  // one connection per request
+    for (const auto& [name, value] : options.headers) request.set(name, value);
+    request.body() = body_of(update);
+    request.prepare_payload();
+    return request;
+  }
+
+  template <typename Stream>
+  asio::awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_body>& request) {
+    Attempt out;
+    auto [write_ec, written] = co_await http::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
+    (void)written;
+    if (write_ec) {
+      out.net_error = write_ec;
+      co_return out;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxResponseBytes);
+    auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    (void)read;
+    if (read_ec) {
+      out.net_error = read_ec;
+      co_return out;
+    }
+    out.status = parser.get().result_int();
+    co_return out;
+  }
+
+  asio::awaitable<Attempt> post_once(const CrmUpdate& update) {
+    Attempt out;
+    auto executor = co_await asio::this_coro::executor;
+    tcp::resolver resolver(executor);
+    asio::steady_timer guard(executor, options.timeout);
+    auto resolved = co_await (resolver.async_resolve(host, port, asio::as_tuple(asio::use_awaitable)) ||
+                              guard.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (resolved.index() == 1) {
+      out.net_error = asio::error::timed_out;
+      co_return out;
+    }
+    auto [resolve_ec, results] = std::get<0>(std::move(resolved));
+    if (resolve_ec) {
+      out.net_error = resolve_ec;
+      co_return out;
+    }
+    beast::tcp_stream stream(executor);
+    current = &stream;
+    struct Forget {
+      beast::tcp_stream*& slot;
+      ~Forget() { slot = nullptr; }
+    } forget{current};
+    if (abandon) co_return Attempt{asio::error::operation_aborted, 0};
+    stream.expires_after(options.timeout);
+    auto [connect_ec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+    (void)endpoint;
+    if (connect_ec) {
+      out.net_error = connect_ec;
+      co_return out;
+    }
+    stream.socket().set_option(tcp::no_delay(true));
+    const auto request = make_request(update);
+    if (!tls) {
+      out = co_await exchange(stream, request);
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      co_return out;
+    }
+    beast::ssl_stream<beast::tcp_stream&> secure(stream, *tls_context);
+    net::set_server_name(secure.native_handle(), host);
+    secure.set_verify_callback(net::make_verify_callback(tls_config, host));
+    auto [handshake_ec] =
+        co_await secure.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+    if (handshake_ec) {
+      out.net_error = handshake_ec;
+      co_return out;
+    }
+    out = co_await exchange(secure, request);
+    co_await secure.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    co_return out;
+  }
+
+  std::chrono::milliseconds backoff_delay(unsigned attempt) {
+    const double ceiling = std::min(static_cast<double>(options.max_backoff.count()),
+                                    static_cast<double>(options.initial_backoff.count()) *
+                                        std::pow(2.0, static_cast<double>(attempt - 1)));
+    const double scaled = ceiling * (0.5 + 0.5 * options.random->uniform());
+    return std::chrono::milliseconds(static_cast<std::int64_t>(scaled));
+  }
+
+  asio::awaitable<void> deliver(CrmUpdate update) {
+    const unsigned max_attempts = std::max(1u, options.max_attempts);
+    std::string error;
+    bool delivered = false;
+    unsigned attempts = 0;
+    while (attempts < max_attempts && !abandon) {
+      ++attempts;
+      const Attempt out = co_await post_once(update);
+      if (!out.net_error && out.status >= 200 && out.status < 300) {
+        delivered = true;
+        break;
+      }
+      error = out.net_error ? fmt::format("POST failed: {}", out.net_error.message())
+                            : fmt::format("POST answered HTTP {}", out.status);
+      if (!out.net_error && !retryable_status(out.status)) break;
+      if (attempts == max_attempts || abandon) break;
+      asio::steady_timer wait(co_await asio::this_coro::executor, backoff_delay(attempts));
+      backoff = &wait;
+      co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+      backoff = nullptr;
+    }
+    if (!delivered && abandon) error = fmt::format("stopped before delivery ({})", error.empty() ? "no attempt" : error);
+    {
+      std::lock_guard lock(mu);
+      running_one = false;
+      ++(delivered ? counts.delivered : counts.failed);
+    }
+    report(std::move(update), delivered ? CrmResult::delivered : CrmResult::failed,
+           delivered ? std::string() : fmt::format("{} after {} attempt(s)", error, attempts), attempts);
+  }
+
+  asio::awaitable<void> run() {
+    for (;;) {
+      std::optional<CrmUpdate> next;
+      std::deque<CrmUpdate> abandoned;
+      {
+        std::lock_guard lock(mu);
+        if (abandon) {
+          abandoned.swap(queue);
+          counts.dropped += abandoned.size();
+        } else if (!queue.empty()) {
+          next = std::move(queue.front());
+          queue.pop_front();
+          running_one = true;
+        } else if (stopping) {
+          break;
+        }
+      }
+      for (auto& update : abandoned) report(std::move(update), CrmResult::dropped, "stopped before delivery", 0);
+      if (abandon) break;
+      if (next) {
+        co_await deliver(std::move(*next));
+        continue;
+      }
+      wake.expires_at(asio::steady_timer::time_point::max());
+      co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    finished = true;
+    stop_deadline.cancel();
+  }
+
+  // On the I/O thread: the stop deadline passed.
+  void give_up() {
+    abandon = true;
+    if (current != nullptr) current->cancel();
+    if (backoff != nullptr) backoff->cancel();
+    wake.cancel();
+  }
+};
+
+CrmWebhook::CrmWebhook(CrmWebhookOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+CrmWebhook::~CrmWebhook() { stop(std::chrono::steady_clock::now()); }
+
+std::error_code CrmWebhook::start(std::string& error) {
+  Impl& d = *impl_;
+  {
+    std::lock_guard lock(d.mu);
+    if (d.started || d.stopping) return {};
+  }
+  if (auto ec = d.configure(error)) return ec;
+  asio::co_spawn(d.io, d.run(), asio::detached);
+  std::lock_guard lock(d.mu);
+  d.started = true;
+  d.thread = std::thread([&d] { d.io.run(); });
+  return {};
+}
+
+bool CrmWebhook::submit(CrmUpdate update) {
+  Impl& d = *impl_;
+  const char* why = nullptr;
+  {
+    std::lock_guard lock(d.mu);
+    if (d.started && !d.stopping && d.queue.size() < d.options.queue_capacity) {
+      d.queue.push_back(std::move(update));
+      asio::post(d.io, [&d] { d.wake.cancel(); });
+      return true;
+    }
+    ++d.counts.dropped;
+    why = !d.started ? "webhook not started" : d.stopping ? "webhook is stopping" : "queue full";
+  }
+  d.report(std::move(update), CrmResult::dropped, why, 0);
+  return false;
+}
+
+bool CrmWebhook::stop(std::chrono::steady_clock::time_point deadline) {
+  Impl& d = *impl_;
+  bool started = false;
+  {
+    std::lock_guard lock(d.mu);
+    started = d.started;
+    if (!d.stopping) {
+      d.stopping = true;
+      if (d.started) {
+        asio::post(d.io, [&d, deadline] {
+          if (d.finished) return;  // drained before this ran
+          d.stop_deadline.expires_at(deadline);
+          d.stop_deadline.async_wait([&d](boost::system::error_code ec) {
+            if (!ec) d.give_up();
+          });
+          d.wake.cancel();
+        });
+      }
+    }
+  }
+  if (started) std::call_once(d.joined, [&d] { d.thread.join(); });
+  // The I/O thread has ended (or never ran): `abandon` is stable.
+  return !d.abandon;
+}
+
+CrmStats CrmWebhook::stats() const {
+  std::lock_guard lock(impl_->mu);
+  CrmStats s = impl_->counts;
+  s.queued = impl_->queue.size() + (impl_->running_one ? 1 : 0);
+  return s;
+}
+
+}  // namespace assist

@@ -1,0 +1,40 @@
+#include "gateway/http_util.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/json.hpp>
+
+namespace assist::gateway {
+
+Response json_response(unsigned status, std::string body, bool keep_alive) {
+  Response res{static_cast<http::status>(status), 11};
+  res.set(http::field::server, "assist-gateway-emulator");
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response json_error(unsigned status, std::string_view error, std::string_view description,
+                    bool keep_alive) {
+  const boost::json::object body{{"error", error}, {"error_description", description}};
+  return json_response(status, boost::json::serialize(body), keep_alive);
+}
+
+void set_retry_after(Response& response, std::chrono::seconds delay) {
+  response.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(delay.count(), 1)));
+}
+
+std::string_view target_path(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+}  // namespace assist::gateway

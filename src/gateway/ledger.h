@@ -1,0 +1,66 @@
+// The delivery ledger: which prompts reached a desktop (deduplication by
+// frame_id over a window), per-session order, and the gateway's counters.
+#ifndef ASSIST_SRC_GATEWAY_LEDGER_H
+#define ASSIST_SRC_GATEWAY_LEDGER_H
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "assist/clock.h"
+#include "assist/frame.h"
+#include "assist/gateway.h"
+
+namespace assist::gateway {
+
+// Thread-safe; one lock per call.
+class DeliveryLedger {
+ public:
+  DeliveryLedger(Clock& clock, std::chrono::seconds window, std::size_t capacity);
+
+  // True when `frame_id` was delivered within the window.
+  bool seen(const std::string& frame_id) const;
+
+  enum class Outcome { delivered, duplicate };
+  // Shows `frame` on a desktop unless its frame_id was delivered within the
+  // window (then counts a suppressed duplicate). A delivery records the
+  // prompt's age and an order violation when its session already showed a
+  // higher sequence.
+  Outcome deliver(const PromptSync& frame, double age_seconds);
+
+  // Adds `n` to one counter.
+  void add(std::uint64_t GatewayStats::*counter, std::uint64_t n = 1);
+  void subtract(std::uint64_t GatewayStats::*counter, std::uint64_t n = 1);
+  void add_nack(NackCode code);
+
+  // Forgets deliveries and sessions older than the window.
+  void prune();
+
+  GatewayStats snapshot() const;
+
+ private:
+  void prune_locked(Clock::steady_time now);
+
+  struct SessionOrder {
+    std::uint64_t highest_sequence = 0;
+    Clock::steady_time last_delivery;
+  };
+
+  Clock& clock_;
+  const std::chrono::seconds window_;
+  const std::size_t capacity_;
+  mutable std::mutex mu_;
+  GatewayStats stats_;
+  std::unordered_map<std::string, Clock::steady_time> delivered_;
+  std::deque<std::pair<Clock::steady_time, std::string>> delivery_order_;
+  std::unordered_map<std::string, SessionOrder> sessions_;
+};
+
+}  // namespace assist::gateway
+
+#endif

@@ -1,0 +1,529 @@
+#include "service/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <toml++/toml.h>
+
+#include "net/tls.h"
+#include "service/logging.h"
+
+namespace assist::service {
+namespace {
+
+template <class T>
+using Access = T& (*)(ServiceConfig&);
+
+// One configuration key: how to read it from TOML and from the environment,
+// and how to print it. Setters return an error (without the key) or "".
+struct Field {
+  std::string section;
+  std::string key;
+  std::function<std::string(ServiceConfig&, const toml::node&)> from_toml;
+  std::function<std::string(ServiceConfig&, const std::string&)> from_env;
+  std::function<std::string(const ServiceConfig&)> render;
+
+  std::string path() const { return section + "." + key; }
+};
+
+template <class T>
+std::string toml_text(T value) {
+  std::ostringstream out;
+  out << toml::value<T>(std::move(value));
+  return out.str();
+}
+
+std::string one_of(const std::vector<std::string>& allowed, const std::string& got) {
+  return fmt::format("expected one of {}, got '{}'", fmt::join(allowed, ", "), got);
+}
+
+Field string_field(std::string section, std::string key, Access<std::string> access,
+                   std::vector<std::string> allowed = {}) {
+  auto check = [allowed](const std::string& v) {
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+      return one_of(allowed, v);
+    return std::string();
+  };
+  return {std::move(section), std::move(key),
+          [access, check](ServiceConfig& c, const toml::node& n) {
+            if (!n.is_string()) return std::string("expected a string");
+            auto v = *n.value<std::string>();
+            if (auto e = check(v); !e.empty()) return e;
+            access(c) = std::move(v);
+            return std::string();
+          },
+          [access, check](ServiceConfig& c, const std::string& v) {
+            if (auto e = check(v); !e.empty()) return e;
+            access(c) = v;
+            return std::string();
+          },
+          [access](const ServiceConfig& c) { return toml_text(access(const_cast<ServiceConfig&>(c))); }};
+}
+
+std::optional<bool> parse_bool(const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  return std::nullopt;
+}
+
+Field bool_field(std::string section, std::string key, Access<bool> access) {
+  return {std::move(section), std::move(key),
+          [access](ServiceConfig& c, const toml::node& n) {
+            if (!n.is_boolean()) return std::string("expected true or false");
+            access(c) = *n.value<bool>();
+            return std::string();
+          },
+          [access](ServiceConfig& c, const std::string& v) {
+            const auto b = parse_bool(v);
+            if (!b) return fmt::format("expected true or false, got '{}'", v);
+            access(c) = *b;
+            return std::string();
+          },
+          [access](const ServiceConfig& c) { return std::string(access(const_cast<ServiceConfig&>(c)) ? "true" : "false"); }};
+}
+
+// Integers of any unsigned type T (and milliseconds through `Millis`), in [min, max].
+template <class T>
+Field integer_field(std::string section, std::string key, Access<T> access, std::int64_t min, std::int64_t max) {
+  auto store = [access, min, max](ServiceConfig& c, std::int64_t v) {
+    if (v < min || v > max) return fmt::format("expected an integer in [{}, {}], got {}", min, max, v);
+    if constexpr (std::is_same_v<T, Millis>) access(c) = Millis(v);
+    else access(c) = static_cast<T>(v);
+    return std::string();
+  };
+  auto get = [access](const ServiceConfig& c) -> std::int64_t {
+    if constexpr (std::is_same_v<T, Millis>) return access(const_cast<ServiceConfig&>(c)).count();
+    else return static_cast<std::int64_t>(access(const_cast<ServiceConfig&>(c)));
+  };
+  return {std::move(section), std::move(key),
+          [store](ServiceConfig& c, const toml::node& n) {
+            if (!n.is_integer()) return std::string("expected an integer");
+            return store(c, *n.value<std::int64_t>());
+          },
+          [store](ServiceConfig& c, const std::string& v) {
+            std::int64_t parsed = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+            if (ec != std::errc() || end != v.data() + v.size()) return fmt::format("expected an integer, got '{}'", v);
+            return store(c, parsed);
+          },
+          [get](const ServiceConfig& c) { return std::to_string(get(c)); }};
+}
+
+Field double_field(std::string section, std::string key, Access<double> access, double min, double max) {
+  auto store = [access, min, max](ServiceConfig& c, double v) {
+    if (!(v >= min && v <= max)) return fmt::format("expected a number in [{}, {}], got {}", min, max, v);
+    access(c) = v;
+    return std::string();
+  };
+  return {std::move(section), std::move(key),
+          [store](ServiceConfig& c, const toml::node& n) {
+            if (!n.is_number()) return std::string("expected a number");
+            return store(c, *n.value<double>());
+          },
+          [store](ServiceConfig& c, const std::string& v) {
+            double parsed = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+            if (ec != std::errc() || end != v.data() + v.size()) return fmt::format("expected a number, got '{}'", v);
+            return store(c, parsed);
+          },
+          [access](const ServiceConfig& c) { return toml_text(access(const_cast<ServiceConfig&>(c))); }};
+}
+
+// A list of strings; from the environment, separated by spaces or commas.
+Field list_field(std::string section, std::string key, Access<std::vector<std::string>> access) {
+  return {std::move(section), std::move(key),
+          [access](ServiceConfig& c, const toml::node& n) {
+            const auto* array = n.as_array();
+            if (!array) return std::string("expected an array of strings");
+            std::vector<std::string> values;
+            for (const auto& item : *array) {
+              if (!item.is_string()) return std::string("expected an array of strings");
+              values.push_back(*item.value<std::string>());
+            }
+            access(c) = std::move(values);
+            return std::string();
+          },
+          [access](ServiceConfig& c, const std::string& v) {
+            std::vector<std::string> values;
+            std::string current;
+            for (const char ch : v + " ") {
+              if (ch == ' ' || ch == ',') {
+                if (!current.empty()) values.push_back(std::move(current));
+                current.clear();
+              } else {
+                current.push_back(ch);
+              }
+            }
+            access(c) = std::move(values);
+            return std::string();
+          },
+          [access](const ServiceConfig& c) {
+            toml::array array;
+            for (const auto& s : access(const_cast<ServiceConfig&>(c))) array.push_back(s);
+            std::ostringstream out;
+            out << array;
+            return out.str();
+          }};
+}
+
+constexpr std::int64_t kMaxMillis = 24LL * 3600 * 1000;
+constexpr std::int64_t kMaxCount = std::numeric_limits<std::int32_t>::max();
+
+const std::vector<Field>& schema() {
+  static const std::vector<Field> fields = [] {
+    std::vector<Field> f;
+    // [gateway]
+    f.push_back(string_field("gateway", "token_url", [](ServiceConfig& c) -> auto& { return c.gateway.token_url; }));
+    f.push_back(string_field("gateway", "realtime_url", [](ServiceConfig& c) -> auto& { return c.gateway.realtime_url; }));
+    f.push_back(string_field("gateway", "client_id", [](ServiceConfig& c) -> auto& { return c.gateway.client_id; }));
+    f.push_back(string_field("gateway", "client_secret_file",
+                             [](ServiceConfig& c) -> auto& { return c.gateway.client_secret_file; }));
+    f.push_back(list_field("gateway", "scopes", [](ServiceConfig& c) -> auto& { return c.gateway.scopes; }));
+    f.push_back(string_field("gateway", "auth", [](ServiceConfig& c) -> auto& { return c.gateway.auth; },
+                             {"basic", "post"}));
+    f.push_back(bool_field("gateway", "token_in_query", [](ServiceConfig& c) -> auto& { return c.gateway.token_in_query; }));
+    f.push_back(string_field("gateway", "ca_file", [](ServiceConfig& c) -> auto& { return c.gateway.ca_file; }));
+    f.push_back(string_field("gateway", "pin_sha256", [](ServiceConfig& c) -> auto& { return c.gateway.pin_sha256; }));
+    f.push_back(integer_field<unsigned>("gateway", "max_connections",
+                                        [](ServiceConfig& c) -> auto& { return c.gateway.max_connections; }, 1, 1024));
+    f.push_back(integer_field<Millis>("gateway", "ping_interval_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.gateway.ping_interval; }, 100, kMaxMillis));
+    f.push_back(integer_field<Millis>("gateway", "pong_timeout_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.gateway.pong_timeout; }, 100, kMaxMillis));
+    f.push_back(integer_field<Millis>("gateway", "handshake_timeout_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.gateway.handshake_timeout; }, 100, kMaxMillis));
+    f.push_back(integer_field<Millis>("gateway", "request_timeout_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.gateway.request_timeout; }, 100, kMaxMillis));
+    // [sync]
+    f.push_back(string_field("sync", "snippet_policy", [](ServiceConfig& c) -> auto& { return c.sync.snippet_policy; },
+                             {"reject", "trim"}));
+    f.push_back(bool_field("sync", "compute_relevance", [](ServiceConfig& c) -> auto& { return c.sync.compute_relevance; }));
+    f.push_back(double_field("sync", "freshness_seconds",
+                             [](ServiceConfig& c) -> auto& { return c.sync.freshness_seconds; }, 0.001, 120.0));
+    f.push_back(integer_field<std::uint64_t>("sync", "max_pending",
+                                             [](ServiceConfig& c) -> auto& { return c.sync.max_pending; }, 1, kMaxCount));
+    f.push_back(integer_field<std::uint64_t>("sync", "max_queued_per_session",
+                                             [](ServiceConfig& c) -> auto& { return c.sync.max_queued_per_session; }, 1,
+                                             kMaxCount));
+    f.push_back(integer_field<Millis>("sync", "stop_drain_ms", [](ServiceConfig& c) -> auto& { return c.sync.stop_drain; },
+                                      0, kMaxMillis));
+    // [audit]
+    f.push_back(string_field("audit", "path", [](ServiceConfig& c) -> auto& { return c.audit.path; }));
+    f.push_back(string_field("audit", "durability", [](ServiceConfig& c) -> auto& { return c.audit.durability; },
+                             {"group_commit", "interval", "never"}));
+    f.push_back(integer_field<Millis>("audit", "sync_interval_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.audit.sync_interval; }, 1, kMaxMillis));
+    f.push_back(integer_field<std::uint64_t>("audit", "rotate_bytes",
+                                             [](ServiceConfig& c) -> auto& { return c.audit.rotate_bytes; }, 0,
+                                             std::numeric_limits<std::int64_t>::max()));
+    // [http]
+    f.push_back(string_field("http", "listen", [](ServiceConfig& c) -> auto& { return c.http.listen; }));
+    f.push_back(string_field("http", "api_key_file", [](ServiceConfig& c) -> auto& { return c.http.api_key_file; }));
+    f.push_back(integer_field<std::uint64_t>("http", "body_limit", [](ServiceConfig& c) -> auto& { return c.http.body_limit; },
+                                             1024, 1LL << 30));
+    f.push_back(integer_field<std::uint64_t>("http", "header_limit",
+                                             [](ServiceConfig& c) -> auto& { return c.http.header_limit; }, 1024, 1 << 20));
+    f.push_back(integer_field<Millis>("http", "request_timeout_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.http.request_timeout; }, 100, kMaxMillis));
+    f.push_back(integer_field<std::uint64_t>("http", "max_connections",
+                                             [](ServiceConfig& c) -> auto& { return c.http.max_connections; }, 1, kMaxCount));
+    f.push_back(integer_field<unsigned>("http", "threads", [](ServiceConfig& c) -> auto& { return c.http.threads; }, 1, 64));
+    f.push_back(integer_field<std::uint64_t>("http", "max_batch_lines",
+                                             [](ServiceConfig& c) -> auto& { return c.http.max_batch_lines; }, 1, kMaxCount));
+    f.push_back(integer_field<Millis>("http", "shutdown_grace_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.http.shutdown_grace; }, 0, kMaxMillis));
+    // [log]
+    f.push_back(string_field("log", "level", [](ServiceConfig& c) -> auto& { return c.log.level; },
+                             {"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    f.push_back(string_field("log", "format", [](ServiceConfig& c) -> auto& { return c.log.format; },
+                             {"auto", "text", "json"}));
+    f.push_back(string_field("log", "file", [](ServiceConfig& c) -> auto& { return c.log.file; }));
+    // [crm]
+    f.push_back(string_field("crm", "webhook_url", [](ServiceConfig& c) -> auto& { return c.crm.webhook_url; }));
+    f.push_back(string_field("crm", "ca_file", [](ServiceConfig& c) -> auto& { return c.crm.ca_file; }));
+    return f;
+  }();
+  return fields;
+}
+
+const Field* find_field(std::string_view section, std::string_view key) {
+  for (const auto& f : schema())
+    if (f.section == section && f.key == key) return &f;
+  return nullptr;
+}
+
+bool section_exists(std::string_view section) {
+  const auto& fields = schema();
+  return std::any_of(fields.begin(), fields.end(), [&](const Field& f) { return f.section == section; });
+}
+
+// Keys that would hold a secret: refused with a pointer to the right place.
+std::string secret_key_hint(std::string_view path) {
+  if (path == "gateway.client_secret")
+    return "secrets are not read from the configuration file: set ASSIST_CLIENT_SECRET or gateway.client_secret_file";
+  if (path == "http.api_key")
+    return "secrets are not read from the configuration file: set ASSIST_API_KEY or http.api_key_file";
+  return {};
+}
+
+void apply_toml(ServiceConfig& config, std::string_view text, std::string_view source,
+                std::vector<std::string>& errors) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    errors.push_back(fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column,
+                                 e.description()));
+    return;
+  }
+  for (const auto& [section_key, section_node] : root) {
+    const std::string section(section_key.str());
+    const auto* table = section_node.as_table();
+    if (!table || !section_exists(section)) {
+      errors.push_back(fmt::format("{}:{}: unknown section '{}' (sections: gateway, sync, audit, http, log, crm)",
+                                   source, section_node.source().begin.line, section));
+      continue;
+    }
+    for (const auto& [key, node] : *table) {
+      const std::string path = section + "." + std::string(key.str());
+      const auto line = node.source().begin.line;
+      if (auto hint = secret_key_hint(path); !hint.empty()) {
+        errors.push_back(fmt::format("{}:{}: {}: {}", source, line, path, hint));
+        continue;
+      }
+      const auto* field = find_field(section, key.str());
+      if (!field) {
+        errors.push_back(fmt::format("{}:{}: unknown key '{}'", source, line, path));
+        continue;
+      }
+      if (auto e = field->from_toml(config, node); !e.empty())
+        errors.push_back(fmt::format("{}:{}: {}: {}", source, line, path, e));
+    }
+  }
+}
+
+void apply_env(ServiceConfig& config, const EnvLookup& env, std::vector<std::string>& errors) {
+  for (const auto& field : schema()) {
+    const auto name = env_name(field.path());
+    const auto value = env(name);
+    if (!value) continue;
+    if (auto e = field.from_env(config, *value); !e.empty())
+      errors.push_back(fmt::format("{} ({}): {}", field.path(), name, e));
+  }
+}
+
+// The secret from `env_var` when set and non-empty, else from `file` when given.
+void load_one_secret(const EnvLookup& env, const std::string& env_var, const std::string& file_key,
+                     const std::string& file, std::string& secret, std::string& source,
+                     std::vector<std::string>& errors) {
+  if (auto v = env(env_var); v && !v->empty()) {
+    secret = *v;
+    source = env_var;
+  } else if (!file.empty()) {
+    std::error_code ec;
+    std::string detail;
+    secret = transport::load_secret({"", file}, ec, detail);
+    if (ec) {
+      errors.push_back(fmt::format("{}: {}", file_key, detail.empty() ? ec.message() : detail));
+      return;
+    }
+    source = file;
+  }
+  register_secret(secret);
+}
+
+bool url_has_scheme(const std::string& url, std::initializer_list<std::string_view> schemes, std::string& why) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    why = fmt::format("'{}' is not an absolute URL", redact(url));
+    return false;
+  }
+  const auto scheme = parsed->scheme();
+  if (std::find(schemes.begin(), schemes.end(), std::string_view(scheme.data(), scheme.size())) == schemes.end()) {
+    why = fmt::format("'{}' must use {}", redact(url), fmt::join(schemes, " or "));
+    return false;
+  }
+  if (parsed->host().empty()) {
+    why = fmt::format("'{}' has no host", redact(url));
+    return false;
+  }
+  return true;
+}
+
+void validate(ServiceConfig& c, std::vector<std::string>& errors) {
+  std::string why;
+  if (c.gateway.token_url.empty()) errors.push_back("gateway.token_url: required (the OAuth token endpoint)");
+  else if (!url_has_scheme(c.gateway.token_url, {"http", "https"}, why)) errors.push_back("gateway.token_url: " + why);
+  if (c.gateway.realtime_url.empty()) errors.push_back("gateway.realtime_url: required (the real-time WebSocket)");
+  else if (!url_has_scheme(c.gateway.realtime_url, {"ws", "wss"}, why)) errors.push_back("gateway.realtime_url: " + why);
+  if (c.gateway.client_id.empty()) errors.push_back("gateway.client_id: required");
+  if (c.client_secret.empty() && c.gateway.client_secret_file.empty())
+    errors.push_back("gateway.client_secret_file: no client secret: set ASSIST_CLIENT_SECRET or gateway.client_secret_file");
+  if (!c.gateway.pin_sha256.empty()) {
+    const auto normal = net::normalize_sha256_hex(c.gateway.pin_sha256);
+    if (normal.empty()) errors.push_back("gateway.pin_sha256: expected 64 hex digits (':' separators allowed)");
+    else c.gateway.pin_sha256 = normal;
+  }
+  if (c.gateway.scopes.empty()) errors.push_back("gateway.scopes: at least one scope is required");
+  if (c.audit.path.empty())
+    errors.push_back("audit.path: required (every prompt's outcome is recorded there; see docs/operations.md)");
+  if (!c.crm.webhook_url.empty() && !url_has_scheme(c.crm.webhook_url, {"http", "https"}, why))
+    errors.push_back("crm.webhook_url: " + why);
+  const auto listen = parse_listen(c.http.listen);
+  if (!listen) {
+    errors.push_back(fmt::format("http.listen: expected IP:PORT, [IPv6]:PORT or localhost:PORT, got '{}'", c.http.listen));
+  } else if (!listen->loopback && c.api_key.empty() && c.http.api_key_file.empty()) {
+    errors.push_back(fmt::format(
+        "http.listen: {} is not a loopback address, so an API key is required: set ASSIST_API_KEY or http.api_key_file",
+        c.http.listen));
+  }
+}
+
+}  // namespace
+
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    return std::nullopt;
+  };
+}
+
+std::string env_name(std::string_view key) {
+  std::string out = "ASSIST_";
+  for (const char ch : key) out.push_back(ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+  return out;
+}
+
+ConfigResult parse_config(std::string_view toml_text, std::string_view source, const EnvLookup& env) {
+  ConfigResult result;
+  auto& c = result.config;
+  if (!toml_text.empty()) apply_toml(c, toml_text, source, result.errors);
+  apply_env(c, env, result.errors);
+  load_one_secret(env, "ASSIST_CLIENT_SECRET", "gateway.client_secret_file", c.gateway.client_secret_file,
+                  c.client_secret, c.client_secret_source, result.errors);
+  load_one_secret(env, "ASSIST_API_KEY", "http.api_key_file", c.http.api_key_file, c.api_key, c.api_key_source,
+                  result.errors);
+  validate(c, result.errors);
+  return result;
+}
+
+ConfigResult load_config(const std::string& path, const EnvLookup& env) {
+  if (path.empty()) return parse_config({}, {}, env);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ConfigResult r;
+    r.errors.push_back(fmt::format("cannot read configuration file {}: {}", path, std::strerror(errno)));
+    return r;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto content = text.str();
+  if (content.empty()) content = "\n";  // an empty file is a valid, empty configuration
+  return parse_config(content, path, env);
+}
+
+std::string to_redacted_toml(const ServiceConfig& config) {
+  std::string out = "# assist-sync effective configuration (file, then ASSIST_* environment overrides)\n";
+  std::string section;
+  for (const auto& field : schema()) {
+    if (field.section != section) {
+      section = field.section;
+      out += fmt::format("\n[{}]\n", section);
+    }
+    out += fmt::format("{} = {}\n", field.key, redact(field.render(config)));
+  }
+  auto describe = [](const std::string& secret, const std::string& source) {
+    if (secret.empty()) return std::string("not set");
+    return fmt::format("set ({} bytes, from {}), value redacted", secret.size(), source);
+  };
+  out += "\n# secrets (never printed)\n";
+  out += fmt::format("# client secret: {}\n", describe(config.client_secret, config.client_secret_source));
+  out += fmt::format("# API key: {}\n", describe(config.api_key, config.api_key_source));
+  return out;
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& f : schema()) keys.push_back(f.path());
+  return keys;
+}
+
+std::optional<ListenAddress> parse_listen(std::string_view text) {
+  std::string_view host;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return std::nullopt;  // IPv6 needs brackets
+  }
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535)
+    return std::nullopt;
+  ListenAddress out;
+  out.port = static_cast<std::uint16_t>(port);
+  if (host == "localhost") {
+    out.host = "127.0.0.1";
+    out.loopback = true;
+    return out;
+  }
+  boost::system::error_code error;
+  const auto address = boost::asio::ip::make_address(std::string(host), error);
+  if (error) return std::nullopt;
+  out.host = address.to_string();
+  out.loopback = address.is_loopback();
+  return out;
+}
+
+SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
+  SynchronizerOptions o;
+  o.token.token_url = c.gateway.token_url;
+  o.token.client_id = c.gateway.client_id;
+  o.token.client_secret = c.client_secret;
+  o.token.scopes = c.gateway.scopes;
+  o.token.auth = c.gateway.auth == "post" ? transport::ClientAuth::post : transport::ClientAuth::basic;
+  o.token.request_timeout = c.gateway.request_timeout;
+  o.token.tls.ca_file = c.gateway.ca_file;
+  o.token.tls.pin_sha256 = c.gateway.pin_sha256;
+  o.realtime.realtime_url = c.gateway.realtime_url;
+  o.realtime.token_in_query = c.gateway.token_in_query;
+  o.realtime.ping_interval = c.gateway.ping_interval;
+  o.realtime.pong_timeout = c.gateway.pong_timeout;
+  o.realtime.handshake_timeout = c.gateway.handshake_timeout;
+  o.realtime.max_connections = c.gateway.max_connections;
+  o.realtime.tls = o.token.tls;
+  o.snippet_policy = c.sync.snippet_policy == "trim" ? SnippetPolicy::trim : SnippetPolicy::reject;
+  o.compute_relevance = c.sync.compute_relevance;
+  o.freshness_seconds = c.sync.freshness_seconds;
+  o.max_pending = static_cast<std::size_t>(c.sync.max_pending);
+  o.max_queued_per_session = static_cast<std::size_t>(c.sync.max_queued_per_session);
+  o.stop_drain = c.sync.stop_drain;
+  o.audit.path = c.audit.path;
+  o.audit.durability = c.audit.durability == "interval" ? AuditDurability::interval
+                       : c.audit.durability == "never"  ? AuditDurability::never
+                                                        : AuditDurability::group_commit;
+  o.audit.sync_interval = c.audit.sync_interval;
+  o.audit.rotate_bytes = c.audit.rotate_bytes;
+  o.crm_webhook.url = c.crm.webhook_url;
+  o.crm_webhook.ca_file = c.crm.ca_file;
+  return o;
+}
+
+}  // namespace assist::service

@@ -1,0 +1,138 @@
+// The `assist-sync run` configuration: a TOML file (toml++), then environment
+// overrides ASSIST_<SECTION>_<KEY>, then the secrets (from the environment or
+// files, never from the command line or the TOML file), then validation.
+// docs/configuration.md is the reference for every key.
+#ifndef ASSIST_SRC_SERVICE_CONFIG_H
+#define ASSIST_SRC_SERVICE_CONFIG_H
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "assist/synchronizer.h"
+
+namespace assist::service {
+
+using Millis = std::chrono::milliseconds;
+
+struct GatewayConfig {
+  std::string token_url;           // http(s)://host[:port]/path
+  std::string realtime_url;        // ws(s)://host[:port]/path
+  std::string client_id;
+  std::string client_secret_file;  // used when ASSIST_CLIENT_SECRET is unset or empty
+  std::vector<std::string> scopes{std::begin(transport::default_scopes), std::end(transport::default_scopes)};
+  std::string auth = "basic";      // basic | post
+  bool token_in_query = false;
+  std::string ca_file;
+  std::string pin_sha256;
+  unsigned max_connections = 8;
+  Millis ping_interval{20'000};
+  Millis pong_timeout{10'000};
+  Millis handshake_timeout{10'000};
+  Millis request_timeout{10'000};
+};
+
+struct SyncConfig {
+  std::string snippet_policy = "reject";  // reject | trim
+  bool compute_relevance = true;
+  double freshness_seconds = limits::default_freshness_seconds;
+  std::uint64_t max_pending = 20'000;
+  std::uint64_t max_queued_per_session = 64;
+  Millis stop_drain{5'000};
+};
+
+struct AuditConfig {
+  std::string path;                       // required
+  std::string durability = "group_commit";  // group_commit | interval | never
+  Millis sync_interval{1'000};
+  std::uint64_t rotate_bytes = 0;
+};
+
+struct HttpConfig {
+  std::string listen = "127.0.0.1:8080";  // IP:PORT ([v6]:PORT); port 0 picks a free one
+  std::string api_key_file;               // used when ASSIST_API_KEY is unset or empty
+  std::uint64_t body_limit = 1 << 20;
+  std::uint64_t header_limit = 16 << 10;
+  Millis request_timeout{30'000};
+  std::uint64_t max_connections = 1024;
+  unsigned threads = 2;
+  std::uint64_t max_batch_lines = 1000;
+  Millis shutdown_grace{10'000};
+};
+
+struct LogConfig {
+  std::string level = "info";
+  std::string format = "auto";  // auto | text | json
+  std::string file;             // empty: stderr
+};
+
+struct CrmConfig {
+  std::string webhook_url;  // empty: no webhook
+  std::string ca_file;
+};
+
+struct ServiceConfig {
+  GatewayConfig gateway;
+  SyncConfig sync;
+  AuditConfig audit;
+  HttpConfig http;
+  LogConfig log;
+  CrmConfig crm;
+
+  // Filled by load_config from the environment or the files; never printed.
+  std::string client_secret;
+  std::string api_key;
+  std::string client_secret_source;  // "ASSIST_CLIENT_SECRET" or the file; empty when none
+  std::string api_key_source;
+};
+
+// Looks up an environment variable; nullopt when unset. Injectable for tests.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+// The process environment.
+EnvLookup process_env();
+
+struct ConfigResult {
+  ServiceConfig config;
+  // Every problem found, each naming the key (and the file or variable it
+  // came from): "http.listen (ASSIST_HTTP_LISTEN): expected IP:PORT, got 'x'".
+  std::vector<std::string> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+// Defaults, then the TOML text (`source` names it in errors; empty text: no
+// file), then the ASSIST_* overrides from `env`, then the secrets, then
+// validation. Unknown sections and keys are errors (typos must not pass).
+ConfigResult parse_config(std::string_view toml_text, std::string_view source, const EnvLookup& env);
+
+// parse_config on the file at `path` (empty: no file).
+ConfigResult load_config(const std::string& path, const EnvLookup& env);
+
+// The environment variable that overrides `key` ("http.listen" ->
+// "ASSIST_HTTP_LISTEN").
+std::string env_name(std::string_view key);
+
+// The effective configuration as TOML, secrets replaced by a comment saying
+// where they came from, credential-looking URL parts masked.
+std::string to_redacted_toml(const ServiceConfig& config);
+
+// Every key, "section.key", in documentation order.
+std::vector<std::string> config_keys();
+
+struct ListenAddress {
+  std::string host;  // an IP address literal
+  std::uint16_t port = 0;
+  bool loopback = false;
+};
+// Parses "IP:PORT", "[IPv6]:PORT" or "localhost:PORT"; nullopt when malformed.
+std::optional<ListenAddress> parse_listen(std::string_view text);
+
+// The synchronizer options the configuration describes (secret included).
+SynchronizerOptions to_synchronizer_options(const ServiceConfig& config);
+
+}  // namespace assist::service
+
+#endif  // ASSIST_SRC_SERVICE_CONFIG_H

@@ -1,0 +1,468 @@
+#include "service/http_api.h"
+
+#include <array>
+#include <cmath>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include "assist/frame.h"
+
+namespace assist::service {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+Response json_response(http::status status, const json::value& body) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "assist-sync");
+  res.body() = json::serialize(body);
+  res.body().push_back('\n');
+  return res;
+}
+
+json::array violations_json(const std::vector<Violation>& violations) {
+  json::array out;
+  for (const auto& v : violations) out.push_back(json::object{{"field", v.field}, {"reason", v.reason}});
+  return out;
+}
+
+json::object error_body(std::string_view message, const std::vector<Violation>& violations = {}) {
+  json::object body{{"error", message}};
+  body["violations"] = violations_json(violations);
+  return body;
+}
+
+Response error_response(http::status status, std::string_view message, const std::vector<Violation>& violations = {}) {
+  return json_response(status, error_body(message, violations));
+}
+
+// A decode error as a violation: "snippets[1].tags[0]: expected a string"
+// names the member before the colon; errors about the whole text name "body".
+Violation decode_violation(const DecodeError& e) {
+  const auto colon = e.detail.find(": ");
+  if (colon != std::string::npos && e.detail.find(' ') > colon && colon > 0)
+    return {e.detail.substr(0, colon), e.detail.substr(colon + 2)};
+  return {"body", e.detail};
+}
+
+json::object outcome_json(const SyncOutcome& o) {
+  json::object out{{"frame_id", o.frame_id}, {"outcome", to_string(o.kind)}, {"sequence", o.sequence}};
+  if (o.kind == OutcomeKind::nacked) out["nack_code"] = to_string(o.nack_code);
+  if (o.kind == OutcomeKind::acked || o.kind == OutcomeKind::nacked) out["latency_ms"] = std::round(o.latency_seconds * 1e6) / 1000.0;
+  if (o.duplicate) out["duplicate"] = true;
+  if (!o.reason.empty()) out["reason"] = o.reason;
+  return out;
+}
+
+// How a refused submission maps to HTTP.
+http::status refusal_status(const std::error_code& ec) {
+  if (ec == SubmitErrc::invalid_prompt) return http::status::bad_request;
+  if (ec == SubmitErrc::queue_full) return http::status::too_many_requests;
+  return http::status::service_unavailable;  // not_running, audit_unavailable
+}
+
+// Equal-time comparison of two secrets of any length: compares their SHA-256
+// digests, so neither content nor length leaks through timing.
+bool secrets_equal(std::string_view given, std::string_view expected) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> a{};
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> b{};
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a.data());
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b.data());
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+struct HttpApi::Impl {
+  Impl(HttpApiOptions o, Synchronizer& s) : options(std::move(o)), sync(s) {}
+
+  // ----- lifecycle -------------------------------------------------------------
+
+  std::error_code start(std::string& message) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(options.host, ec);
+    if (ec) {
+      message = fmt::format("cannot listen on '{}': not an IP address", options.host);
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    if (!address.is_loopback() && options.api_key.empty()) {
+      message = fmt::format("refusing to listen on {} (not loopback) without an API key", options.host);
+      return std::make_error_code(std::errc::permission_denied);
+    }
+    const tcp::endpoint endpoint(address, options.port);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      message = fmt::format("cannot listen on {}:{}: {}", options.host, options.port, ec.message());
+      return std::error_code(ec.value(), std::system_category());
+    }
+    bound_port = acceptor.local_endpoint().port();
+    asio::co_spawn(io, accept_loop(), asio::detached);
+    for (unsigned i = 0; i < std::max(1u, options.threads); ++i) threads.emplace_back([this] { io.run(); });
+    return {};
+  }
+
+  void stop_accepting() {
+    if (draining.exchange(true)) return;
+    asio::post(io, [this] {
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+    });
+  }
+
+  void stop(std::chrono::milliseconds grace) {
+    if (threads.empty()) return;
+    stop_accepting();
+    {
+      std::unique_lock lock(busy_mu);
+      if (!busy_cv.wait_for(lock, grace, [this] { return busy == 0; }))
+        spdlog::warn("HTTP API stopping with {} requests still being served", busy);
+    }
+    work.reset();
+    io.stop();
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+
+  // ----- serving ---------------------------------------------------------------
+
+  asio::awaitable<void> accept_loop() {
+    while (acceptor.is_open()) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), use_tuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        spdlog::warn("HTTP accept failed: {}", ec.message());
+        continue;
+      }
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  // Counts a request being served, for stop()'s grace period.
+  struct Busy {
+    explicit Busy(Impl& i) : impl(i) {
+      std::lock_guard lock(impl.busy_mu);
+      ++impl.busy;
+    }
+    ~Busy() {
+      std::lock_guard lock(impl.busy_mu);
+      if (--impl.busy == 0) impl.busy_cv.notify_all();
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+    Impl& impl;
+  };
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    struct Count {
+      explicit Count(std::atomic<std::size_t>& c) : n(c), value(++c) {}
+      ~Count() { --n; }
+      Count(const Count&) = delete;
+      Count& operator=(const Count&) = delete;
+      std::atomic<std::size_t>& n;
+      std::size_t value;
+    } count(connections);
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    beast::tcp_stream stream(std::move(socket));
+    if (count.value > options.max_connections) {
+      auto res = error_response(http::status::service_unavailable, "too many connections");
+      co_await write_and_close(stream, std::move(res), false);
+      co_return;
+    }
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+      parser.body_limit(options.body_limit);
+      stream.expires_after(options.request_timeout);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+      if (ec) {
+        if (ec == http::error::body_limit) {
+          stats_rejected_size.fetch_add(1);
+          co_await write_and_close(stream, error_response(http::status::payload_too_large,
+                                                          fmt::format("body larger than {} bytes", options.body_limit)),
+                                   true);
+        } else if (ec == http::error::header_limit) {
+          stats_rejected_size.fetch_add(1);
+          co_await write_and_close(stream, error_response(http::status::request_header_fields_too_large,
+                                                          fmt::format("headers larger than {} bytes", options.header_limit)),
+                                   true);
+        } else if (ec.category() == make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
+                   ec != http::error::partial_message) {
+          co_await write_and_close(stream, error_response(http::status::bad_request, "malformed HTTP request: " + ec.message()),
+                                   true);
+        }
+        break;  // end of stream, timeout, reset: nothing to answer
+      }
+      Busy serving(*this);
+      auto req = parser.release();
+      auto res = co_await handle(req);
+      res.keep_alive(req.keep_alive() && !draining.load());
+      res.prepare_payload();
+      stream.expires_after(options.request_timeout);
+      const bool keep_alive = res.keep_alive();
+      auto [wec, written] = co_await http::async_write(stream, res, use_tuple);
+      if (wec || !keep_alive) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  // Answers and closes. With `linger`, reads and discards what the client is
+  // still sending (bounded) so it sees the answer instead of a reset.
+  asio::awaitable<void> write_and_close(beast::tcp_stream& stream, Response res, bool linger) {
+    res.keep_alive(false);
+    res.prepare_payload();
+    stream.expires_after(options.request_timeout);
+    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (ec || !linger) co_return;
+    stream.expires_after(std::chrono::seconds(2));
+    std::array<char, 16384> sink;
+    std::size_t drained = 0;
+    while (drained < 8 * options.body_limit) {
+      auto [rec, got] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+      if (rec) break;
+      drained += got;
+    }
+  }
+
+  bool authorized(const Request& req) const {
+    if (options.api_key.empty()) return true;
+    const auto header = req[http::field::authorization];
+    constexpr std::string_view scheme = "Bearer ";
+    if (header.size() <= scheme.size() || !beast::iequals(header.substr(0, scheme.size()), scheme)) return false;
+    const auto given = header.substr(scheme.size());
+    return secrets_equal(std::string_view(given.data(), given.size()), options.api_key);
+  }
+
+  asio::awaitable<Response> handle(const Request& req) {
+    stats_requests.fetch_add(1);
+    auto target = boost::urls::parse_origin_form(req.target());
+    if (!target) co_return error_response(http::status::bad_request, "malformed request target");
+    const std::string path(target->path());
+    bool wait = false;
+    for (const auto& param : target->params()) {
+      if (param.key != "wait") continue;
+      if (param.value != "outcome")
+        co_return error_response(http::status::bad_request, "query parameter wait: expected 'outcome'");
+      wait = true;
+    }
+    const auto method = req.method();
+    auto allow = [&](std::string_view allowed) {
+      auto res = error_response(http::status::method_not_allowed,
+                                fmt::format("{} does not allow {}", path, std::string_view(req.method_string())));
+      res.set(http::field::allow, allowed);
+      return res;
+    };
+
+    if (path == "/healthz") {
+      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
+      co_return json_response(http::status::ok, json::object{{"status", "ok"}});
+    }
+    if (path == "/readyz") {
+      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
+      if (sync.ready()) co_return json_response(http::status::ok, json::object{{"ready", true}});
+      co_return json_response(http::status::service_unavailable,
+                              json::object{{"ready", false},
+                                           {"error", "no valid token and open gateway connection, or shutting down"}});
+    }
+    const bool known = path == "/metrics" || path == "/v1/prompts" || path == "/v1/prompts/batch";
+    if (!known) co_return error_response(http::status::not_found, fmt::format("no such resource: {}", path));
+    if (!authorized(req)) {
+      stats_unauthorized.fetch_add(1);
+      auto res = error_response(http::status::unauthorized, "missing or wrong API key (Authorization: Bearer <key>)");
+      res.set(http::field::www_authenticate, "Bearer realm=\"assist-sync\"");
+      co_return res;
+    }
+    if (path == "/metrics") {
+      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
+      Response res{http::status::ok, 11};
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = assist::prometheus_text(sync.metrics()) + prometheus_text(stats(), sync.ready());
+      co_return res;
+    }
+    if (method != http::verb::post) co_return allow("POST");
+    if (draining.load()) co_return error_response(http::status::service_unavailable, "shutting down");
+    if (path == "/v1/prompts") co_return co_await submit_one(req.body(), wait);
+    co_return co_await submit_batch(req.body(), wait);
+  }
+
+  // One submission: the response status and its JSON (a refusal, or the ticket).
+  struct Submission {
+    http::status status = http::status::accepted;
+    json::object body;
+    PromptTicket ticket;
+  };
+
+  asio::awaitable<Submission> submit(std::string_view text) {
+    Submission out;
+    auto decoded = decode_prompt_object(text);
+    if (!decoded.prompt) {
+      stats_refused.fetch_add(1);
+      out.status = http::status::bad_request;
+      out.body = error_body("invalid prompt: " + decoded.error.detail, {decode_violation(decoded.error)});
+      co_return out;
+    }
+    auto result = co_await sync.async_sync_prompt(std::move(*decoded.prompt));
+    if (!result) {
+      stats_refused.fetch_add(1);
+      out.status = refusal_status(result.error);
+      out.body = error_body(result.message, result.violations);
+      co_return out;
+    }
+    stats_accepted.fetch_add(1);
+    out.ticket = result.ticket;
+    out.body = json::object{{"frame_id", result.ticket.frame_id()}, {"status", "ACCEPTED"}};
+    co_return out;
+  }
+
+  asio::awaitable<Response> submit_one(std::string_view body, bool wait) {
+    auto s = co_await submit(body);
+    if (!s.ticket.valid()) {
+      auto res = json_response(s.status, s.body);
+      if (s.status == http::status::too_many_requests) res.set(http::field::retry_after, "1");
+      co_return res;
+    }
+    if (!wait) co_return json_response(http::status::accepted, s.body);
+    const auto outcome = co_await s.ticket.async_wait();
+    co_return json_response(http::status::ok, outcome_json(outcome));
+  }
+
+  asio::awaitable<Response> submit_batch(std::string_view body, bool wait) {
+    std::vector<std::pair<std::size_t, std::string_view>> lines;  // (1-based line number, text)
+    std::size_t number = 0;
+    for (std::size_t at = 0; at <= body.size();) {
+      auto end = body.find('\n', at);
+      if (end == std::string_view::npos) end = body.size();
+      auto line = body.substr(at, end - at);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      ++number;
+      if (line.find_first_not_of(" \t") != std::string_view::npos) lines.emplace_back(number, line);
+      at = end + 1;
+    }
+    if (lines.size() > options.max_batch_lines)
+      co_return error_response(http::status::payload_too_large,
+                               fmt::format("batch has {} prompts; at most {} per request", lines.size(),
+                                           options.max_batch_lines));
+    std::vector<Submission> results;
+    results.reserve(lines.size());
+    for (const auto& [line_number, text] : lines) {
+      results.push_back(co_await submit(text));
+      results.back().body["line"] = line_number;
+      results.back().body["status"] = static_cast<unsigned>(results.back().status);
+    }
+    std::string out;
+    for (auto& r : results) {
+      if (wait && r.ticket.valid()) {
+        const auto line = r.body["line"];
+        r.body = outcome_json(co_await r.ticket.async_wait());
+        r.body["line"] = line;
+        r.body["status"] = 200;
+      }
+      out += json::serialize(r.body);
+      out.push_back('\n');
+    }
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/x-ndjson");
+    res.set(http::field::server, "assist-sync");
+    res.body() = std::move(out);
+    co_return res;
+  }
+
+  HttpApiStats stats() const {
+    HttpApiStats s;
+    s.requests = stats_requests.load();
+    s.unauthorized = stats_unauthorized.load();
+    s.rejected_size = stats_rejected_size.load();
+    s.prompts_accepted = stats_accepted.load();
+    s.prompts_refused = stats_refused.load();
+    return s;
+  }
+
+  // Declared before `io`: coroutine frames still pending when the io_context
+  // is destroyed touch these from their destructors (Count, Busy).
+  HttpApiOptions options;
+  Synchronizer& sync;
+  std::atomic<std::uint16_t> bound_port{0};
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> connections{0};
+  std::mutex busy_mu;
+  std::condition_variable busy_cv;
+  std::size_t busy = 0;
+  std::atomic<std::uint64_t> stats_requests{0};
+  std::atomic<std::uint64_t> stats_unauthorized{0};
+  std::atomic<std::uint64_t> stats_rejected_size{0};
+  std::atomic<std::uint64_t> stats_accepted{0};
+  std::atomic<std::uint64_t> stats_refused{0};
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+};
+
+HttpApi::HttpApi(HttpApiOptions options, Synchronizer& synchronizer)
+    : impl_(std::make_shared<Impl>(std::move(options), synchronizer)) {}
+HttpApi::~HttpApi() { impl_->stop(std::chrono::milliseconds(0)); }
+std::error_code HttpApi::start(std::string& message) { return impl_->start(message); }
+std::uint16_t HttpApi::port() const { return impl_->bound_port.load(); }
+std::string HttpApi::url() const {
+  const bool v6 = impl_->options.host.find(':') != std::string::npos;
+  return v6 ? fmt::format("http://[{}]:{}", impl_->options.host, port())
+            : fmt::format("http://{}:{}", impl_->options.host, port());
+}
+void HttpApi::stop_accepting() { impl_->stop_accepting(); }
+void HttpApi::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
+HttpApiStats HttpApi::stats() const { return impl_->stats(); }
+
+std::string prometheus_text(const HttpApiStats& stats, bool ready) {
+  std::string out;
+  auto single = [&out](std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+    out += fmt::format("# HELP assist_sync_{0} {1}\n# TYPE assist_sync_{0} {2}\nassist_sync_{0} {3}\n", name, help, type,
+                       value);
+  };
+  single("ready", "gauge", "1 when the token is valid and a gateway connection is open, else 0.", ready ? 1 : 0);
+  single("http_requests_total", "counter", "Requests received by the local HTTP API.", stats.requests);
+  single("http_unauthorized_total", "counter", "Requests refused for a missing or wrong API key.", stats.unauthorized);
+  single("http_too_large_total", "counter", "Requests refused for oversized headers or bodies.", stats.rejected_size);
+  out += "# HELP assist_sync_http_prompts_total Prompts submitted over HTTP, by result.\n"
+         "# TYPE assist_sync_http_prompts_total counter\n";
+  out += fmt::format("assist_sync_http_prompts_total{{result=\"accepted\"}} {}\n", stats.prompts_accepted);
+  out += fmt::format("assist_sync_http_prompts_total{{result=\"refused\"}} {}\n", stats.prompts_refused);
+  return out;
+}
+
+}  // namespace assist::service

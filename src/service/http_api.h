@@ -1,0 +1,91 @@
+// The service's local HTTP/1.1 API (Boost.Beast on Asio coroutines):
+//   POST /v1/prompts        one prompt object -> 202 {"frame_id"}; 400 with every violation;
+//                           ?wait=outcome -> 200 with the final outcome (sequence included)
+//   POST /v1/prompts/batch  NDJSON, one prompt per line -> NDJSON, one result per line
+//   GET  /metrics           Prometheus text
+//   GET  /healthz           200 while the process serves
+//   GET  /readyz            200 when the token is valid and a gateway connection is open, else 503
+// Errors are JSON: {"error":"...","violations":[{"field","reason"}]}. When an
+// API key is set every path but /healthz and /readyz needs
+// `Authorization: Bearer <key>` (compared in constant time); a non-loopback
+// listener refuses to start without one. docs/operations.md has the details.
+#ifndef ASSIST_SRC_SERVICE_HTTP_API_H
+#define ASSIST_SRC_SERVICE_HTTP_API_H
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "assist/synchronizer.h"
+
+namespace assist::service {
+
+struct HttpApiOptions {
+  std::string host = "127.0.0.1";  // an IP address literal
+  std::uint16_t port = 8080;       // 0: an ephemeral port, see HttpApi::port()
+  std::string api_key;             // empty: no authentication (loopback only)
+  std::size_t body_limit = 1 << 20;    // larger bodies: 413
+  std::size_t header_limit = 16 << 10; // larger headers: 431
+  // A client has this long to send a whole request (and to send the next one
+  // on a kept-alive connection), and to read a response.
+  std::chrono::milliseconds request_timeout{30'000};
+  std::size_t max_connections = 1024;  // beyond it: 503 and close
+  unsigned threads = 2;
+  std::size_t max_batch_lines = 1000;  // per batch request: 413 beyond
+};
+
+// Counters of the HTTP layer, for /metrics and tests.
+struct HttpApiStats {
+  std::uint64_t requests = 0;
+  std::uint64_t unauthorized = 0;    // 401
+  std::uint64_t rejected_size = 0;   // 413 and 431
+  std::uint64_t prompts_accepted = 0;
+  std::uint64_t prompts_refused = 0; // 400, 429, 503 on prompt submission
+};
+
+// Serves the API for `synchronizer`, which must outlive it.
+class HttpApi {
+ public:
+  HttpApi(HttpApiOptions options, Synchronizer& synchronizer);
+  // stop()s with no grace.
+  ~HttpApi();
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  // Binds and starts serving on `threads` threads of its own. Fails (with a
+  // message naming the address) when it cannot bind, or when the address is
+  // not loopback and there is no API key.
+  std::error_code start(std::string& message);
+
+  // The bound port (after start()).
+  std::uint16_t port() const;
+  // "http://HOST:PORT".
+  std::string url() const;
+
+  // Closes the listener; requests still arriving on open connections get 503
+  // with `Connection: close`. Requests already being served go on.
+  void stop_accepting();
+
+  // stop_accepting(), waits up to `grace` for requests being served to
+  // finish, then closes every connection and joins the threads. Requests
+  // waiting for an outcome (?wait=outcome) finish once the synchronizer has
+  // stopped, so stop the synchronizer first. Idempotent.
+  void stop(std::chrono::milliseconds grace);
+
+  HttpApiStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Prometheus text for the HTTP counters (assist_sync_http_*) and readiness
+// (assist_sync_ready), appended to the synchronizer's metrics on /metrics.
+std::string prometheus_text(const HttpApiStats& stats, bool ready);
+
+}  // namespace assist::service
+
+#endif  // ASSIST_SRC_SERVICE_HTTP_API_H

@@ -1,0 +1,62 @@
+#include "sync/prompt_ticket.h"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace assist {
+
+PromptTicket::State::State(std::string id) : frame_id(std::move(id)), future(promise.get_future().share()) {}
+
+void PromptTicket::State::complete(const SyncOutcome& outcome) {
+  std::vector<std::function<void(const SyncOutcome&)>> to_call;
+  {
+    std::lock_guard lock(mu);
+    if (result) return;  // exactly once
+    result = outcome;
+    to_call.swap(waiters);
+  }
+  promise.set_value(outcome);
+  for (auto& fn : to_call) fn(outcome);
+}
+
+const std::string& PromptTicket::frame_id() const {
+  static const std::string none;
+  return state_ ? state_->frame_id : none;
+}
+
+bool PromptTicket::done() const {
+  if (!state_) return false;
+  std::lock_guard lock(state_->mu);
+  return state_->result.has_value();
+}
+
+SyncOutcome PromptTicket::wait() const { return state_->future.get(); }
+
+std::shared_future<SyncOutcome> PromptTicket::future() const { return state_->future; }
+
+void PromptTicket::then(std::function<void(const SyncOutcome&)> fn) const {
+  std::optional<SyncOutcome> known;
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->result) known = state_->result;
+    else state_->waiters.push_back(std::move(fn));
+  }
+  if (known) fn(*known);
+}
+
+boost::asio::awaitable<SyncOutcome> PromptTicket::async_wait() const {
+  auto state = state_;
+  co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void(SyncOutcome)>(
+      [state](auto handler) {
+        // The handler is move-only; std::function needs a copyable callable.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        PromptTicket(state).then([shared](const SyncOutcome& outcome) {
+          auto executor = boost::asio::get_associated_executor(*shared);
+          boost::asio::post(executor, [shared, outcome]() mutable { std::move (*shared)(outcome); });
+        });
+      },
+      boost::asio::use_awaitable);
+}
+
+}  // namespace assist

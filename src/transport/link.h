@@ -1,0 +1,119 @@
+// A link: one logical gateway connection that outlives its physical
+// WebSockets. It reconnects with backoff, rotates onto a fresh token before
+// the current one expires (make-before-break), replays unacknowledged frames
+// of a dead connection on its successor before any new frame, and matches
+// ACK/NACK to the frames it wrote.
+#ifndef ASSIST_SRC_TRANSPORT_LINK_H
+#define ASSIST_SRC_TRANSPORT_LINK_H
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "assist/clock.h"
+#include "assist/transport.h"
+#include "transport/backoff.h"
+#include "transport/connection.h"
+#include "transport/link_handler.h"
+#include "transport/token_provider.h"
+
+namespace assist::transport {
+
+// What every link of a pool shares. The referenced objects outlive the links.
+struct LinkContext {
+  boost::asio::any_io_executor executor;
+  TokenProvider& tokens;
+  const RealtimeOptions& options;
+  std::shared_ptr<const ConnectionTarget> target;
+  LinkHandler& handler;
+  Clock& clock;
+  Random& random;
+};
+
+// Not thread-safe: everything runs on the context's executor. Timers run on
+// the real steady clock; decisions (token refresh, healthy time) read the
+// context's clock, so it should be system_clock() outside unit tests.
+class Link : public std::enable_shared_from_this<Link> {
+ public:
+  Link(LinkId id, LinkContext context);
+  ~Link();
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  // Starts connecting; runs until stop() or a fatal error.
+  void start();
+  // The handler has frames for this link: the writer asks next_frame again.
+  void wake();
+  // Stops taking new frames, waits up to `drain` for in-flight ACKs, then
+  // closes every connection with 1000. Idempotent.
+  void stop(Millis drain);
+  // Completes when the link is closed or failed and all its coroutines ended.
+  boost::asio::awaitable<void> wait_closed();
+
+  LinkId id() const { return id_; }
+  LinkState state() const { return state_; }
+  bool stopping() const { return stopping_; }
+  // The last HELLO's max_sessions (100 before the first HELLO).
+  std::uint32_t max_sessions() const { return hello_.max_sessions; }
+  std::size_t in_flight() const;
+  std::uint64_t reconnects() const { return reconnects_; }
+  std::uint64_t rotations() const { return rotations_; }
+  std::uint64_t forced_token_refreshes() const { return forced_refreshes_; }
+
+ private:
+  struct Leg;
+  struct Opened {
+    std::shared_ptr<Leg> leg;
+    std::error_code error;
+    bool fatal = false;
+    Millis delay{0};
+  };
+  using RealTime = std::chrono::steady_clock::time_point;
+
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<Opened> open_leg();
+  void install(std::shared_ptr<Leg> leg);
+  void retire(const std::shared_ptr<Leg>& leg, RealTime deadline);
+  void die(const std::shared_ptr<Leg>& leg, std::error_code error);
+  boost::asio::awaitable<void> reader(std::shared_ptr<Leg> leg);
+  boost::asio::awaitable<void> writer(std::shared_ptr<Leg> leg);
+  boost::asio::awaitable<void> keepalive(std::shared_ptr<Leg> leg);
+  boost::asio::awaitable<void> idle(Leg& leg, RealTime deadline);
+  boost::asio::awaitable<void> sleep_for(Millis delay);
+  void dispatch(Leg& leg, const std::string& text);
+  void wake_leg(Leg& leg);
+  void task_done(const std::shared_ptr<Leg>& leg);
+  std::size_t window(const Leg& leg) const;
+  void set_state(LinkState state, std::error_code error = {});
+  void notify();
+
+  LinkId id_;
+  LinkContext ctx_;
+  Backoff backoff_;
+  Hello hello_;
+  LinkState state_ = LinkState::connecting;
+  std::error_code state_error_;
+  bool started_ = false;
+  bool stopping_ = false;
+  bool finished_ = false;
+  RealTime stop_deadline_{};
+  RealTime rotation_at_{};
+  std::shared_ptr<Leg> sending_;
+  std::vector<std::shared_ptr<Leg>> legs_;  // every leg with a coroutine still running
+  std::deque<OutFrame> replay_;             // unacked frames of dead legs, in write order
+  boost::asio::steady_timer events_;        // run() waits here; notify() cancels it
+  boost::asio::steady_timer finished_signal_;
+  std::uint64_t reconnects_ = 0;
+  std::uint64_t rotations_ = 0;
+  std::uint64_t forced_refreshes_ = 0;
+};
+
+}  // namespace assist::transport
+
+#endif

@@ -1,0 +1,169 @@
+#include "transport/pool.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace assist::transport {
+
+namespace asio = boost::asio;
+
+Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts, LinkHandler& handler,
+           Clock& clock, Random& random)
+    : executor_(std::move(ex)),
+      tokens_(tokens),
+      options_(std::move(opts)),
+      handler_(handler),
+      clock_(clock),
+      random_(random) {
+  std::string error;
+  auto endpoint = parse_endpoint(options_.realtime_url, Scheme::websocket, error);
+  if (!endpoint) {
+    config_error_ = "realtime_url: " + error;
+    return;
+  }
+  auto target = std::make_shared<ConnectionTarget>();
+  target->endpoint = std::move(*endpoint);
+  target->token_in_query = options_.token_in_query;
+  target->handshake_timeout = options_.handshake_timeout;
+  target->retry_after_cap = options_.retry_after_cap;
+  if (target->endpoint.tls) {
+    target->tls_config = {options_.tls.verify, options_.tls.ca_file, options_.tls.pin_sha256};
+    target->tls_context = net::make_client_context(target->tls_config, error);
+    if (!target->tls_context) {
+      config_error_ = "realtime TLS: " + error;
+      return;
+    }
+  }
+  if (options_.token_in_query) {
+    spdlog::warn("realtime: token sent in the URL query (RFC 9700 advises against it); URLs are logged redacted");
+  }
+  target_ = std::move(target);
+}
+
+Pool::~Pool() = default;
+
+bool Pool::usable(const Slot& slot) const {
+  const auto state = slot.link->state();
+  return !slot.link->stopping() && state != LinkState::failed && state != LinkState::closed;
+}
+
+LinkId Pool::open_link() {
+  const LinkId id = next_id_++;
+  auto link = std::make_shared<Link>(
+      id, LinkContext{executor_, tokens_, options_, target_, handler_, clock_, random_});
+  links_[id].link = link;
+  link->start();
+  return id;
+}
+
+void Pool::start() {
+  if (!links_.empty() || stopping_) return;
+  if (!config_error_.empty()) {
+    spdlog::error("pool: {}", config_error_);
+    const auto code = config_error_.rfind("realtime TLS", 0) == 0 ? TransportErrc::tls : TransportErrc::bad_url;
+    handler_.on_state(next_id_++, LinkState::failed, make_error_code(code));
+    return;
+  }
+  open_link();
+}
+
+std::optional<LinkId> Pool::place_session(const std::string& session_id) {
+  if (const auto it = sessions_.find(session_id); it != sessions_.end()) return it->second;
+  if (stopping_ || !target_) return std::nullopt;
+  std::optional<LinkId> chosen;
+  std::size_t live = 0;
+  for (auto& [id, slot] : links_) {
+    if (!usable(slot)) continue;
+    ++live;
+    if (!chosen && slot.sessions < slot.link->max_sessions()) chosen = id;
+  }
+  if (!chosen) {
+    if (live >= options_.max_connections) return std::nullopt;
+    chosen = open_link();
+  }
+  Slot& slot = links_[*chosen];
+  if (slot.sessions++ == 0) ++slot.idle_generation;
+  sessions_.emplace(session_id, *chosen);
+  return chosen;
+}
+
+void Pool::release_session(const std::string& session_id) {
+  const auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return;
+  const LinkId id = it->second;
+  sessions_.erase(it);
+  const auto slot_it = links_.find(id);
+  if (slot_it == links_.end()) return;
+  Slot& slot = slot_it->second;
+  if (slot.sessions > 0 && --slot.sessions == 0 && !stopping_) {
+    asio::co_spawn(executor_, close_when_idle(id, ++slot.idle_generation), asio::detached);
+  }
+}
+
+asio::awaitable<void> Pool::close_when_idle(LinkId id, std::uint64_t generation) {
+  auto timer = std::make_shared<asio::steady_timer>(executor_, options_.idle_close_after);
+  auto& slot_timer = idle_timers_[id];
+  if (slot_timer) slot_timer->cancel();  // an older watcher of this link is obsolete
+  slot_timer = timer;
+  co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  if (const auto t = idle_timers_.find(id); t != idle_timers_.end() && t->second == timer) idle_timers_.erase(t);
+  auto it = links_.find(id);
+  if (stopping_ || it == links_.end() || it->second.idle_generation != generation || it->second.sessions != 0) {
+    co_return;
+  }
+  std::size_t others = 0;
+  for (const auto& [other_id, slot] : links_) {
+    if (other_id != id && usable(slot)) ++others;
+  }
+  if (others == 0) co_return;  // the last link stays open
+  auto link = it->second.link;
+  spdlog::info("pool: closing idle link {}", id);
+  link->stop(options_.rotation_drain);
+  co_await link->wait_closed();
+  it = links_.find(id);
+  if (it != links_.end() && it->second.sessions == 0 && it->second.link == link) {
+    closed_reconnects_ += link->reconnects();
+    closed_rotations_ += link->rotations();
+    closed_forced_ += link->forced_token_refreshes();
+    links_.erase(it);
+  }
+}
+
+void Pool::wake(LinkId link) {
+  if (const auto it = links_.find(link); it != links_.end()) it->second.link->wake();
+}
+
+asio::awaitable<void> Pool::stop(std::chrono::milliseconds drain) {
+  stopping_ = true;
+  for (auto& [id, timer] : idle_timers_) timer->cancel();
+  idle_timers_.clear();
+  std::vector<std::shared_ptr<Link>> links;
+  for (auto& [id, slot] : links_) links.push_back(slot.link);
+  for (const auto& link : links) link->stop(drain);
+  for (const auto& link : links) co_await link->wait_closed();
+}
+
+PoolStats Pool::stats() const {
+  PoolStats out;
+  out.sessions = sessions_.size();
+  out.reconnects = closed_reconnects_;
+  out.rotations = closed_rotations_;
+  out.forced_token_refreshes = closed_forced_;
+  for (const auto& [id, slot] : links_) {
+    const auto state = slot.link->state();
+    if (state == LinkState::up || state == LinkState::rotating) ++out.links_open;
+    if (usable(slot)) ++out.links;
+    out.reconnects += slot.link->reconnects();
+    out.rotations += slot.link->rotations();
+    out.forced_token_refreshes += slot.link->forced_token_refreshes();
+    out.in_flight += slot.link->in_flight();
+  }
+  out.token_refreshes = tokens_.tokens_fetched();
+  return out;
+}
+
+}  // namespace assist::transport

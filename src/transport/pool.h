@@ -1,0 +1,98 @@
+// The connection pool: links to the gateway, and which session lives on which.
+// A link holds at most HELLO's max_sessions sessions; more sessions open more
+// links, up to RealtimeOptions::max_connections. A session stays on its link
+// while it lives (so its prompts stay in order, across reconnects too); a link
+// without sessions closes after idle_close_after, unless it is the last one.
+#ifndef ASSIST_SRC_TRANSPORT_POOL_H
+#define ASSIST_SRC_TRANSPORT_POOL_H
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "assist/clock.h"
+#include "assist/transport.h"
+#include "transport/link.h"
+#include "transport/link_handler.h"
+#include "transport/token_provider.h"
+
+namespace assist::transport {
+
+struct PoolStats {
+  std::size_t links_open = 0;           // links up or rotating
+  std::size_t links = 0;                // links not closed or failed
+  std::size_t sessions = 0;
+  std::uint64_t reconnects = 0;
+  std::uint64_t rotations = 0;
+  std::uint64_t token_refreshes = 0;    // tokens fetched by the provider
+  std::uint64_t forced_token_refreshes = 0;  // after a 401 upgrade or a close 4001
+  std::size_t in_flight = 0;            // written, not yet ACKed/NACKed, or waiting for replay
+};
+
+// Not thread-safe: call everything on `ex` (a strand or a single-threaded
+// io_context). The references passed in outlive the pool and its coroutines:
+// co_await stop() before destroying them.
+class Pool {
+ public:
+  Pool(boost::asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts,
+       LinkHandler& handler, Clock& clock, Random& random);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Opens the first link. A bad realtime_url fails that link at once
+  // (on_state failed, bad_url).
+  void start();
+  // The link holding the session, or one with a free slot (opening a new link
+  // if under max_connections); nullopt when every link is full and no new
+  // link may be opened.
+  std::optional<LinkId> place_session(const std::string& session_id);
+  // Frees the session's slot (after the caller queued a SESSION_END, or after
+  // SESSION_ENDED).
+  void release_session(const std::string& session_id);
+  // The handler has frames for this link.
+  void wake(LinkId link);
+  // Lets in-flight ACKs arrive up to `drain`, then closes every link with 1000.
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds drain);
+
+  PoolStats stats() const;
+
+ private:
+  struct Slot {
+    std::shared_ptr<Link> link;
+    std::size_t sessions = 0;
+    std::uint64_t idle_generation = 0;  // bumped whenever the link gains or loses its last session
+  };
+  bool usable(const Slot& slot) const;
+  LinkId open_link();
+  boost::asio::awaitable<void> close_when_idle(LinkId id, std::uint64_t generation);
+
+  boost::asio::any_io_executor executor_;
+  TokenProvider& tokens_;
+  RealtimeOptions options_;
+  LinkHandler& handler_;
+  Clock& clock_;
+  Random& random_;
+  std::shared_ptr<const ConnectionTarget> target_;
+  std::string config_error_;
+  std::map<LinkId, Slot> links_;
+  std::unordered_map<std::string, LinkId> sessions_;
+  std::unordered_map<LinkId, std::shared_ptr<boost::asio::steady_timer>> idle_timers_;
+  LinkId next_id_ = 1;
+  bool stopping_ = false;
+  std::uint64_t closed_reconnects_ = 0;
+  std::uint64_t closed_rotations_ = 0;
+  std::uint64_t closed_forced_ = 0;
+};
+
+}  // namespace assist::transport
+
+#endif

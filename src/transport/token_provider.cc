@@ -1,0 +1,371 @@
+#include "transport/token_provider.h"
+
+#include <algorithm>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include "net/tls_client.h"
+#include "transport/backoff.h"
+#include "transport/endpoint.h"
+#include "transport/retry_after.h"
+
+namespace assist::transport {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+TokenSchedule token_schedule(Clock::steady_time sent_at, std::chrono::milliseconds expires_in,
+                             std::chrono::seconds margin) {
+  const Clock::steady_time expires_at = sent_at + expires_in;
+  if (expires_in < 2 * margin) return {sent_at + expires_in / 2, expires_at};
+  return {expires_at - margin, expires_at};
+}
+
+std::vector<std::string> missing_scopes(const std::vector<std::string>& requested,
+                                        std::string_view granted) {
+  std::vector<std::string_view> have;
+  while (!granted.empty()) {
+    const auto space = granted.find(' ');
+    const auto item = granted.substr(0, space);
+    if (!item.empty()) have.push_back(item);
+    if (space == std::string_view::npos) break;
+    granted.remove_prefix(space + 1);
+  }
+  std::vector<std::string> missing;
+  for (const auto& scope : requested) {
+    if (std::find(have.begin(), have.end(), scope) == have.end()) missing.push_back(scope);
+  }
+  return missing;
+}
+
+TransportErrc token_error_for(unsigned status, std::string_view oauth_error) {
+  if (oauth_error == "invalid_client") return TransportErrc::invalid_client;
+  if (oauth_error == "invalid_scope") return TransportErrc::invalid_scope;
+  if (oauth_error == "invalid_request") return TransportErrc::invalid_request;
+  if (oauth_error == "unsupported_grant_type") return TransportErrc::unsupported_grant_type;
+  return status == 401 ? TransportErrc::invalid_client : TransportErrc::token_rejected;
+}
+
+namespace {
+
+TokenResult failure(TransportErrc code, std::string detail) {
+  return TokenResult{nullptr, make_error_code(code), std::move(detail)};
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : " ") + item;
+  return out;
+}
+
+// application/x-www-form-urlencoded (RFC 6749 Appendix B).
+std::string form_encode(std::string_view text) {
+  boost::urls::encoding_opts opts;
+  opts.space_as_plus = true;
+  return boost::urls::encode(text, boost::urls::unreserved_chars, opts);
+}
+
+std::string base64(std::string_view text) {
+  std::string out(4 * ((text.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+// One HTTP exchange's outcome. `net_error` set: no usable response.
+struct HttpOutcome {
+  boost::system::error_code net_error;
+  bool tls_failure = false;
+  unsigned status = 0;
+  std::string body;
+  std::string retry_after;
+};
+
+template <typename Stream>
+asio::awaitable<HttpOutcome> exchange(Stream& stream, const http::request<http::string_body>& request) {
+  HttpOutcome out;
+  auto [write_ec, written] = co_await http::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
+  (void)written;
+  if (write_ec) {
+    out.net_error = write_ec;
+    co_return out;
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024);
+  auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  (void)read;
+  if (read_ec) {
+    out.net_error = read_ec;
+    co_return out;
+  }
+  const auto& response = parser.get();
+  out.status = response.result_int();
+  out.body = response.body();
+  out.retry_after = std::string(response[http::field::retry_after]);
+  co_return out;
+}
+
+}  // namespace
+
+TokenResult parse_token_response(std::string_view body, const std::vector<std::string>& scopes,
+                                 Clock::steady_time sent_at, std::chrono::seconds margin) {
+  boost::system::error_code ec;
+  const json::value doc = json::parse(body, ec);
+  if (ec || !doc.is_object()) return failure(TransportErrc::bad_token_response, "token response is not a JSON object");
+  const json::object& obj = doc.get_object();
+  const auto* access = obj.if_contains("access_token");
+  if (access == nullptr || !access->is_string() || access->get_string().empty()) {
+    return failure(TransportErrc::bad_token_response, "token response has no access_token");
+  }
+  const auto* type = obj.if_contains("token_type");
+  if (type == nullptr || !type->is_string() || !iequals(type->get_string(), "Bearer")) {
+    return failure(TransportErrc::bad_token_response, "token_type is not Bearer");
+  }
+  const auto* expires = obj.if_contains("expires_in");
+  double expires_s = 0;
+  if (expires != nullptr && expires->is_number()) expires_s = expires->to_number<double>(ec);
+  if (expires == nullptr || ec || !(expires_s > 0) || expires_s > 1e9) {
+    return failure(TransportErrc::bad_token_response, "expires_in is missing or not a positive number");
+  }
+  auto token = std::make_shared<Token>();
+  token->access_token = std::string(access->get_string());
+  // RFC 6749 §5.1: scope may be omitted when it is the one requested.
+  const auto* scope = obj.if_contains("scope");
+  if (scope != nullptr && !scope->is_string()) {
+    return failure(TransportErrc::bad_token_response, "scope is not a string");
+  }
+  token->scope = scope != nullptr ? std::string(scope->get_string()) : join(scopes);
+  if (const auto missing = missing_scopes(scopes, token->scope); !missing.empty()) {
+    return failure(TransportErrc::missing_scope, "granted scope lacks: " + join(missing));
+  }
+  token->lifetime = std::chrono::milliseconds{static_cast<std::int64_t>(expires_s * 1000.0)};
+  token->sent_at = sent_at;
+  const auto schedule = token_schedule(sent_at, token->lifetime, margin);
+  token->refresh_at = schedule.refresh_at;
+  token->expires_at = schedule.expires_at;
+  return TokenResult{std::move(token), {}, {}};
+}
+
+struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
+  struct Flight {
+    explicit Flight(const asio::any_io_executor& ex) : done(ex, Clock::steady_time::max()) {}
+    asio::steady_timer done;  // cancelled when `result` is set
+    std::optional<TokenResult> result;
+  };
+
+  Impl(asio::any_io_executor ex, TokenOptions opts, Clock& c, Random& r)
+      : executor(std::move(ex)), options(std::move(opts)), clock(c), random(r) {
+    std::string error;
+    if (auto parsed = parse_endpoint(options.token_url, Scheme::http, error)) {
+      endpoint = std::move(*parsed);
+    } else {
+      config_error = "token_url: " + error;
+      return;
+    }
+    if (endpoint.tls) {
+      tls_config = {options.tls.verify, options.tls.ca_file, options.tls.pin_sha256};
+      tls_context = net::make_client_context(tls_config, error);
+      if (!tls_context) config_error = "token endpoint TLS: " + error;
+    }
+  }
+
+  http::request<http::string_body> make_request() const {
+    http::request<http::string_body> request{http::verb::post, endpoint.target, 11};
+    request.set(http::field::host, endpoint.host_header);
+    request.set(http::field::content_type, "application/x-www-form-urlencoded");
+    request.set(http::field::accept, "application/json");
+    request.set(http::field::user_agent, "assist-sync");
+    std::string body = "grant_type=client_credentials&scope=" + form_encode(join(options.scopes));
+    if (options.auth == ClientAuth::basic) {
+      // RFC 6749 §2.3.1: id and secret are form-encoded, then joined by ':'.
+      request.set(http::field::authorization,
+                  "Basic " + base64(form_encode(options.client_id) + ":" + form_encode(options.client_secret)));
+    } else {
+      body += "&client_id=" + form_encode(options.client_id) +
+              "&client_secret=" + form_encode(options.client_secret);
+    }
+    request.body() = std::move(body);
+    request.prepare_payload();
+    return request;
+  }
+
+  asio::awaitable<HttpOutcome> post_once() {
+    HttpOutcome out;
+    tcp::resolver resolver(executor);
+    auto [resolve_ec, results] = co_await resolver.async_resolve(endpoint.host, endpoint.port,
+                                                                 asio::as_tuple(asio::use_awaitable));
+    if (resolve_ec) {
+      out.net_error = resolve_ec;
+      co_return out;
+    }
+    beast::tcp_stream tcp_stream(executor);
+    tcp_stream.expires_after(options.request_timeout);
+    auto [connect_ec, connected] = co_await tcp_stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+    (void)connected;
+    if (connect_ec) {
+      out.net_error = connect_ec;
+      co_return out;
+    }
+    tcp_stream.socket().set_option(tcp::no_delay(true));
+    const auto request = make_request();
+    if (!endpoint.tls) {
+      out = co_await exchange(tcp_stream, request);
+      boost::system::error_code ignored;
+      tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      co_return out;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls_context);
+    net::set_server_name(stream.native_handle(), endpoint.host);
+    stream.set_verify_callback(net::make_verify_callback(tls_config, endpoint.host));
+    auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                                          asio::as_tuple(asio::use_awaitable));
+    if (handshake_ec) {
+      out.net_error = handshake_ec;
+      out.tls_failure = handshake_ec.category() == asio::error::get_ssl_category();
+      co_return out;
+    }
+    out = co_await exchange(stream, request);
+    beast::get_lowest_layer(stream).expires_after(1s);
+    co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    co_return out;
+  }
+
+  asio::awaitable<TokenResult> fetch() {
+    if (!config_error.empty()) co_return failure(TransportErrc::bad_url, config_error);
+    const auto started = clock.steady_now();
+    Backoff backoff(options.backoff);
+    unsigned attempts = 0;
+    for (;;) {
+      const auto sent_at = clock.steady_now();
+      ++attempts;
+      ++requests;
+      const HttpOutcome out = co_await post_once();
+      TransportErrc retry_reason{};
+      Millis delay{0};
+      if (out.net_error) {
+        if (out.tls_failure) {
+          co_return failure(TransportErrc::tls, "token endpoint TLS handshake: " + out.net_error.message());
+        }
+        retry_reason = out.net_error == beast::error::timeout ? TransportErrc::timeout
+                                                              : TransportErrc::connection_failed;
+        delay = backoff.next(random);
+      } else if (out.status == 200) {
+        auto result = parse_token_response(out.body, options.scopes, sent_at, options.refresh_margin);
+        if (result) {
+          ++fetched;
+          spdlog::debug("token: fetched after {} request(s), lifetime {} ms, scope '{}'", attempts,
+                        result.token->lifetime.count(), result.token->scope);
+        }
+        co_return result;
+      } else if (out.status == 400 || out.status == 401) {
+        std::string oauth_error;
+        boost::system::error_code ec;
+        const json::value doc = json::parse(out.body, ec);
+        if (!ec && doc.is_object()) {
+          if (const auto* e = doc.get_object().if_contains("error"); e != nullptr && e->is_string()) {
+            oauth_error = std::string(e->get_string());
+          }
+        }
+        const auto code = token_error_for(out.status, oauth_error);
+        co_return failure(code, "token endpoint answered " + std::to_string(out.status) +
+                                    (oauth_error.empty() ? std::string() : " " + oauth_error));
+      } else if (out.status == 429) {
+        retry_reason = TransportErrc::rate_limited;
+        const auto wait = parse_retry_after(out.retry_after, clock.unix_now(), options.retry_after_cap);
+        delay = wait ? *wait : backoff.next(random);
+      } else if (out.status >= 500) {
+        retry_reason = TransportErrc::server_error;
+        delay = backoff.next(random);
+      } else {
+        co_return failure(TransportErrc::token_rejected,
+                          "token endpoint answered " + std::to_string(out.status));
+      }
+      if (!retry_allowed(attempts, options.max_attempts, started, clock.steady_now(), delay, options.max_total)) {
+        co_return failure(retry_reason, "token endpoint: giving up after " + std::to_string(attempts) +
+                                            " request(s)" + (out.status ? ", last status " + std::to_string(out.status) : std::string()));
+      }
+      spdlog::debug("token: request {} failed ({}), retrying in {} ms", attempts,
+                    make_error_code(retry_reason).message(), delay.count());
+      asio::steady_timer sleep(executor, delay);
+      co_await sleep.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+  // Holds `self`, so the provider's state outlives a fetch still running.
+  static asio::awaitable<void> run_flight(std::shared_ptr<Impl> self, std::shared_ptr<Flight> flight) {
+    TokenResult result = co_await self->fetch();
+    if (result) self->cached = result.token;
+    flight->result = std::move(result);
+    if (self->current == flight) self->current.reset();
+    flight->done.cancel();
+  }
+
+  asio::any_io_executor executor;
+  TokenOptions options;
+  Clock& clock;
+  Random& random;
+  Endpoint endpoint;
+  std::string config_error;
+  net::TlsClientConfig tls_config;
+  std::shared_ptr<asio::ssl::context> tls_context;
+  std::shared_ptr<const Token> cached;
+  std::shared_ptr<Flight> current;
+  std::uint64_t requests = 0;
+  std::uint64_t fetched = 0;
+};
+
+TokenProvider::TokenProvider(asio::any_io_executor executor, TokenOptions options, Clock& clock,
+                             Random& random)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), clock, random)) {}
+
+TokenProvider::~TokenProvider() = default;
+
+asio::awaitable<TokenResult> TokenProvider::token() {
+  auto impl = impl_;
+  if (impl->cached && impl->clock.steady_now() < impl->cached->refresh_at) co_return TokenResult{impl->cached, {}, {}};
+  if (!impl->current) {
+    impl->current = std::make_shared<Impl::Flight>(impl->executor);
+    // Detached: a waiter that goes away does not cancel the fetch the others share.
+    asio::co_spawn(impl->executor, Impl::run_flight(impl, impl->current), asio::detached);
+  }
+  const auto flight = impl->current;
+  while (!flight->result) co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return *flight->result;
+}
+
+void TokenProvider::invalidate(std::string_view access_token) {
+  if (impl_->cached && impl_->cached->access_token == access_token) impl_->cached.reset();
+}
+
+std::uint64_t TokenProvider::requests_sent() const { return impl_->requests; }
+std::uint64_t TokenProvider::tokens_fetched() const { return impl_->fetched; }
+
+}  // namespace assist::transport

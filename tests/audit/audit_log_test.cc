@@ -1,0 +1,362 @@
+#include "assist/audit.h"
+
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "audit/audit_line.h"
+#include "audit/test_env.h"
+
+namespace assist {
+namespace {
+
+using testing::FaultyEnv;
+using testing::read_all;
+using testing::split_lines;
+using testing::TempDir;
+namespace json = boost::json;
+
+AuditEvent acked_event(int i) {
+  AuditEvent e;
+  e.type = AuditEventType::sync_acked;
+  e.session_id = "SESS-998877";
+  e.agent_id = "AGT-4455";
+  e.interaction_id = "INT-112233";
+  e.frame_id = "frame-" + std::to_string(i);
+  e.sequence = static_cast<std::uint64_t>(i);
+  e.priority_override = true;
+  e.relevance_score = 0.8;
+  e.latency_seconds = 0.012;
+  e.success = true;
+  return e;
+}
+
+// Polls `condition` until it holds or a generous deadline passes.
+template <typename F>
+bool eventually(F condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+AuditVerifyReport verify_chain(const std::string& base) {
+  const auto files = audit_chain_files(base);
+  return verify_audit(files);
+}
+
+std::string describe(const AuditVerifyReport& report) {
+  std::string out;
+  for (const auto& p : report.problems) out += p.describe() + "\n";
+  return out;
+}
+
+TEST(AuditLog, WritesOneJsonLinePerEventWithTheSourceFieldsAndTheChain) {
+  TempDir dir;
+  ManualClock clock(1'700'000'000.123);
+  AuditLog log({.path = dir.file("audit.jsonl"), .clock = &clock});
+  ASSERT_FALSE(log.open());
+  for (int i = 1; i <= 3; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+  ASSERT_FALSE(log.close());
+
+  const auto lines = split_lines(read_all(dir.file("audit.jsonl")));
+  ASSERT_EQ(lines.size(), 3u);
+  std::string previous(audit_detail::kGenesisHash);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const json::object line = json::parse(lines[i]).as_object();
+    EXPECT_EQ(line.at("seq").to_number<std::uint64_t>(), i + 1);
+    EXPECT_EQ(line.at("timestamp").as_string(), "2023-11-14T22:13:20.123Z");
+    EXPECT_EQ(line.at("event_type").as_string(), "SYNC_ACKED");
+    EXPECT_EQ(line.at("session_id").as_string(), "SESS-998877");
+    EXPECT_EQ(line.at("agent_id").as_string(), "AGT-4455");
+    EXPECT_EQ(line.at("interaction_id").as_string(), "INT-112233");
+    EXPECT_EQ(line.at("frame_id").as_string(), "frame-" + std::to_string(i + 1));
+    EXPECT_EQ(line.at("sequence").to_number<std::uint64_t>(), i + 1);
+    EXPECT_EQ(line.at("priority_override").as_bool(), true);
+    EXPECT_DOUBLE_EQ(line.at("relevance_score").as_double(), 0.8);
+    EXPECT_DOUBLE_EQ(line.at("latency_seconds").as_double(), 0.012);
+    EXPECT_EQ(line.at("success").as_bool(), true);
+    EXPECT_TRUE(line.contains("code") && line.contains("reason") && line.contains("detail"));
+    EXPECT_EQ(line.at("prev_sha256").as_string(), previous);
+    previous = audit_detail::sha256_hex(lines[i]);
+  }
+  EXPECT_EQ(log.head().seq, 3u);
+  EXPECT_EQ(log.head().sha256, previous);
+}
+
+TEST(AuditLog, AbsentOptionalsAreNull) {
+  TempDir dir;
+  AuditLog log({.path = dir.file("a.jsonl")});
+  ASSERT_FALSE(log.open());
+  AuditEvent e;
+  e.type = AuditEventType::connection_opened;
+  e.detail = "connection_id=c-1";
+  ASSERT_FALSE(log.append(e));
+  ASSERT_FALSE(log.close());
+  const json::object line = json::parse(split_lines(read_all(dir.file("a.jsonl"))).at(0)).as_object();
+  EXPECT_EQ(line.at("event_type").as_string(), "CONNECTION_OPENED");
+  EXPECT_TRUE(line.at("sequence").is_null());
+  EXPECT_TRUE(line.at("latency_seconds").is_null());
+  EXPECT_EQ(line.at("detail").as_string(), "connection_id=c-1");
+}
+
+TEST(AuditLog, TimestampsAreUtcWithMillisecondsAndZ) {
+  EXPECT_EQ(audit_detail::iso8601_utc_ms(0.0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(audit_detail::iso8601_utc_ms(951'782'400.5), "2000-02-29T00:00:00.500Z");
+  EXPECT_EQ(audit_detail::iso8601_utc_ms(1'700'000'000.9999), "2023-11-14T22:13:20.999Z");
+}
+
+TEST(AuditLog, EventTypesHaveTheirWireNamesAndTerminality) {
+  EXPECT_EQ(to_string(AuditEventType::sync_rejected_concurrency), "SYNC_REJECTED_CONCURRENCY");
+  EXPECT_EQ(to_string(AuditEventType::token_refreshed), "TOKEN_REFRESHED");
+  EXPECT_TRUE(is_terminal(AuditEventType::sync_superseded));
+  EXPECT_FALSE(is_terminal(AuditEventType::sync_broadcast));
+  EXPECT_FALSE(is_terminal(AuditEventType::prompt_adopted));
+}
+
+TEST(AuditLog, ResumesTheChainAfterReopen) {
+  TempDir dir;
+  const auto path = dir.file("audit.jsonl");
+  for (int round = 0; round < 3; ++round) {
+    AuditLog log({.path = path});
+    ASSERT_FALSE(log.open());
+    for (int i = 0; i < 2; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+    ASSERT_FALSE(log.close());
+  }
+  const auto report = verify_chain(path);
+  EXPECT_TRUE(report.ok()) << describe(report);
+  EXPECT_EQ(report.lines, 6u);
+}
+
+TEST(AuditLog, TornLastLineIsTerminatedAndTheChainLinksAroundIt) {
+  TempDir dir;
+  const auto path = dir.file("audit.jsonl");
+  {
+    AuditLog log({.path = path});
+    ASSERT_FALSE(log.open());
+    for (int i = 0; i < 2; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+    ASSERT_FALSE(log.close());
+  }
+  testing::write_all(path, read_all(path) + R"({"seq":3,"timestamp":"2023-)");  // a crash mid-write
+  {
+    AuditLog log({.path = path});
+    ASSERT_FALSE(log.open());
+    ASSERT_FALSE(log.append(acked_event(3)));
+    ASSERT_FALSE(log.close());
+    EXPECT_EQ(log.head().seq, 3u);
+  }
+  const auto report = verify_chain(path);
+  EXPECT_EQ(report.lines, 4u);
+  ASSERT_EQ(report.problems.size(), 1u) << describe(report);
+  EXPECT_EQ(report.problems[0].line, 3u);
+  EXPECT_EQ(report.problems[0].kind, AuditProblemKind::changed);
+}
+
+TEST(AuditLog, RefusesToResumeFromACorruptLastLine) {
+  TempDir dir;
+  const auto path = dir.file("audit.jsonl");
+  testing::write_all(path, "not json\n");
+  AuditLog log({.path = path});
+  EXPECT_EQ(log.open(), AuditErrc::cannot_resume);
+  EXPECT_EQ(log.status(), AuditErrc::cannot_resume);
+  EXPECT_NE(log.status_message().find(path), std::string::npos);
+  EXPECT_TRUE(log.append(acked_event(1)));
+}
+
+TEST(AuditLog, RotationKeepsTheChainAcrossFiles) {
+  TempDir dir;
+  const auto path = dir.file("audit.jsonl");
+  constexpr std::uint64_t kRotate = 1200;
+  {
+    AuditLog log({.path = path, .rotate_bytes = kRotate});
+    ASSERT_FALSE(log.open());
+    for (int i = 0; i < 20; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+    ASSERT_FALSE(log.close());
+  }
+  auto files = audit_chain_files(path);
+  ASSERT_GE(files.size(), 4u);
+  EXPECT_EQ(files[0], rotated_audit_path(path, 1));
+  EXPECT_EQ(files.back(), path);
+  for (const auto& f : files) EXPECT_LE(read_all(f).size(), kRotate) << f;
+  auto report = verify_audit(files);
+  EXPECT_TRUE(report.ok()) << describe(report);
+  EXPECT_EQ(report.lines, 20u);
+
+  // The first line of a rotated-in file continues from the last of the previous one.
+  const auto last_of_first = split_lines(read_all(files[0])).back();
+  const auto first_of_second = json::parse(split_lines(read_all(files[1])).front()).as_object();
+  EXPECT_EQ(first_of_second.at("prev_sha256").as_string(), audit_detail::sha256_hex(last_of_first));
+
+  // Reopening continues both the chain and the rotation numbering.
+  {
+    AuditLog log({.path = path, .rotate_bytes = kRotate});
+    ASSERT_FALSE(log.open());
+    for (int i = 0; i < 10; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+    ASSERT_FALSE(log.close());
+  }
+  const auto more = audit_chain_files(path);
+  EXPECT_GT(more.size(), files.size());
+  report = verify_audit(more);
+  EXPECT_TRUE(report.ok()) << describe(report);
+  EXPECT_EQ(report.lines, 30u);
+}
+
+TEST(AuditLog, ResumesFromTheNewestRotatedFileWhenTheLiveFileIsGone) {
+  TempDir dir;
+  const auto path = dir.file("audit.jsonl");
+  {
+    AuditLog log({.path = path, .rotate_bytes = 1000});
+    ASSERT_FALSE(log.open());
+    for (int i = 0; i < 6; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+    ASSERT_FALSE(log.close());
+  }
+  ASSERT_TRUE(default_env().remove_file(path).ok());  // e.g. an operator moved it into the rotated set
+  const auto lines_before = verify_chain(path).lines;
+  {
+    AuditLog log({.path = path});
+    ASSERT_FALSE(log.open());
+    ASSERT_FALSE(log.append(acked_event(7)));
+    ASSERT_FALSE(log.close());
+  }
+  const auto report = verify_chain(path);
+  EXPECT_TRUE(report.ok()) << describe(report);
+  EXPECT_EQ(report.lines, lines_before + 1);
+}
+
+TEST(AuditLog, FailsClosedWhenTheFileCannotBeOpened) {
+  TempDir dir;
+  const auto path = dir.file("is-a-directory");
+  std::filesystem::create_directory(path);
+  AuditLog log({.path = path});
+  const auto ec = log.open();
+  ASSERT_TRUE(ec);
+  EXPECT_EQ(log.status(), ec);
+  EXPECT_NE(log.status_message().find(path), std::string::npos) << log.status_message();
+  EXPECT_EQ(log.append(acked_event(1)), ec);
+}
+
+TEST(AuditLog, FailsClosedOnAnInjectedOpenError) {
+  TempDir dir;
+  FaultyEnv env;
+  env.fail_open_at = 1;
+  env.error = EACCES;
+  AuditLog log({.path = dir.file("a.jsonl"), .env = &env});
+  EXPECT_EQ(log.open(), std::error_code(EACCES, std::system_category()));
+  EXPECT_NE(log.status_message().find("Permission denied"), std::string::npos) << log.status_message();
+}
+
+TEST(AuditLog, FailsClosedOnAWriteError) {
+  TempDir dir;
+  FaultyEnv env;
+  env.fail_append_at = 2;  // the second batch
+  const auto path = dir.file("a.jsonl");
+  AuditLog log({.path = path, .env = &env});
+  ASSERT_FALSE(log.open());
+  ASSERT_FALSE(log.append(acked_event(1)));
+  ASSERT_FALSE(log.flush());
+  ASSERT_FALSE(log.append(acked_event(2)));
+  const auto ec = log.flush();
+  EXPECT_EQ(ec, std::error_code(ENOSPC, std::system_category()));
+  EXPECT_EQ(log.status(), ec);
+  EXPECT_NE(log.status_message().find(path), std::string::npos);
+  EXPECT_NE(log.status_message().find("No space left on device"), std::string::npos);
+  EXPECT_EQ(log.append(acked_event(3)), ec);  // refused from now on
+  EXPECT_EQ(log.close(), ec);
+  EXPECT_EQ(split_lines(read_all(path)).size(), 1u);
+}
+
+TEST(AuditLog, FailsClosedOnASyncError) {
+  TempDir dir;
+  FaultyEnv env;
+  env.fail_sync_at = 1;
+  env.error = EIO;
+  AuditLog log({.path = dir.file("a.jsonl"), .env = &env});
+  ASSERT_FALSE(log.open());
+  ASSERT_FALSE(log.append(acked_event(1)));
+  EXPECT_EQ(log.flush(), std::error_code(EIO, std::system_category()));
+  EXPECT_NE(log.status_message().find("fsync"), std::string::npos);
+  EXPECT_TRUE(log.append(acked_event(2)));
+}
+
+TEST(AuditLog, AppendOutsideOpenAndCloseIsRefused) {
+  TempDir dir;
+  AuditLog log({.path = dir.file("a.jsonl")});
+  EXPECT_EQ(log.append(acked_event(1)), AuditErrc::not_open);
+  ASSERT_FALSE(log.open());
+  ASSERT_FALSE(log.close());
+  EXPECT_EQ(log.append(acked_event(1)), AuditErrc::closed);
+  EXPECT_FALSE(log.status());
+}
+
+TEST(AuditLog, GroupCommitSyncsBatchesNotLinesAndLosesNothing) {
+  TempDir dir;
+  FaultyEnv env;
+  env.arm_sync_gate();
+  const auto path = dir.file("a.jsonl");
+  AuditLog log({.path = path, .env = &env});
+  ASSERT_FALSE(log.open());
+  ASSERT_FALSE(log.append(acked_event(0)));
+  env.wait_for_sync_at_gate();  // the writer is inside the first fsync
+
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&log] {
+      for (int i = 0; i < kPerThread; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(log.pending(), static_cast<std::size_t>(kThreads * kPerThread + 1));
+  env.release_sync_gate();
+  ASSERT_FALSE(log.flush());
+
+  // One fsync for the first line, one for everything queued behind it.
+  EXPECT_EQ(env.syncs.load(), 2);
+  EXPECT_EQ(log.pending(), 0u);
+  ASSERT_FALSE(log.close());
+  const auto report = verify_chain(path);
+  EXPECT_TRUE(report.ok()) << describe(report);
+  EXPECT_EQ(report.lines, static_cast<std::uint64_t>(kThreads * kPerThread + 1));
+}
+
+TEST(AuditLog, NeverPolicyDoesNotSync) {
+  TempDir dir;
+  FaultyEnv env;
+  AuditLog log({.path = dir.file("a.jsonl"), .durability = AuditDurability::never, .env = &env});
+  ASSERT_FALSE(log.open());
+  for (int i = 0; i < 10; ++i) ASSERT_FALSE(log.append(acked_event(i)));
+  ASSERT_FALSE(log.flush());
+  ASSERT_FALSE(log.close());
+  EXPECT_EQ(env.syncs.load(), 0);
+  EXPECT_EQ(split_lines(read_all(dir.file("a.jsonl"))).size(), 10u);
+}
+
+TEST(AuditLog, IntervalPolicySyncsWhenTheIntervalHasPassedOrOnFlush) {
+  TempDir dir;
+  FaultyEnv env;
+  ManualClock clock;
+  AuditLog log({.path = dir.file("a.jsonl"),
+                .durability = AuditDurability::interval,
+                .sync_interval = std::chrono::hours(1),
+                .env = &env,
+                .clock = &clock});
+  ASSERT_FALSE(log.open());
+  ASSERT_FALSE(log.append(acked_event(1)));
+  ASSERT_TRUE(eventually([&] { return log.pending() == 0; }));
+  EXPECT_EQ(env.syncs.load(), 0);  // written, not yet due
+  ASSERT_FALSE(log.flush());
+  EXPECT_EQ(env.syncs.load(), 1);  // flush forces it
+
+  clock.advance(std::chrono::minutes(61));
+  ASSERT_FALSE(log.append(acked_event(2)));
+  ASSERT_TRUE(eventually([&] { return log.pending() == 0; }));
+  EXPECT_EQ(env.syncs.load(), 2);  // due: synced with the batch
+  ASSERT_FALSE(log.close());
+}
+
+}  // namespace
+}  // namespace assist

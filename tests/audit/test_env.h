@@ -1,0 +1,156 @@
+// Test doubles for assist::Env: counts operations and injects failures, on
+// top of the real POSIX files.
+#ifndef ASSIST_TESTS_AUDIT_TEST_ENV_H
+#define ASSIST_TESTS_AUDIT_TEST_ENV_H
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "assist/env.h"
+
+namespace assist::testing {
+
+// Delegates to default_env(); the Nth (1-based) append / sync / open fails
+// with the configured errno (0: never). A sync gate, when armed, makes the
+// first sync wait until released, so a test can line up appends behind it.
+class FaultyEnv final : public Env {
+ public:
+  std::atomic<int> fail_append_at{0};
+  std::atomic<int> fail_sync_at{0};
+  std::atomic<int> fail_open_at{0};
+  std::atomic<int> error{ENOSPC};
+
+  std::atomic<int> appends{0};
+  std::atomic<int> syncs{0};
+  std::atomic<int> opens{0};
+
+  void arm_sync_gate() {
+    std::lock_guard lock(mu_);
+    gate_armed_ = true;
+  }
+  // Blocks until a sync is waiting at the gate.
+  void wait_for_sync_at_gate() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return waiting_at_gate_; });
+  }
+  void release_sync_gate() {
+    std::lock_guard lock(mu_);
+    gate_armed_ = false;
+    cv_.notify_all();
+  }
+
+  IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
+    if (++opens == fail_open_at) return IoStatus::from_errno(error, "open", path);
+    std::unique_ptr<WritableFile> inner;
+    if (auto s = default_env().open_appendable(path, inner); !s.ok()) return s;
+    out = std::make_unique<File>(*this, std::move(inner), path);
+    return {};
+  }
+  IoStatus read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
+    return default_env().read_at(p, o, n, out);
+  }
+  IoStatus read_file(const std::string& p, std::string& out) override { return default_env().read_file(p, out); }
+  IoStatus file_size(const std::string& p, std::uint64_t& s) override { return default_env().file_size(p, s); }
+  bool file_exists(const std::string& p) override { return default_env().file_exists(p); }
+  IoStatus rename_file(const std::string& f, const std::string& t) override { return default_env().rename_file(f, t); }
+  IoStatus remove_file(const std::string& p) override { return default_env().remove_file(p); }
+  IoStatus list_dir(const std::string& d, std::vector<std::string>& n) override { return default_env().list_dir(d, n); }
+  IoStatus sync_dir(const std::string& d) override { return default_env().sync_dir(d); }
+
+ private:
+  class File final : public WritableFile {
+   public:
+    File(FaultyEnv& env, std::unique_ptr<WritableFile> inner, std::string path)
+        : env_(env), inner_(std::move(inner)), path_(std::move(path)) {}
+    IoStatus append(std::string_view data) override {
+      if (++env_.appends == env_.fail_append_at) return IoStatus::from_errno(env_.error, "write", path_);
+      return inner_->append(data);
+    }
+    IoStatus flush() override { return inner_->flush(); }
+    IoStatus sync() override {
+      env_.pass_gate();
+      if (++env_.syncs == env_.fail_sync_at) return IoStatus::from_errno(env_.error, "fsync", path_);
+      return inner_->sync();
+    }
+    IoStatus close() override { return inner_->close(); }
+
+   private:
+    FaultyEnv& env_;
+    std::unique_ptr<WritableFile> inner_;
+    std::string path_;
+  };
+
+  void pass_gate() {
+    std::unique_lock lock(mu_);
+    if (!gate_armed_) return;
+    waiting_at_gate_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !gate_armed_; });
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool gate_armed_ = false;
+  bool waiting_at_gate_ = false;
+};
+
+// A fresh directory under the system temp dir, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("assist-audit-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+// The lines of `text` without their newlines (a last line without one too).
+inline std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const auto end = text.find('\n', start);
+    if (end == std::string::npos) {
+      lines.push_back(text.substr(start));
+      break;
+    }
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+}  // namespace assist::testing
+
+#endif

@@ -1,0 +1,232 @@
+#include "service/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <gtest/gtest.h>
+
+namespace assist::service {
+namespace {
+
+using Vars = std::map<std::string, std::string>;
+
+EnvLookup env_of(Vars vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    const auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+constexpr std::string_view kMinimal = R"(
+[gateway]
+token_url = "https://platform.example.com/oauth/token"
+realtime_url = "wss://api.example.com/realtime/v1"
+client_id = "client-1"
+
+[audit]
+path = "/var/lib/assist-sync/audit.jsonl"
+)";
+
+const Vars kSecret{{"ASSIST_CLIENT_SECRET", "s3cr3t-value"}};
+
+bool has_error_containing(const ConfigResult& r, std::string_view text) {
+  for (const auto& e : r.errors)
+    if (e.find(text) != std::string::npos) return true;
+  return false;
+}
+
+std::string all_errors(const ConfigResult& r) {
+  std::string out;
+  for (const auto& e : r.errors) out += e + "\n";
+  return out;
+}
+
+TEST(ConfigTest, MinimalFileWithDefaults) {
+  const auto r = parse_config(kMinimal, "test.toml", env_of(kSecret));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config.gateway.client_id, "client-1");
+  EXPECT_EQ(r.config.client_secret, "s3cr3t-value");
+  EXPECT_EQ(r.config.client_secret_source, "ASSIST_CLIENT_SECRET");
+  EXPECT_EQ(r.config.http.listen, "127.0.0.1:8080");
+  EXPECT_EQ(r.config.http.body_limit, 1u << 20);
+  EXPECT_EQ(r.config.gateway.scopes.size(), 3u);
+}
+
+TEST(ConfigTest, EnvironmentOverridesTheFile) {
+  auto vars = kSecret;
+  vars["ASSIST_HTTP_LISTEN"] = "127.0.0.1:9999";
+  vars["ASSIST_GATEWAY_MAX_CONNECTIONS"] = "3";
+  vars["ASSIST_GATEWAY_TOKEN_IN_QUERY"] = "true";
+  vars["ASSIST_SYNC_FRESHNESS_SECONDS"] = "1.5";
+  vars["ASSIST_GATEWAY_SCOPES"] = "realtime:read agentassist:write";
+  vars["ASSIST_HTTP_REQUEST_TIMEOUT_MS"] = "2500";
+  const auto r = parse_config(kMinimal, "test.toml", env_of(vars));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config.http.listen, "127.0.0.1:9999");
+  EXPECT_EQ(r.config.gateway.max_connections, 3u);
+  EXPECT_TRUE(r.config.gateway.token_in_query);
+  EXPECT_DOUBLE_EQ(r.config.sync.freshness_seconds, 1.5);
+  EXPECT_EQ(r.config.gateway.scopes, (std::vector<std::string>{"realtime:read", "agentassist:write"}));
+  EXPECT_EQ(r.config.http.request_timeout, std::chrono::milliseconds(2500));
+}
+
+TEST(ConfigTest, EveryKeyHasAnEnvironmentName) {
+  EXPECT_EQ(env_name("http.listen"), "ASSIST_HTTP_LISTEN");
+  EXPECT_EQ(env_name("gateway.ping_interval_ms"), "ASSIST_GATEWAY_PING_INTERVAL_MS");
+  EXPECT_GT(config_keys().size(), 30u);
+}
+
+TEST(ConfigTest, ConfigurationFromTheEnvironmentAlone) {
+  auto vars = kSecret;
+  vars["ASSIST_GATEWAY_TOKEN_URL"] = "http://127.0.0.1:1/oauth/token";
+  vars["ASSIST_GATEWAY_REALTIME_URL"] = "ws://127.0.0.1:1/realtime/v1";
+  vars["ASSIST_GATEWAY_CLIENT_ID"] = "c";
+  vars["ASSIST_AUDIT_PATH"] = "/tmp/a.jsonl";
+  const auto r = parse_config({}, {}, env_of(vars));
+  EXPECT_TRUE(r.ok()) << all_errors(r);
+}
+
+TEST(ConfigTest, EveryProblemIsReportedNamingItsKey) {
+  const auto r = parse_config(R"(
+[gateway]
+token_url = "ftp://x/oauth"
+realtime_url = 42
+max_connections = 0
+auth = "digest"
+colour = "blue"
+
+[http]
+listen = "nonsense"
+
+[bogus]
+x = 1
+)",
+                              "bad.toml", env_of({{"ASSIST_SYNC_MAX_PENDING", "lots"}}));
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(has_error_containing(r, "gateway.token_url")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "bad.toml:4: gateway.realtime_url: expected a string")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "gateway.max_connections: expected an integer in [1, 1024]")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "gateway.auth: expected one of basic, post")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "unknown key 'gateway.colour'")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "unknown section 'bogus'")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "http.listen: expected IP:PORT")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "sync.max_pending (ASSIST_SYNC_MAX_PENDING): expected an integer")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "gateway.client_id: required")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "audit.path: required")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "no client secret")) << all_errors(r);
+}
+
+TEST(ConfigTest, SyntaxErrorsNameLineAndColumn) {
+  const auto r = parse_config("[gateway\ntoken_url = 1\n", "broken.toml", env_of(kSecret));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(has_error_containing(r, "broken.toml:1:")) << all_errors(r);
+}
+
+TEST(ConfigTest, SecretsAreRefusedInTheFile) {
+  std::string text(kMinimal);
+  text.insert(text.find("client_id"), "client_secret = \"oops\"\n");
+  const auto r = parse_config(text, "test.toml", env_of(kSecret));
+  EXPECT_TRUE(has_error_containing(r, "gateway.client_secret: secrets are not read from the configuration file"))
+      << all_errors(r);
+}
+
+TEST(ConfigTest, SecretFromAFileWhenTheVariableIsUnset) {
+  const auto dir = std::filesystem::temp_directory_path() / ("assist-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto secret_file = (dir / "secret").string();
+  std::ofstream(secret_file) << "from-the-file\n";
+  std::string text(kMinimal);
+  text.insert(text.find("client_id"), "client_secret_file = \"" + secret_file + "\"\n");
+  const auto r = parse_config(text, "test.toml", env_of({}));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config.client_secret, "from-the-file");
+  EXPECT_EQ(r.config.client_secret_source, secret_file);
+
+  std::string missing(kMinimal);
+  missing.insert(missing.find("client_id"), "client_secret_file = \"" + (dir / "absent").string() + "\"\n");
+  const auto m = parse_config(missing, "test.toml", env_of({}));
+  EXPECT_TRUE(has_error_containing(m, "gateway.client_secret_file")) << all_errors(m);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigTest, NonLoopbackListenerNeedsAnApiKey) {
+  auto vars = kSecret;
+  vars["ASSIST_HTTP_LISTEN"] = "0.0.0.0:8080";
+  const auto without = parse_config(kMinimal, "test.toml", env_of(vars));
+  EXPECT_TRUE(has_error_containing(without, "http.listen: 0.0.0.0:8080 is not a loopback address")) << all_errors(without);
+  vars["ASSIST_API_KEY"] = "an-api-key-1234";
+  const auto with = parse_config(kMinimal, "test.toml", env_of(vars));
+  EXPECT_TRUE(with.ok()) << all_errors(with);
+  EXPECT_EQ(with.config.api_key, "an-api-key-1234");
+}
+
+TEST(ConfigTest, PrintedConfigurationRedactsSecrets) {
+  auto vars = kSecret;
+  vars["ASSIST_API_KEY"] = "api-key-value-42";
+  vars["ASSIST_CRM_WEBHOOK_URL"] = "https://user:hunter22@crm.example.com/hook?access_token=tok123";
+  const auto r = parse_config(kMinimal, "test.toml", env_of(vars));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const auto text = to_redacted_toml(r.config);
+  EXPECT_EQ(text.find("s3cr3t-value"), std::string::npos) << text;
+  EXPECT_EQ(text.find("api-key-value-42"), std::string::npos) << text;
+  EXPECT_EQ(text.find("hunter22"), std::string::npos) << text;
+  EXPECT_EQ(text.find("tok123"), std::string::npos) << text;
+  EXPECT_NE(text.find("client secret: set (12 bytes, from ASSIST_CLIENT_SECRET)"), std::string::npos) << text;
+  EXPECT_NE(text.find("token_url = 'https://platform.example.com/oauth/token'"), std::string::npos) << text;
+  // The printed configuration is itself a valid configuration file.
+  const auto again = parse_config(text, "printed.toml", env_of(kSecret));
+  EXPECT_TRUE(again.ok()) << all_errors(again) << text;
+}
+
+TEST(ConfigTest, TheExampleConfigurationIsValid) {
+  const auto r = load_config(std::string(ASSIST_EXAMPLES_DIR) + "/assist-sync.toml", env_of(kSecret));
+  EXPECT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config.audit.rotate_bytes, 268435456u);
+}
+
+TEST(ConfigTest, MissingFileIsAnError) {
+  const auto r = load_config("/nonexistent/assist-sync.toml", env_of(kSecret));
+  EXPECT_TRUE(has_error_containing(r, "cannot read configuration file /nonexistent/assist-sync.toml")) << all_errors(r);
+}
+
+TEST(ConfigTest, ListenAddresses) {
+  auto v4 = parse_listen("127.0.0.1:0");
+  ASSERT_TRUE(v4);
+  EXPECT_TRUE(v4->loopback);
+  auto v6 = parse_listen("[::1]:8080");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 8080);
+  EXPECT_TRUE(v6->loopback);
+  auto any = parse_listen("0.0.0.0:80");
+  ASSERT_TRUE(any);
+  EXPECT_FALSE(any->loopback);
+  EXPECT_TRUE(parse_listen("localhost:1")->loopback);
+  EXPECT_FALSE(parse_listen("::1:80"));
+  EXPECT_FALSE(parse_listen("127.0.0.1:70000"));
+  EXPECT_FALSE(parse_listen("example.com:80"));
+  EXPECT_FALSE(parse_listen("127.0.0.1"));
+}
+
+TEST(ConfigTest, SynchronizerOptionsFollowTheConfiguration) {
+  auto vars = kSecret;
+  vars["ASSIST_GATEWAY_PIN_SHA256"] = std::string(64, 'A');
+  vars["ASSIST_GATEWAY_AUTH"] = "post";
+  vars["ASSIST_AUDIT_DURABILITY"] = "interval";
+  vars["ASSIST_SYNC_SNIPPET_POLICY"] = "trim";
+  const auto r = parse_config(kMinimal, "test.toml", env_of(vars));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const auto o = to_synchronizer_options(r.config);
+  EXPECT_EQ(o.token.client_secret, "s3cr3t-value");
+  EXPECT_EQ(o.token.auth, transport::ClientAuth::post);
+  EXPECT_EQ(o.token.tls.pin_sha256, std::string(64, 'a'));
+  EXPECT_EQ(o.realtime.tls.pin_sha256, std::string(64, 'a'));
+  EXPECT_EQ(o.audit.durability, AuditDurability::interval);
+  EXPECT_EQ(o.snippet_policy, SnippetPolicy::trim);
+  EXPECT_EQ(o.realtime.realtime_url, "wss://api.example.com/realtime/v1");
+}
+
+}  // namespace
+}  // namespace assist::service

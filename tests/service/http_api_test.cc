@@ -1,0 +1,278 @@
+#include "service/http_api.h"
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "assist/frame_id.h"
+#include "assist/gateway.h"
+#include "service/test_http_client.h"
+
+namespace assist::service {
+namespace {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using assist::testing::http_request;
+using assist::testing::TestHttpClient;
+using namespace std::chrono_literals;
+
+std::string prompt_json(const std::string& session, int priority = 5, bool override_priority = true) {
+  return json::serialize(json::object{
+      {"session_id", session},
+      {"agent_id", "AGT-1"},
+      {"interaction_id", "INT-" + session},
+      {"snippets", json::array{json::object{{"snippet_id", "KB-1001"},
+                                            {"content", "Verify customer account status before escalation."},
+                                            {"tags", json::array{"billing"}},
+                                            {"source_system", "CRM"}}}},
+      {"priority_override", override_priority},
+      {"priority_level", priority}});
+}
+
+// Polls `condition` until it holds or 10 s pass (readiness has no event to await).
+template <class F>
+bool eventually(F condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return condition();
+}
+
+std::set<std::string> fields_of(const json::value& error_body) {
+  std::set<std::string> fields;
+  for (const auto& v : error_body.at("violations").as_array()) fields.insert(std::string(v.at("field").as_string()));
+  return fields;
+}
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("assist-http-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    gateway_ = std::make_unique<Gateway>(GatewayOptions{});
+    gateway_->start();
+    SynchronizerOptions so;
+    so.token.token_url = gateway_->token_url();
+    so.token.client_id = "demo-client";
+    so.token.client_secret = "demo-secret";
+    so.realtime.realtime_url = gateway_->realtime_url();
+    so.audit.path = (dir_ / "audit.jsonl").string();
+    so.stop_drain = 1s;
+    sync_ = std::make_unique<Synchronizer>(so);
+    ASSERT_FALSE(sync_->start());
+  }
+
+  void start_api(HttpApiOptions options = {}) {
+    options.port = 0;
+    api_ = std::make_unique<HttpApi>(options, *sync_);
+    std::string message;
+    ASSERT_FALSE(api_->start(message)) << message;
+    ASSERT_TRUE(eventually([&] { return sync_->ready(); }));
+  }
+
+  void TearDown() override {
+    if (sync_) sync_->stop();  // first: requests waiting for outcomes finish
+    if (api_) api_->stop(1s);
+    api_.reset();
+    sync_.reset();
+    if (gateway_) gateway_->stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::uint16_t port() const { return api_->port(); }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<Synchronizer> sync_;
+  std::unique_ptr<HttpApi> api_;
+};
+
+TEST_F(HttpApiTest, AcceptsAPromptWith202AndItsFrameId) {
+  start_api();
+  const auto r = http_request(port(), http::verb::post, "/v1/prompts", prompt_json("S-1"),
+                              {{"Content-Type", "application/json"}});
+  ASSERT_EQ(r.status, 202u) << r.error << r.body;
+  EXPECT_EQ(r.header("Content-Type"), "application/json");
+  const auto body = json::parse(r.body);
+  EXPECT_TRUE(is_uuid_v4(body.at("frame_id").as_string()));
+  EXPECT_EQ(body.at("status").as_string(), "ACCEPTED");
+}
+
+TEST_F(HttpApiTest, WaitForOutcomeAnswersWithTheSequence) {
+  start_api();
+  const auto r = http_request(port(), http::verb::post, "/v1/prompts?wait=outcome", prompt_json("S-2"));
+  ASSERT_EQ(r.status, 200u) << r.error << r.body;
+  const auto body = json::parse(r.body);
+  EXPECT_EQ(body.at("outcome").as_string(), "ACKED");
+  EXPECT_GE(body.at("sequence").to_number<std::uint64_t>(), 1u);
+  EXPECT_TRUE(is_uuid_v4(body.at("frame_id").as_string()));
+  EXPECT_TRUE(body.as_object().contains("latency_ms"));
+}
+
+TEST_F(HttpApiTest, InvalidPromptListsEveryViolation) {
+  start_api();
+  const auto text = json::serialize(json::object{{"session_id", ""},
+                                                 {"agent_id", "AGT-1"},
+                                                 {"interaction_id", "INT-1"},
+                                                 {"snippets", json::array{}},
+                                                 {"priority_override", true},
+                                                 {"priority_level", 2},
+                                                 {"ttl_seconds", 500}});
+  const auto r = http_request(port(), http::verb::post, "/v1/prompts", text);
+  ASSERT_EQ(r.status, 400u) << r.body;
+  const auto body = json::parse(r.body);
+  EXPECT_TRUE(body.at("error").is_string());
+  EXPECT_EQ(fields_of(body), (std::set<std::string>{"session_id", "snippets", "priority_override", "ttl_seconds"}))
+      << r.body;
+}
+
+TEST_F(HttpApiTest, MalformedJsonAndWrongShapesAre400) {
+  start_api();
+  const auto bad_json = http_request(port(), http::verb::post, "/v1/prompts", "{\"session_id\":");
+  ASSERT_EQ(bad_json.status, 400u);
+  EXPECT_EQ(fields_of(json::parse(bad_json.body)), std::set<std::string>{"body"}) << bad_json.body;
+  const auto wrong_type = http_request(port(), http::verb::post, "/v1/prompts",
+                                       R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":"no"})");
+  ASSERT_EQ(wrong_type.status, 400u);
+  EXPECT_EQ(fields_of(json::parse(wrong_type.body)), std::set<std::string>{"snippets"}) << wrong_type.body;
+  const auto bad_wait = http_request(port(), http::verb::post, "/v1/prompts?wait=forever", prompt_json("S-3"));
+  EXPECT_EQ(bad_wait.status, 400u);
+}
+
+TEST_F(HttpApiTest, OversizedBodyIs413AndOversizedHeadersAre431) {
+  HttpApiOptions o;
+  o.body_limit = 4096;
+  o.header_limit = 2048;
+  start_api(o);
+  const auto big = http_request(port(), http::verb::post, "/v1/prompts", std::string(64 * 1024, 'x'));
+  EXPECT_EQ(big.status, 413u) << big.error;
+  const auto headers = http_request(port(), http::verb::get, "/healthz", {}, {{"X-Padding", std::string(4096, 'p')}});
+  EXPECT_EQ(headers.status, 431u) << headers.error;
+  EXPECT_EQ(api_->stats().rejected_size, 2u);
+  // The server still serves.
+  EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 200u);
+}
+
+TEST_F(HttpApiTest, UnknownPathsAndMethods) {
+  start_api();
+  EXPECT_EQ(http_request(port(), http::verb::get, "/v2/nothing").status, 404u);
+  const auto r = http_request(port(), http::verb::get, "/v1/prompts");
+  EXPECT_EQ(r.status, 405u);
+  EXPECT_EQ(r.header("Allow"), "POST");
+  EXPECT_EQ(http_request(port(), http::verb::post, "/healthz").status, 405u);
+}
+
+TEST_F(HttpApiTest, BatchAnswersOneResultPerLine) {
+  start_api();
+  const auto body = prompt_json("B-1") + "\n\n{not json}\n" + prompt_json("B-2", 2, true) + "\r\n" +
+                    prompt_json("B-3") + "\n";
+  const auto r = http_request(port(), http::verb::post, "/v1/prompts/batch?wait=outcome", body);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("Content-Type"), "application/x-ndjson");
+  std::vector<json::object> lines;
+  std::size_t at = 0;
+  while (at < r.body.size()) {
+    const auto end = r.body.find('\n', at);
+    lines.push_back(json::parse(r.body.substr(at, end - at)).as_object());
+    at = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 4u) << r.body;
+  EXPECT_EQ(lines[0].at("line").as_int64(), 1);
+  EXPECT_EQ(lines[0].at("outcome").as_string(), "ACKED");
+  EXPECT_EQ(lines[1].at("line").as_int64(), 3);
+  EXPECT_EQ(lines[1].at("status").as_int64(), 400);
+  EXPECT_EQ(lines[2].at("line").as_int64(), 4);
+  EXPECT_EQ(lines[2].at("status").as_int64(), 400);
+  EXPECT_EQ(lines[2].at("violations").as_array().at(0).at("field").as_string(), "priority_override");
+  EXPECT_EQ(lines[3].at("line").as_int64(), 5);
+  EXPECT_EQ(lines[3].at("outcome").as_string(), "ACKED");
+}
+
+TEST_F(HttpApiTest, BatchOverTheLineLimitIs413) {
+  HttpApiOptions o;
+  o.max_batch_lines = 2;
+  start_api(o);
+  const auto body = prompt_json("L-1") + "\n" + prompt_json("L-2") + "\n" + prompt_json("L-3") + "\n";
+  EXPECT_EQ(http_request(port(), http::verb::post, "/v1/prompts/batch", body).status, 413u);
+}
+
+TEST_F(HttpApiTest, MetricsHealthAndReadiness) {
+  start_api();
+  ASSERT_EQ(http_request(port(), http::verb::post, "/v1/prompts?wait=outcome", prompt_json("M-1")).status, 200u);
+  const auto metrics = http_request(port(), http::verb::get, "/metrics");
+  ASSERT_EQ(metrics.status, 200u);
+  EXPECT_EQ(metrics.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics.body.find("assist_sync_syncs_successful_total 1\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("assist_sync_ready 1\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("assist_sync_http_prompts_total{result=\"accepted\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("# TYPE assist_sync_ack_latency_seconds histogram"), std::string::npos);
+
+  EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 200u);
+  EXPECT_EQ(http_request(port(), http::verb::get, "/readyz").status, 200u);
+  gateway_->stop();  // the gateway goes away: not ready, still alive
+  EXPECT_TRUE(eventually([&] { return http_request(port(), http::verb::get, "/readyz").status == 503u; }));
+  EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 200u);
+}
+
+TEST_F(HttpApiTest, KeepAliveCarriesSeveralRequests) {
+  start_api();
+  TestHttpClient client(port());
+  for (int i = 0; i < 3; ++i) {
+    const auto r = client.request(http::verb::post, "/v1/prompts", prompt_json("K-" + std::to_string(i)));
+    ASSERT_EQ(r.status, 202u) << r.error;
+  }
+  EXPECT_EQ(client.request(http::verb::get, "/healthz").status, 200u);
+}
+
+TEST_F(HttpApiTest, ApiKeyIsRequiredWhenSet) {
+  HttpApiOptions o;
+  o.api_key = "correct-horse-battery";
+  start_api(o);
+  const auto none = http_request(port(), http::verb::post, "/v1/prompts", prompt_json("A-1"));
+  EXPECT_EQ(none.status, 401u);
+  EXPECT_EQ(none.header("WWW-Authenticate"), "Bearer realm=\"assist-sync\"");
+  EXPECT_EQ(http_request(port(), http::verb::post, "/v1/prompts", prompt_json("A-1"),
+                         {{"Authorization", "Bearer correct-horse-batterY"}})
+                .status,
+            401u);
+  EXPECT_EQ(http_request(port(), http::verb::get, "/metrics").status, 401u);
+  EXPECT_EQ(http_request(port(), http::verb::post, "/v1/prompts", prompt_json("A-1"),
+                         {{"Authorization", "Bearer correct-horse-battery"}})
+                .status,
+            202u);
+  EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 200u);  // probes stay open
+  EXPECT_EQ(http_request(port(), http::verb::get, "/readyz").status, 200u);
+  EXPECT_EQ(api_->stats().unauthorized, 3u);
+}
+
+TEST_F(HttpApiTest, NonLoopbackWithoutKeyRefusesToStart) {
+  HttpApiOptions o;
+  o.host = "0.0.0.0";
+  o.port = 0;
+  HttpApi api(o, *sync_);
+  std::string message;
+  EXPECT_EQ(api.start(message), std::make_error_code(std::errc::permission_denied));
+  EXPECT_NE(message.find("without an API key"), std::string::npos) << message;
+}
+
+TEST_F(HttpApiTest, DrainingRefusesNewPromptsWith503) {
+  start_api();
+  TestHttpClient client(port());
+  ASSERT_EQ(client.request(http::verb::post, "/v1/prompts", prompt_json("D-1")).status, 202u);
+  api_->stop_accepting();
+  const auto r = client.request(http::verb::post, "/v1/prompts", prompt_json("D-2"));
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(r.header("Connection"), "close");
+}
+
+}  // namespace
+}  // namespace assist::service

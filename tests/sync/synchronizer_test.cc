@@ -1,0 +1,407 @@
+// The synchronizer end to end against the real gateway emulator on
+// 127.0.0.1: one test per delivery property (issue 5 §10).
+#include "assist/synchronizer.h"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <map>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "assist/frame_id.h"
+#include "assist/gateway.h"
+#include "support/prompt_gen.h"
+
+namespace assist {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Polls `pred` until true or 20 s pass (real time; conditions here are
+// reached within milliseconds unless the code under test is broken).
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+// Delegates to the real Env; appends fail once `broken` is set.
+class BreakableEnv final : public Env {
+ public:
+  std::atomic<bool> broken{false};
+
+  IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
+    std::unique_ptr<WritableFile> inner;
+    auto s = base().open_appendable(path, inner);
+    if (s.ok()) out = std::make_unique<File>(std::move(inner), broken);
+    return s;
+  }
+  IoStatus read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
+    return base().read_at(p, o, n, out);
+  }
+  IoStatus read_file(const std::string& p, std::string& out) override { return base().read_file(p, out); }
+  IoStatus file_size(const std::string& p, std::uint64_t& size) override { return base().file_size(p, size); }
+  bool file_exists(const std::string& p) override { return base().file_exists(p); }
+  IoStatus rename_file(const std::string& f, const std::string& t) override { return base().rename_file(f, t); }
+  IoStatus remove_file(const std::string& p) override { return base().remove_file(p); }
+  IoStatus list_dir(const std::string& d, std::vector<std::string>& n) override { return base().list_dir(d, n); }
+  IoStatus sync_dir(const std::string& d) override { return base().sync_dir(d); }
+
+ private:
+  static Env& base() { return default_env(); }
+  class File final : public WritableFile {
+   public:
+    File(std::unique_ptr<WritableFile> inner, std::atomic<bool>& broken) : inner_(std::move(inner)), broken_(broken) {}
+    IoStatus append(std::string_view data) override {
+      if (broken_) return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
+      return inner_->append(data);
+    }
+    IoStatus flush() override { return inner_->flush(); }
+    IoStatus sync() override { return inner_->sync(); }
+    IoStatus close() override { return inner_->close(); }
+
+   private:
+    std::unique_ptr<WritableFile> inner_;
+    std::atomic<bool>& broken_;
+  };
+};
+
+class SynchronizerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("assist-sync-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    sync_.reset();
+    gateway_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void start_gateway(GatewayOptions options = {}) {
+    if (!options.clock) options.clock = clock_;
+    gateway_ = std::make_unique<Gateway>(options);
+    gateway_->start();
+  }
+
+  SynchronizerOptions sync_options() {
+    SynchronizerOptions o;
+    o.token.token_url = gateway_->token_url();
+    o.token.client_id = "demo-client";
+    o.token.client_secret = "demo-secret";
+    o.realtime.realtime_url = gateway_->realtime_url();
+    o.realtime.reconnect = {std::chrono::milliseconds(5), 2.0, std::chrono::milliseconds(50)};
+    o.audit.path = audit_path();
+    o.clock = clock_;
+    return o;
+  }
+
+  void start_sync(SynchronizerOptions o) {
+    sync_ = std::make_unique<Synchronizer>(std::move(o));
+    ASSERT_FALSE(sync_->start());
+    ASSERT_TRUE(eventually([&] { return sync_->ready(); })) << "no connection came up";
+  }
+
+  AssistPrompt prompt(const std::string& session, const std::string& interaction = "INT-1") {
+    auto p = testing::source_example_prompt();
+    p.session_id = session;
+    p.interaction_id = interaction;
+    p.priority_override = false;
+    p.timestamp = 0;  // now, by the synchronizer's clock
+    return p;
+  }
+
+  PromptTicket submit(AssistPrompt p) {
+    auto r = sync_->sync_prompt(std::move(p));
+    EXPECT_TRUE(r) << r.message;
+    return r.ticket;
+  }
+
+  std::string audit_path() const { return (dir_ / "audit.jsonl").string(); }
+
+  // Terminal audit events per frame_id, read back from the file.
+  std::map<std::string, std::vector<std::string>> terminal_events() {
+    std::map<std::string, std::vector<std::string>> out;
+    std::ifstream in(audit_path());
+    for (std::string line; std::getline(in, line);) {
+      const auto v = boost::json::parse(line).as_object();
+      const std::string type(v.at("event_type").as_string());
+      if (type.rfind("SYNC_", 0) == 0 && type != "SYNC_BROADCAST" && !v.at("frame_id").as_string().empty())
+        out[std::string(v.at("frame_id").as_string())].push_back(type);
+    }
+    return out;
+  }
+
+  std::size_t count_events(std::string_view type) {
+    std::size_t n = 0;
+    std::ifstream in(audit_path());
+    for (std::string line; std::getline(in, line);)
+      if (boost::json::parse(line).as_object().at("event_type").as_string() == type) ++n;
+    return n;
+  }
+
+  std::filesystem::path dir_;
+  ManualClock manual_clock_;
+  Clock* clock_ = &system_clock();
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<Synchronizer> sync_;
+};
+
+TEST_F(SynchronizerTest, SourceExampleIsAckedAndAudited) {
+  start_gateway();
+  start_sync(sync_options());
+  auto example = testing::source_example_prompt();
+  example.timestamp = 0;  // produced now
+  auto t = submit(example);
+  EXPECT_TRUE(is_uuid_v4(t.frame_id())) << t.frame_id();
+  const auto o = t.wait();
+  EXPECT_EQ(o.kind, OutcomeKind::acked) << o.reason;
+  EXPECT_GT(o.sequence, 0u);
+  sync_->stop();
+  EXPECT_EQ(gateway_->stats().prompts_delivered, 1u);
+  const auto events = terminal_events();
+  ASSERT_EQ(events.count(t.frame_id()), 1u);
+  EXPECT_EQ(events.at(t.frame_id()), std::vector<std::string>{"SYNC_ACKED"});
+  const auto report = verify_audit(audit_chain_files(audit_path()));
+  EXPECT_TRUE(report.ok());
+}
+
+TEST_F(SynchronizerTest, InvalidPromptIsRefusedWithEveryViolation) {
+  start_gateway();
+  start_sync(sync_options());
+  auto p = prompt("S1");
+  p.priority_level = 2;
+  p.priority_override = true;
+  p.agent_id.clear();
+  const auto r = sync_->sync_prompt(p);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error, make_error_code(SubmitErrc::invalid_prompt));
+  EXPECT_EQ(r.violations.size(), 2u);
+  EXPECT_NE(r.message.find("agent_id: is empty"), std::string::npos) << r.message;
+  sync_->stop();
+  EXPECT_EQ(count_events("SYNC_REJECTED_VALIDATION"), 1u);
+}
+
+TEST_F(SynchronizerTest, OrderAndSupersedeUnderAStalledGateway) {
+  start_gateway();
+  auto o = sync_options();
+  o.realtime.max_inflight = 1;  // one frame out at a time: the rest queue
+  start_sync(o);
+  gateway_->set_stalled(true);
+  auto first = submit(prompt("S1", "I-A"));
+  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 1; }));
+  auto old_b = submit(prompt("S1", "I-B"));
+  auto urgent = prompt("S1", "I-C");
+  urgent.priority_override = true;
+  urgent.priority_level = 5;
+  auto c = submit(urgent);
+  auto new_b = submit(prompt("S1", "I-B"));
+  EXPECT_EQ(old_b.wait().kind, OutcomeKind::superseded);
+  gateway_->set_stalled(false);
+  const auto oa = first.wait(), oc = c.wait(), ob = new_b.wait();
+  EXPECT_EQ(oa.kind, OutcomeKind::acked);
+  EXPECT_EQ(oc.kind, OutcomeKind::acked);
+  EXPECT_EQ(ob.kind, OutcomeKind::acked);
+  // The override went ahead of the queued normal prompt.
+  EXPECT_LT(oa.sequence, oc.sequence);
+  EXPECT_LT(oc.sequence, ob.sequence);
+  EXPECT_EQ(gateway_->stats().order_violations, 0u);
+  EXPECT_EQ(gateway_->stats().prompts_delivered, 3u);
+  sync_->stop();
+  EXPECT_EQ(count_events("SYNC_SUPERSEDED"), 1u);
+}
+
+TEST_F(SynchronizerTest, FramesThatAgeInTheQueueAreNeverWritten) {
+  clock_ = &manual_clock_;
+  start_gateway();
+  auto o = sync_options();
+  o.realtime.max_inflight = 1;
+  start_sync(o);
+  gateway_->set_stalled(true);
+  auto written = submit(prompt("S1", "I-A"));
+  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 1; }));
+  auto queued = submit(prompt("S1", "I-B"));
+  manual_clock_.advance(2500ms);  // the queued one goes stale behind the stall
+  gateway_->set_stalled(false);
+  EXPECT_EQ(written.wait().kind, OutcomeKind::acked);
+  const auto oq = queued.wait();
+  EXPECT_EQ(oq.kind, OutcomeKind::rejected_freshness);
+  EXPECT_EQ(oq.sequence, 0u) << "a stale frame must never be written";
+  EXPECT_EQ(gateway_->stats().frames_received, 1u);
+  EXPECT_EQ(gateway_->stats().stale_arrivals, 0u);
+}
+
+TEST_F(SynchronizerTest, EvictsTheLeastRecentlyUsedIdleSession) {
+  GatewayOptions g;
+  g.max_sessions = 2;
+  start_gateway(g);
+  auto o = sync_options();
+  o.realtime.max_connections = 1;
+  start_sync(o);
+  EXPECT_EQ(submit(prompt("A")).wait().kind, OutcomeKind::acked);
+  EXPECT_EQ(submit(prompt("B")).wait().kind, OutcomeKind::acked);
+  EXPECT_EQ(submit(prompt("A", "I-2")).wait().kind, OutcomeKind::acked);  // A is now the more recent
+  EXPECT_EQ(submit(prompt("C")).wait().kind, OutcomeKind::acked);         // B makes room
+  EXPECT_EQ(gateway_->stats().nacks_by_code.count("SESSION_LIMIT"), 0u);
+  sync_->stop();
+  std::ifstream in(audit_path());
+  std::vector<std::string> evicted;
+  for (std::string line; std::getline(in, line);) {
+    const auto v = boost::json::parse(line).as_object();
+    if (v.at("event_type").as_string() == "SESSION_EVICTED")
+      evicted.emplace_back(v.at("session_id").as_string());
+  }
+  EXPECT_EQ(evicted, std::vector<std::string>{"B"});
+}
+
+TEST_F(SynchronizerTest, ReplayAfterDropsShowsNothingTwice) {
+  GatewayOptions g;
+  g.faults.drop_every_n_frames = 97;
+  start_gateway(g);
+  start_sync(sync_options());
+  std::vector<PromptTicket> tickets;
+  for (int i = 0; i < 1500; ++i)
+    tickets.push_back(submit(prompt("S" + std::to_string(i % 30), "I" + std::to_string(i))));
+  std::size_t acked = 0, stale = 0;
+  for (auto& t : tickets) {
+    const auto o = t.wait();
+    EXPECT_TRUE(o.kind == OutcomeKind::acked || o.kind == OutcomeKind::rejected_freshness) << o.reason;
+    acked += o.kind == OutcomeKind::acked;
+    stale += o.kind == OutcomeKind::rejected_freshness;
+  }
+  const auto stats = gateway_->stats();
+  EXPECT_GT(stats.connections_dropped, 0u);
+  // Every ACK is a prompt shown once. A prompt may also have been shown while
+  // its ACK was lost with the connection and its replay then refused as stale
+  // (it is never shown twice: the gateway deduplicates by frame_id).
+  EXPECT_GE(stats.prompts_delivered, acked);
+  EXPECT_LE(stats.prompts_delivered, acked + stale);
+  EXPECT_EQ(stats.order_violations, 0u);
+  EXPECT_GT(acked, 0u);
+}
+
+TEST_F(SynchronizerTest, FullQueueFailsFast) {
+  start_gateway();
+  auto o = sync_options();
+  o.max_pending = 50;
+  o.realtime.max_inflight = 1;
+  start_sync(o);
+  gateway_->set_stalled(true);
+  std::size_t refused = 0;
+  for (int i = 0; i < 120; ++i) {
+    const auto r = sync_->sync_prompt(prompt("S" + std::to_string(i), "I"));
+    if (!r) {
+      EXPECT_EQ(r.error, make_error_code(SubmitErrc::queue_full));
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 70u);
+  gateway_->set_stalled(false);
+}
+
+TEST_F(SynchronizerTest, SlowCrmCallbackDoesNotSlowDelivery) {
+  start_gateway();
+  auto o = sync_options();
+  std::latch release(1);
+  std::atomic<int> calls{0};
+  o.crm_callback = [&](const std::string&, const CrmUpdate&) {
+    ++calls;
+    release.wait();  // stuck until the test lets go
+  };
+  start_sync(o);
+  std::vector<PromptTicket> tickets;
+  for (int i = 0; i < 300; ++i) tickets.push_back(submit(prompt("S" + std::to_string(i % 10), "I" + std::to_string(i))));
+  for (auto& t : tickets) EXPECT_EQ(t.wait().kind, OutcomeKind::acked);
+  EXPECT_GE(calls.load(), 1);
+  release.count_down();
+}
+
+TEST_F(SynchronizerTest, AuditFailureStopsSending) {
+  start_gateway();
+  BreakableEnv env;
+  auto o = sync_options();
+  o.audit.env = &env;
+  start_sync(o);
+  EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
+  env.broken = true;
+  // The failure surfaces when the writer thread hits it; from then on
+  // nothing is accepted and nothing more reaches the gateway.
+  int attempt = 0;
+  ASSERT_TRUE(eventually([&] {
+    auto r = sync_->sync_prompt(prompt("S1", "I-" + std::to_string(++attempt)));
+    return !r && r.error == make_error_code(SubmitErrc::audit_unavailable);
+  }));
+  const auto received = gateway_->stats().frames_received;
+  EXPECT_FALSE(sync_->ready());
+  EXPECT_FALSE(sync_->sync_prompt(prompt("S2")));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(gateway_->stats().frames_received, received);
+}
+
+TEST_F(SynchronizerTest, UnwritableAuditPathFailsAtStart) {
+  start_gateway();
+  auto o = sync_options();
+  o.audit.path = (dir_ / "missing-dir" / "audit.jsonl").string();
+  Synchronizer s(o);
+  EXPECT_TRUE(s.start());
+  EXPECT_FALSE(s.sync_prompt(prompt("S1")));
+}
+
+TEST_F(SynchronizerTest, EveryAcceptedPromptHasExactlyOneTerminalAuditEvent) {
+  GatewayOptions g;
+  g.faults.drop_every_n_frames = 151;
+  start_gateway(g);
+  auto o = sync_options();
+  start_sync(o);
+  std::set<std::string> ids;
+  std::vector<PromptTicket> tickets;
+  for (int i = 0; i < 800; ++i) {
+    auto p = prompt("S" + std::to_string(i % 40), "I" + std::to_string(i % 3));
+    if (i % 50 == 0) p.timestamp = system_clock().unix_now() - 5.0;  // stale on arrival at the writer
+    auto t = submit(p);
+    ids.insert(t.frame_id());
+    tickets.push_back(t);
+  }
+  for (auto& t : tickets) t.wait();
+  sync_->stop();
+  const auto events = terminal_events();
+  for (const auto& id : ids) {
+    ASSERT_EQ(events.count(id), 1u) << id;
+    EXPECT_EQ(events.at(id).size(), 1u) << id;
+  }
+  EXPECT_EQ(events.size(), ids.size());
+  EXPECT_TRUE(verify_audit(audit_chain_files(audit_path())).ok());
+}
+
+TEST_F(SynchronizerTest, AwaitableFormDeliversTheOutcome) {
+  start_gateway();
+  start_sync(sync_options());
+  boost::asio::io_context io;
+  SyncOutcome seen;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto r = co_await sync_->async_sync_prompt(prompt("S1"));
+        if (r) seen = co_await r.ticket.async_wait();
+      },
+      boost::asio::detached);
+  io.run();
+  EXPECT_EQ(seen.kind, OutcomeKind::acked);
+}
+
+}  // namespace
+}  // namespace assist
