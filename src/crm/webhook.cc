@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "assist/crm.h"
+#include "net/http_exchange.h"
 #include "net/tls_client.h"
 
 namespace assist {
@@ -51,10 +52,7 @@ class CrmCategory final : public std::error_category {
 constexpr std::size_t kMaxResponseBytes = 64 * 1024;
 
 // The result of one request: a network error, or an HTTP status.
-struct Attempt {
-  boost::system::error_code net_error;
-  unsigned status = 0;
-};
+using Attempt = net::HttpReply;
 
 bool retryable_status(unsigned status) { return status == 408 || status == 429 || status >= 500; }
 
@@ -154,28 +152,6 @@ struct CrmWebhook::Impl {
     return request;
   }
 
-  template <typename Stream>
-  asio::awaitable<Attempt> exchange(Stream& stream, const http::request<http::string_body>& request) {
-    Attempt out;
-    auto [write_ec, written] = co_await http::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
-    (void)written;
-    if (write_ec) {
-      out.net_error = write_ec;
-      co_return out;
-    }
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxResponseBytes);
-    auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-    (void)read;
-    if (read_ec) {
-      out.net_error = read_ec;
-      co_return out;
-    }
-    out.status = parser.get().result_int();
-    co_return out;
-  }
-
   asio::awaitable<Attempt> post_once(const CrmUpdate& update) {
     Attempt out;
     auto executor = co_await asio::this_coro::executor;
@@ -198,7 +174,7 @@ struct CrmWebhook::Impl {
       beast::tcp_stream*& slot;
       ~Forget() { slot = nullptr; }
     } forget{current};
-    if (abandon) co_return Attempt{asio::error::operation_aborted, 0};
+    if (abandon) co_return Attempt{asio::error::operation_aborted, 0, {}, {}};
     stream.expires_after(options.timeout);
     auto [connect_ec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
     (void)endpoint;
@@ -209,7 +185,7 @@ struct CrmWebhook::Impl {
     stream.socket().set_option(tcp::no_delay(true));
     const auto request = make_request(update);
     if (!tls) {
-      out = co_await exchange(stream, request);
+      out = co_await net::http_exchange(stream, request, kMaxResponseBytes);
       boost::system::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       co_return out;
@@ -223,7 +199,7 @@ struct CrmWebhook::Impl {
       out.net_error = handshake_ec;
       co_return out;
     }
-    out = co_await exchange(secure, request);
+    out = co_await net::http_exchange(secure, request, kMaxResponseBytes);
     co_await secure.async_shutdown(asio::as_tuple(asio::use_awaitable));
     co_return out;
   }

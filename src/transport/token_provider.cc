@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "net/http_exchange.h"
 #include "net/tls_client.h"
 #include "transport/backoff.h"
 #include "transport/endpoint.h"
@@ -99,39 +100,12 @@ std::string base64(std::string_view text) {
   return out;
 }
 
-// One HTTP exchange's outcome. `net_error` set: no usable response.
-struct HttpOutcome {
-  boost::system::error_code net_error;
+// One token request's outcome: the HTTP reply, and whether a failure was TLS's.
+struct HttpOutcome : net::HttpReply {
   bool tls_failure = false;
-  unsigned status = 0;
-  std::string body;
-  std::string retry_after;
 };
 
-template <typename Stream>
-asio::awaitable<HttpOutcome> exchange(Stream& stream, const http::request<http::string_body>& request) {
-  HttpOutcome out;
-  auto [write_ec, written] = co_await http::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
-  (void)written;
-  if (write_ec) {
-    out.net_error = write_ec;
-    co_return out;
-  }
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024);
-  auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-  (void)read;
-  if (read_ec) {
-    out.net_error = read_ec;
-    co_return out;
-  }
-  const auto& response = parser.get();
-  out.status = response.result_int();
-  out.body = response.body();
-  out.retry_after = std::string(response[http::field::retry_after]);
-  co_return out;
-}
+constexpr std::size_t kMaxResponseBytes = 64 * 1024;  // a token response is a few hundred bytes
 
 }  // namespace
 
@@ -237,7 +211,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     tcp_stream.socket().set_option(tcp::no_delay(true));
     const auto request = make_request();
     if (!endpoint.tls) {
-      out = co_await exchange(tcp_stream, request);
+      out = HttpOutcome{co_await net::http_exchange(tcp_stream, request, kMaxResponseBytes)};
       boost::system::error_code ignored;
       tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       co_return out;
@@ -252,7 +226,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       out.tls_failure = handshake_ec.category() == asio::error::get_ssl_category();
       co_return out;
     }
-    out = co_await exchange(stream, request);
+    out = HttpOutcome{co_await net::http_exchange(stream, request, kMaxResponseBytes)};
     beast::get_lowest_layer(stream).expires_after(1s);
     co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
     co_return out;
