@@ -328,6 +328,7 @@ TEST_F(SynchronizerTest, SlowCrmCallbackDoesNotSlowDelivery) {
   for (auto& t : tickets) EXPECT_EQ(t.wait().kind, OutcomeKind::acked);
   EXPECT_GE(calls.load(), 1);
   release.count_down();
+  sync_->stop();  // queued callbacks use `release` and `calls`: finish them while those live
 }
 
 TEST_F(SynchronizerTest, AuditFailureStopsSending) {
