@@ -41,6 +41,11 @@ struct SynchronizerOptions {
   // sessions. Beyond it sync_prompt fails fast with SubmitErrc::queue_full.
   std::size_t max_pending = 20'000;
   std::size_t max_queued_per_session = 64;
+  // Audit events queued and not yet written. Beyond it the disk is behind and
+  // sync_prompt fails fast with SubmitErrc::queue_full (not audited: that
+  // would grow the backlog); prompts already accepted still audit every
+  // event, so the queue stays within this plus a few events per pending prompt.
+  std::size_t max_audit_backlog = 200'000;
   // stop() waits this long for queued and in-flight prompts to finish.
   std::chrono::milliseconds stop_drain{5'000};
 
@@ -62,7 +67,7 @@ struct SynchronizerOptions {
 
 enum class SubmitErrc {
   invalid_prompt = 1,  // see SubmitResult::violations
-  queue_full,          // max_pending prompts are already waiting
+  queue_full,          // max_pending prompts are already waiting, or the audit log is behind
   not_running,         // before start() or after stop()
   audit_unavailable,   // the audit log cannot be written: sending is stopped (fail-closed)
 };

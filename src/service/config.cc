@@ -215,6 +215,9 @@ const std::vector<Field>& schema() {
     f.push_back(integer_field<std::uint64_t>("sync", "max_queued_per_session",
                                              [](ServiceConfig& c) -> auto& { return c.sync.max_queued_per_session; }, 1,
                                              kMaxCount));
+    f.push_back(integer_field<std::uint64_t>("sync", "max_audit_backlog",
+                                             [](ServiceConfig& c) -> auto& { return c.sync.max_audit_backlog; }, 1,
+                                             kMaxCount));
     f.push_back(integer_field<Millis>("sync", "stop_drain_ms", [](ServiceConfig& c) -> auto& { return c.sync.stop_drain; },
                                       0, kMaxMillis));
     // [audit]
@@ -514,6 +517,7 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.freshness_seconds = c.sync.freshness_seconds;
   o.max_pending = static_cast<std::size_t>(c.sync.max_pending);
   o.max_queued_per_session = static_cast<std::size_t>(c.sync.max_queued_per_session);
+  o.max_audit_backlog = static_cast<std::size_t>(c.sync.max_audit_backlog);
   o.stop_drain = c.sync.stop_drain;
   o.audit.path = c.audit.path;
   o.audit.durability = c.audit.durability == "interval" ? AuditDurability::interval

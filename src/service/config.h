@@ -42,6 +42,7 @@ struct SyncConfig {
   double freshness_seconds = limits::default_freshness_seconds;
   std::uint64_t max_pending = 20'000;
   std::uint64_t max_queued_per_session = 64;
+  std::uint64_t max_audit_backlog = 200'000;
   Millis stop_drain{5'000};
 };
 

@@ -110,6 +110,7 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
       options.crm_webhook.on_report = report;
       crm_webhook = std::make_unique<CrmWebhook>(options.crm_webhook);
     }
+    tokens.on_fetched([this](const transport::Token& t) { on_token(t); });
   }
 
   // ----- thread-safe ---------------------------------------------------------
@@ -162,6 +163,10 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
       return refuse(SubmitErrc::invalid_prompt, std::move(message), prompt,
                     AuditEventType::sync_rejected_validation, std::move(violations));
     }
+    if (audit && audit->pending() >= options.max_audit_backlog)
+      return refuse(SubmitErrc::queue_full,
+                    fmt::format("the audit log is {} events behind (max_audit_backlog)", audit->pending()),
+                    prompt, std::nullopt);
     if (pending.fetch_add(1) >= options.max_pending) {
       pending.fetch_sub(1);
       return refuse(SubmitErrc::queue_full,
@@ -306,6 +311,17 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     record(std::move(e));
   }
 
+  // A new access token (on the synchronizer thread). Never audit the token itself.
+  void on_token(const transport::Token& t) {
+    metrics.token_refreshes.inc();
+    AuditEvent e;
+    e.type = AuditEventType::token_refreshed;
+    e.success = true;
+    e.detail = fmt::format("lifetime {} s, scope '{}'",
+                           std::chrono::duration_cast<std::chrono::seconds>(t.lifetime).count(), t.scope);
+    record(std::move(e));
+  }
+
   // ----- lifecycle -----------------------------------------------------------
 
   std::error_code start() {
@@ -390,7 +406,6 @@ void Synchronizer::stop() { impl_->stop(); }
 bool Synchronizer::ready() const { return impl_->running.load() && !impl_->audit_failed.load() && impl_->links_up.load() > 0; }
 MetricsSnapshot Synchronizer::metrics() const {
   auto snapshot = impl_->metrics.snapshot();
-  snapshot.token_refreshes = impl_->tokens.tokens_fetched();
   if (impl_->audit) snapshot.audit_queue_depth = static_cast<std::int64_t>(impl_->audit->pending());
   return snapshot;
 }

@@ -53,6 +53,7 @@ struct Connection::Stream {
   virtual asio::awaitable<std::error_code> ping() = 0;
   virtual asio::awaitable<void> close(std::uint16_t code) = 0;
   virtual void abort() = 0;
+  virtual bool no_delay() = 0;
 };
 
 template <typename Next>
@@ -185,6 +186,13 @@ struct Connection::StreamImpl final : Connection::Stream {
 
   void abort() override { beast::get_lowest_layer(ws).close(); }
 
+  bool no_delay() override {
+    tcp::no_delay option;
+    boost::system::error_code ec;
+    beast::get_lowest_layer(ws).socket().get_option(option, ec);
+    return !ec && option.value();
+  }
+
   websocket::stream<Next> ws;
   beast::flat_buffer buffer;
 };
@@ -225,5 +233,6 @@ asio::awaitable<std::error_code> Connection::write(const std::string& text) { re
 asio::awaitable<std::error_code> Connection::ping() { return stream_->ping(); }
 asio::awaitable<void> Connection::close(std::uint16_t code) { return stream_->close(code); }
 void Connection::abort() { stream_->abort(); }
+bool Connection::no_delay() { return stream_->no_delay(); }
 
 }  // namespace assist::transport

@@ -66,6 +66,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes the socket at once: pending operations complete with errors.
   void abort();
 
+  // Whether the socket has TCP_NODELAY (read back from the kernel): small
+  // frames must not wait for Nagle's algorithm.
+  bool no_delay();
+
   std::uint64_t pongs() const { return pongs_; }
   const std::string& description() const { return description_; }  // redacted URL
 

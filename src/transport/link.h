@@ -65,6 +65,9 @@ class Link : public std::enable_shared_from_this<Link> {
   std::uint64_t reconnects() const { return reconnects_; }
   std::uint64_t rotations() const { return rotations_; }
   std::uint64_t forced_token_refreshes() const { return forced_refreshes_; }
+  // Consecutive failures the reconnect backoff has counted: grows with each
+  // drop or failed attempt, starts over after healthy_reset_after of uptime.
+  unsigned backoff_step() const { return backoff_.failures(); }
 
  private:
   struct Leg;

@@ -1,5 +1,7 @@
 #include "transport/pool.h"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -161,6 +163,7 @@ PoolStats Pool::stats() const {
     out.rotations += slot.link->rotations();
     out.forced_token_refreshes += slot.link->forced_token_refreshes();
     out.in_flight += slot.link->in_flight();
+    out.max_backoff_step = std::max(out.max_backoff_step, slot.link->backoff_step());
   }
   out.token_refreshes = tokens_.tokens_fetched();
   return out;

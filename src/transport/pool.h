@@ -35,6 +35,7 @@ struct PoolStats {
   std::uint64_t token_refreshes = 0;    // tokens fetched by the provider
   std::uint64_t forced_token_refreshes = 0;  // after a 401 upgrade or a close 4001
   std::size_t in_flight = 0;            // written, not yet ACKed/NACKed, or waiting for replay
+  unsigned max_backoff_step = 0;        // the deepest reconnect backoff of any link (Link::backoff_step)
 };
 
 // Not thread-safe: call everything on `ex` (a strand or a single-threaded

@@ -1,6 +1,7 @@
 #include "transport/token_provider.h"
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -296,7 +297,10 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   // Holds `self`, so the provider's state outlives a fetch still running.
   static asio::awaitable<void> run_flight(std::shared_ptr<Impl> self, std::shared_ptr<Flight> flight) {
     TokenResult result = co_await self->fetch();
-    if (result) self->cached = result.token;
+    if (result) {
+      self->cached = result.token;
+      if (self->observer) self->observer(*result.token);
+    }
     flight->result = std::move(result);
     if (self->current == flight) self->current.reset();
     flight->done.cancel();
@@ -312,8 +316,9 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<asio::ssl::context> tls_context;
   std::shared_ptr<const Token> cached;
   std::shared_ptr<Flight> current;
-  std::uint64_t requests = 0;
-  std::uint64_t fetched = 0;
+  std::function<void(const Token&)> observer;
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> fetched{0};
 };
 
 TokenProvider::TokenProvider(asio::any_io_executor executor, TokenOptions options, Clock& clock,
@@ -337,6 +342,10 @@ asio::awaitable<TokenResult> TokenProvider::token() {
 
 void TokenProvider::invalidate(std::string_view access_token) {
   if (impl_->cached && impl_->cached->access_token == access_token) impl_->cached.reset();
+}
+
+void TokenProvider::on_fetched(std::function<void(const Token&)> observer) {
+  impl_->observer = std::move(observer);
 }
 
 std::uint64_t TokenProvider::requests_sent() const { return impl_->requests; }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,6 +85,11 @@ class TokenProvider {
   // is the cached token, forget it so the next token() fetches a new one.
   void invalidate(std::string_view access_token);
 
+  // Calls `observer` on the provider's executor with every token obtained
+  // (e.g. to audit TOKEN_REFRESHED). It must not log the access token.
+  void on_fetched(std::function<void(const Token&)> observer);
+
+  // Thread-safe counters.
   std::uint64_t requests_sent() const;  // HTTP requests, retries included
   std::uint64_t tokens_fetched() const;
 

@@ -36,15 +36,17 @@ bool eventually(Pred pred) {
   return pred();
 }
 
-// Delegates to the real Env; appends fail once `broken` is set.
+// Delegates to the real Env; appends fail once `broken` is set and wait
+// while `stalled` is (a disk that stopped answering).
 class BreakableEnv final : public Env {
  public:
   std::atomic<bool> broken{false};
+  std::atomic<bool> stalled{false};
 
   IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
     std::unique_ptr<WritableFile> inner;
     auto s = base().open_appendable(path, inner);
-    if (s.ok()) out = std::make_unique<File>(std::move(inner), broken);
+    if (s.ok()) out = std::make_unique<File>(std::move(inner), broken, stalled);
     return s;
   }
   IoStatus read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
@@ -62,8 +64,10 @@ class BreakableEnv final : public Env {
   static Env& base() { return default_env(); }
   class File final : public WritableFile {
    public:
-    File(std::unique_ptr<WritableFile> inner, std::atomic<bool>& broken) : inner_(std::move(inner)), broken_(broken) {}
+    File(std::unique_ptr<WritableFile> inner, std::atomic<bool>& broken, std::atomic<bool>& stalled)
+        : inner_(std::move(inner)), broken_(broken), stalled_(stalled) {}
     IoStatus append(std::string_view data) override {
+      while (stalled_) std::this_thread::sleep_for(1ms);
       if (broken_) return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
       return inner_->append(data);
     }
@@ -74,6 +78,7 @@ class BreakableEnv final : public Env {
    private:
     std::unique_ptr<WritableFile> inner_;
     std::atomic<bool>& broken_;
+    std::atomic<bool>& stalled_;
   };
 };
 
@@ -351,6 +356,57 @@ TEST_F(SynchronizerTest, AuditFailureStopsSending) {
   EXPECT_FALSE(sync_->sync_prompt(prompt("S2")));
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(gateway_->stats().frames_received, received);
+}
+
+TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {
+  start_gateway();
+  BreakableEnv env;
+  auto o = sync_options();
+  o.audit.env = &env;
+  o.max_audit_backlog = 20;
+  start_sync(o);
+  env.stalled = true;  // the disk stops answering: audit events pile up
+  std::vector<PromptTicket> accepted;
+  std::size_t refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto r = sync_->sync_prompt(prompt("S" + std::to_string(i % 10), "I-" + std::to_string(i)));
+    if (r) {
+      // Delivery never waits for the audit log; each prompt leaves two
+      // events (SYNC_BROADCAST, SYNC_ACKED) in the backlog.
+      EXPECT_EQ(r.ticket.wait().kind, OutcomeKind::acked);
+      accepted.push_back(r.ticket);
+      continue;
+    }
+    EXPECT_EQ(r.error, make_error_code(SubmitErrc::queue_full));
+    EXPECT_NE(r.message.find("audit log is"), std::string::npos) << r.message;
+    ++refused;
+  }
+  EXPECT_GE(accepted.size(), 9u);  // 20 events of backlog: about 10 prompts
+  EXPECT_LE(accepted.size(), 11u);
+  EXPECT_EQ(refused, 40u - accepted.size());
+  EXPECT_LE(sync_->metrics().audit_queue_depth, 24);
+  env.stalled = false;
+  sync_->stop();
+  const auto events = terminal_events();
+  for (const auto& t : accepted) EXPECT_EQ(events.count(t.frame_id()), 1u) << t.frame_id();
+  EXPECT_TRUE(verify_audit(audit_chain_files(audit_path())).ok());
+}
+
+TEST_F(SynchronizerTest, TokenRefreshIsAuditedAndCountedWithoutTheToken) {
+  start_gateway();
+  start_sync(sync_options());
+  EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
+  EXPECT_EQ(sync_->metrics().token_refreshes, 1u);
+  sync_->stop();
+  EXPECT_EQ(count_events("TOKEN_REFRESHED"), 1u);
+  std::ifstream in(audit_path());
+  for (std::string line; std::getline(in, line);) {
+    const auto v = boost::json::parse(line).as_object();
+    if (v.at("event_type").as_string() != "TOKEN_REFRESHED") continue;
+    // The lifetime and granted scope, and nothing secret.
+    EXPECT_EQ(v.at("detail").as_string(), "lifetime 1800 s, scope 'realtime:read agentassist:write interactions:read'");
+    EXPECT_EQ(line.find("demo-secret"), std::string::npos);
+  }
 }
 
 TEST_F(SynchronizerTest, UnwritableAuditPathFailsAtStart) {

@@ -12,6 +12,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "transport/connection.h"
 #include "transport/pool.h"
 #include "transport/token_provider.h"
 #include "transport_fixture.h"
@@ -35,15 +36,16 @@ std::unique_ptr<Gateway> started_gateway(GatewayOptions options) {
 struct Rig {
   explicit Rig(GatewayOptions gateway_options = {},
                const std::function<void(RealtimeOptions&)>& adjust = {},
-               const std::function<void(TokenOptions&)>& adjust_tokens = {})
+               const std::function<void(TokenOptions&)>& adjust_tokens = {},
+               Clock& clock = system_clock())
       : gateway(started_gateway(std::move(gateway_options))),
         token_opts(testing::token_options(*gateway)),
         options(testing::realtime_options(*gateway)),
         handler(ioc) {
     if (adjust) adjust(options);
     if (adjust_tokens) adjust_tokens(token_opts);
-    tokens = std::make_unique<TokenProvider>(ioc.get_executor(), token_opts, system_clock(), random);
-    pool = std::make_unique<Pool>(ioc.get_executor(), *tokens, options, handler, system_clock(), random);
+    tokens = std::make_unique<TokenProvider>(ioc.get_executor(), token_opts, clock, random);
+    pool = std::make_unique<Pool>(ioc.get_executor(), *tokens, options, handler, clock, random);
   }
 
   // Places each session and queues `per_session` prompts for it.
@@ -221,6 +223,50 @@ TEST(Pool, GoingAway1001ReconnectsUnderLoad) {
   EXPECT_EQ(rig.gateway->stats().closes_1001, 1u);
   EXPECT_EQ(rig.pool->stats().reconnects, 1u);
   EXPECT_EQ(rig.handler.errors[1].front(), TransportErrc::going_away);
+}
+
+TEST(Pool, ReconnectBackoffGrowsWithDropsAndStartsOverAfterAHealthyPeriod) {
+  // Healthy time is read from the injected clock, so "a connection that
+  // stayed up for a minute" is a clock step, not a sleep.
+  ManualClock clock;
+  Rig rig({}, [](RealtimeOptions& o) { o.healthy_reset_after = Millis{60'000}; }, {}, clock);
+  run_test(rig.ioc, [&]() -> asio::awaitable<void> {
+    rig.pool->start();
+    rig.send(rig.sessions(1), 1);
+    EXPECT_TRUE(co_await rig.handler.wait_until([&] { return rig.handler.hellos == 1; }, 10s));
+    for (unsigned drop = 1; drop <= 3; ++drop) {  // dropped moments after each reconnect
+      rig.gateway->close_all(1001);
+      EXPECT_TRUE(co_await rig.handler.wait_until([&] { return rig.handler.hellos == drop + 1; }, 10s));
+      EXPECT_EQ(rig.pool->stats().max_backoff_step, drop);
+    }
+    clock.advance(std::chrono::seconds(61));  // this connection has now been up for a minute
+    rig.gateway->close_all(1001);
+    EXPECT_TRUE(co_await rig.handler.wait_until([&] { return rig.handler.hellos == 5; }, 10s));
+    EXPECT_EQ(rig.pool->stats().max_backoff_step, 1u);
+    co_await rig.finish();
+  });
+  rig.expect_exactly_once();
+}
+
+TEST(Connection, SetsNoDelayAndReadsTheHello) {
+  Rig rig;
+  run_test(rig.ioc, [&]() -> asio::awaitable<void> {
+    std::string error;
+    auto endpoint = parse_endpoint(rig.options.realtime_url, Scheme::websocket, error);
+    EXPECT_TRUE(endpoint) << error;
+    if (!endpoint) co_return;
+    auto target = std::make_shared<ConnectionTarget>();
+    target->endpoint = std::move(*endpoint);
+    const auto token = co_await rig.tokens->token();
+    EXPECT_TRUE(token) << token.detail;
+    if (!token) co_return;
+    auto conn = std::make_shared<Connection>(rig.ioc.get_executor(), target);
+    const auto opened = co_await conn->open(token.token->access_token, system_clock());
+    EXPECT_FALSE(opened.error) << opened.detail;
+    EXPECT_EQ(opened.hello.max_sessions, 100u);
+    EXPECT_TRUE(conn->no_delay());
+    co_await conn->close(1000);
+  });
 }
 
 TEST(Pool, Close4001RotatesOntoAFreshTokenUnderContinuousLoad) {

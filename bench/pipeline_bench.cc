@@ -1,0 +1,259 @@
+// End-to-end pipeline benchmark (issue: synchronizer, item 11): prompts
+// acknowledged per second through the whole client path (validation,
+// relevance, session scheduling, freshness check at write, frame encode,
+// WebSocket write, ACK decode, metrics, audit log with its durability policy,
+// ticket completion) against the gateway emulator running in another process.
+//
+// Two modes:
+//   throughput: submit --prompts as fast as the synchronizer accepts them
+//               (a queue_full refusal waits and retries) and report acked/s;
+//   latency:    --rate R offers R prompts/s for --prompts / R seconds and
+//               reports the write->ACK latency quantiles from the
+//               synchronizer's own histogram.
+//
+//   pipeline_bench [--connections N] [--sessions S] [--prompts P] [--rate R]
+//                  [--audit-policy group_commit|interval|never|off] [--tls]
+//
+// The gateway process is this executable re-run with --serve-gateway: it
+// prints its port, serves until its stdin closes, then prints its stats and
+// its own CPU time. See docs/performance.md for figures.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "assist/gateway.h"
+#include "assist/synchronizer.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+double cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return secs(usage.ru_utime) + secs(usage.ru_stime);
+}
+
+// --serve-gateway: the emulator alone in this process, on one thread.
+int serve_gateway(bool tls) {
+  assist::GatewayOptions options;
+  options.tls = tls;
+  options.max_inflight = 1000;
+  assist::Gateway gateway(options);
+  gateway.start();
+  std::cout << gateway.port() << ' ' << (tls ? gateway.certificate_sha256() : "-") << std::endl;
+  std::string ignored;
+  while (std::getline(std::cin, ignored)) {
+  }
+  const auto stats = gateway.stats();
+  gateway.stop();
+  std::cout << fmt::format("gateway_cpu_s {:.3f}\n", cpu_seconds()) << stats.to_json() << std::endl;
+  return 0;
+}
+
+// The gateway child process: its stdin and stdout are pipes to us.
+class GatewayProcess {
+ public:
+  GatewayProcess(const char* self, bool tls) {
+    int to_child[2];
+    int from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::dup2(to_child[0], STDIN_FILENO);
+      ::dup2(from_child[1], STDOUT_FILENO);
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      const char* argv[] = {self, "--serve-gateway", tls ? "--tls" : nullptr, nullptr};
+      ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+      std::_Exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    to_child_ = to_child[1];
+    from_child_ = ::fdopen(from_child[0], "r");
+    const auto first = read_line();
+    char pin[128] = {};
+    if (std::sscanf(first.c_str(), "%hu %127s", &port_, pin) != 2) throw std::runtime_error("gateway did not start: " + first);
+    pin_ = pin;
+  }
+  ~GatewayProcess() {
+    if (to_child_ >= 0) ::close(to_child_);
+    if (from_child_ != nullptr) std::fclose(from_child_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+
+  // Ends the child; returns what it printed (its CPU time and stats).
+  std::string finish() {
+    ::close(to_child_);
+    to_child_ = -1;
+    std::string out;
+    for (std::string line = read_line(); !line.empty(); line = read_line()) out += line;
+    return out;
+  }
+
+  std::uint16_t port() const { return port_; }
+  const std::string& pin() const { return pin_; }
+
+ private:
+  std::string read_line() {
+    std::array<char, 8192> buf{};
+    if (std::fgets(buf.data(), static_cast<int>(buf.size()), from_child_) == nullptr) return {};
+    return buf.data();
+  }
+
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  std::FILE* from_child_ = nullptr;
+  std::uint16_t port_ = 0;
+  std::string pin_;
+};
+
+// A typical prompt: the source example's two snippets; a distinct interaction
+// per prompt so nothing is superseded.
+assist::AssistPrompt make_prompt(long i, int sessions) {
+  assist::AssistPrompt p;
+  const auto session = i % sessions;
+  p.session_id = fmt::format("SESS-{:05}", session);
+  p.agent_id = fmt::format("AGT-{:05}", session);
+  p.interaction_id = fmt::format("INT-{}", i);
+  p.snippets = {
+      {"KB-1001", "Verify customer account status before escalation.", {"billing", "escalation"}, "CRM"},
+      {"KB-1002", "Apply retention discount code RET24.", {"retention", "discount"}, "KNOWLEDGE_BASE"},
+  };
+  p.priority_level = 3;
+  return p;
+}
+
+struct Config {
+  int connections = 1;
+  int sessions = 0;  // 0: 100 per connection
+  long prompts = 200'000;
+  double rate = 0;   // prompts/s; 0: as fast as accepted
+  std::string audit_policy = "group_commit";
+  bool tls = false;
+};
+
+int run(const Config& cfg, const char* self) {
+  GatewayProcess gateway(self, cfg.tls);
+  const auto scheme = cfg.tls ? "s" : "";
+  const int sessions = cfg.sessions > 0 ? cfg.sessions : 100 * cfg.connections;
+
+  assist::SynchronizerOptions so;
+  so.token.token_url = fmt::format("http{}://127.0.0.1:{}/oauth/token", scheme, gateway.port());
+  so.token.client_id = "demo-client";
+  so.token.client_secret = "demo-secret";
+  so.realtime.realtime_url = fmt::format("ws{}://127.0.0.1:{}/realtime/v1", scheme, gateway.port());
+  if (cfg.tls) so.token.tls.pin_sha256 = so.realtime.tls.pin_sha256 = gateway.pin();
+  so.realtime.max_connections = static_cast<unsigned>(cfg.connections);
+  so.max_pending = 50'000;
+  so.max_queued_per_session = 1024;
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("pipeline-bench-{}", ::getpid());
+  if (cfg.audit_policy != "off") {
+    std::filesystem::create_directories(dir);
+    so.audit.path = (dir / "audit.jsonl").string();
+    so.audit.durability = cfg.audit_policy == "never"      ? assist::AuditDurability::never
+                          : cfg.audit_policy == "interval" ? assist::AuditDurability::interval
+                                                           : assist::AuditDurability::group_commit;
+  }
+  assist::Synchronizer sync(so);
+  if (auto ec = sync.start(); ec) {
+    fmt::print(stderr, "cannot start: {}\n", ec.message());
+    return 2;
+  }
+  // Warm up: every session placed, so connections are open before timing.
+  for (int s = 0; s < sessions; ++s) {
+    if (auto r = sync.sync_prompt(make_prompt(-1 - s, sessions)); r) r.ticket.wait();
+  }
+
+  std::atomic<long> finished{0};
+  long refusals = 0;
+  const auto cpu0 = cpu_seconds();
+  const auto before = sync.metrics();
+  const auto t0 = Clock::now();
+  for (long i = 0; i < cfg.prompts; ++i) {
+    if (cfg.rate > 0) {
+      const auto due = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                static_cast<double>(i) / cfg.rate));
+      if (due > Clock::now() + 200us) std::this_thread::sleep_until(due);
+    }
+    for (;;) {
+      auto r = sync.sync_prompt(make_prompt(i, sessions));
+      if (r) {
+        r.ticket.then([&finished](const assist::SyncOutcome&) { finished.fetch_add(1); });
+        break;
+      }
+      if (r.error != assist::SubmitErrc::queue_full) {
+        fmt::print(stderr, "prompt {} refused: {}\n", i, r.message);
+        return 1;
+      }
+      ++refusals;
+      std::this_thread::sleep_for(100us);
+    }
+  }
+  while (finished.load() < cfg.prompts && Clock::now() - t0 < 600s) std::this_thread::sleep_for(1ms);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double client_cpu = cpu_seconds() - cpu0;
+  const auto after = sync.metrics();
+  sync.stop();
+  const auto gateway_report = gateway.finish();
+
+  const auto acked = after.syncs_successful - before.syncs_successful;
+  // Quantiles over the timed window only: subtract the warm-up's buckets.
+  auto window = after.ack_latency;
+  for (std::size_t b = 0; b < window.buckets.size(); ++b) window.buckets[b] -= before.ack_latency.buckets[b];
+  window.count -= before.ack_latency.count;
+  fmt::print("connections {}  sessions {}  prompts {}  offered {}  audit {}{}\n", cfg.connections, sessions,
+             cfg.prompts, cfg.rate > 0 ? fmt::format("{:.0f}/s", cfg.rate) : "max", cfg.audit_policy,
+             cfg.tls ? "  tls" : "");
+  fmt::print("acked {}  other outcomes {}  queue_full retries {}  elapsed {:.3f} s\n", acked,
+             cfg.prompts - static_cast<long>(acked), refusals, elapsed);
+  fmt::print("throughput {:.0f} acked/s   client process CPU {:.2f} s ({:.0f}% of one core)\n",
+             static_cast<double>(acked) / elapsed, client_cpu, 100.0 * client_cpu / elapsed);
+  fmt::print("write->ACK latency p50 {:.3f} ms  p90 {:.3f} ms  p99 {:.3f} ms  p999 {:.3f} ms\n",
+             window.quantile(0.5) * 1e3, window.quantile(0.9) * 1e3, window.quantile(0.99) * 1e3,
+             window.quantile(0.999) * 1e3);
+  fmt::print("gateway: {}\n", gateway_report);
+  std::filesystem::remove_all(dir);
+  return static_cast<long>(acked) == cfg.prompts ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"assist-sync end-to-end pipeline benchmark"};
+  Config cfg;
+  bool serve = false;
+  app.add_flag("--serve-gateway", serve, "internal: run the gateway emulator for a parent benchmark");
+  app.add_option("--connections", cfg.connections, "gateway connections (100 sessions each)")->check(CLI::Range(1, 64));
+  app.add_option("--sessions", cfg.sessions, "sessions (default 100 per connection)")->check(CLI::Range(1, 100'000));
+  app.add_option("--prompts", cfg.prompts, "prompts in the timed run")->check(CLI::Range(1L, 100'000'000L));
+  app.add_option("--rate", cfg.rate, "offered prompts/s (default: as fast as accepted)")->check(CLI::Range(0.0, 1e7));
+  app.add_option("--audit-policy", cfg.audit_policy, "audit durability")
+      ->check(CLI::IsMember({"group_commit", "interval", "never", "off"}));
+  app.add_flag("--tls", cfg.tls, "wss/https with the emulator's self-signed certificate, pinned");
+  CLI11_PARSE(app, argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return serve ? serve_gateway(cfg.tls) : run(cfg, argv[0]);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "pipeline_bench: {}\n", e.what());
+    return 2;
+  }
+}
