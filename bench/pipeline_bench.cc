@@ -162,8 +162,9 @@ int run(const Config& cfg, const char* self) {
   so.realtime.realtime_url = fmt::format("ws{}://127.0.0.1:{}/realtime/v1", scheme, gateway.port());
   if (cfg.tls) so.token.tls.pin_sha256 = so.realtime.tls.pin_sha256 = gateway.pin();
   so.realtime.max_connections = static_cast<unsigned>(cfg.connections);
-  so.max_pending = 50'000;
-  so.max_queued_per_session = 1024;
+  // Back-pressure before any session's queue (64 by default) fills: the
+  // submitter sees queue_full and retries instead of prompts being rejected.
+  so.max_pending = static_cast<std::size_t>(sessions) * so.max_queued_per_session / 2;
   const auto dir = std::filesystem::temp_directory_path() / fmt::format("pipeline-bench-{}", ::getpid());
   if (cfg.audit_policy != "off") {
     std::filesystem::create_directories(dir);

@@ -175,9 +175,15 @@ class RealtimeSession final : public LiveConnection,
       }
       // A backlog goes out in as few TCP segments as the kernel can make:
       // corked while it drains, uncorked (flushed) when it is empty.
-      if (!queue_.empty() && !corked_) set_cork(true);
+      // The batch is what was queued when corking began, so under a steady
+      // flow the cork still lifts after each batch instead of holding ACKs
+      // for the kernel's 200 ms cork limit.
+      if (!queue_.empty() && !corked_) {
+        set_cork(true);
+        cork_batch_left_ = queue_.size() + 1;
+      }
       auto [ec, n] = co_await ws_.async_write(asio::buffer(item.text), use_tuple);
-      if (queue_.empty() && corked_) set_cork(false);
+      if (corked_ && (queue_.empty() || --cork_batch_left_ == 0)) set_cork(false);
       wake_reader_.cancel();
       if (ec) co_return;
     }
@@ -361,6 +367,7 @@ class RealtimeSession final : public LiveConnection,
   bool closing_ = false;
   bool done_ = false;
   bool corked_ = false;
+  std::size_t cork_batch_left_ = 0;  // writes until the cork lifts
   std::deque<Outgoing> queue_;
   std::uint32_t unacked_ = 0;  // accepted prompts whose ACK is not yet written
   std::multimap<Clock::steady_time, std::string> delayed_acks_;

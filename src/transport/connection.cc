@@ -11,6 +11,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "net/tcp_cork.h"
 #include "transport/retry_after.h"
 
 namespace assist::transport {
@@ -54,6 +55,7 @@ struct Connection::Stream {
   virtual asio::awaitable<void> close(std::uint16_t code) = 0;
   virtual void abort() = 0;
   virtual bool no_delay() = 0;
+  virtual void set_cork(bool on) = 0;
 };
 
 template <typename Next>
@@ -186,6 +188,8 @@ struct Connection::StreamImpl final : Connection::Stream {
 
   void abort() override { beast::get_lowest_layer(ws).close(); }
 
+  void set_cork(bool on) override { net::set_tcp_cork(beast::get_lowest_layer(ws).socket().native_handle(), on); }
+
   bool no_delay() override {
     tcp::no_delay option;
     boost::system::error_code ec;
@@ -234,5 +238,6 @@ asio::awaitable<std::error_code> Connection::ping() { return stream_->ping(); }
 asio::awaitable<void> Connection::close(std::uint16_t code) { return stream_->close(code); }
 void Connection::abort() { stream_->abort(); }
 bool Connection::no_delay() { return stream_->no_delay(); }
+void Connection::set_cork(bool on) { stream_->set_cork(on); }
 
 }  // namespace assist::transport

@@ -69,6 +69,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Whether the socket has TCP_NODELAY (read back from the kernel): small
   // frames must not wait for Nagle's algorithm.
   bool no_delay();
+  // TCP_CORK (net/tcp_cork.h): hold small writes until uncorked.
+  void set_cork(bool on);
 
   std::uint64_t pongs() const { return pongs_; }
   const std::string& description() const { return description_; }  // redacted URL

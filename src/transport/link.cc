@@ -37,6 +37,10 @@ bool is_fatal(const std::error_code& error) {
   }
 }
 
+// Frames a corked burst may hold before it is flushed: about 40 KB of typical
+// PROMPT_SYNC frames, under one loopback segment.
+constexpr unsigned kMaxCorkedBurst = 64;
+
 }  // namespace
 
 // One physical connection and what was written on it.
@@ -56,6 +60,7 @@ struct Link::Leg {
   std::error_code death;
   unsigned tasks = 0;
   std::uint64_t writes = 0;
+  unsigned burst = 0;  // frames written back to back since the writer last waited
   std::map<std::uint64_t, OutFrame> inflight;            // by write order
   std::unordered_map<std::string, std::uint64_t> by_id;  // frame_id -> write order
 };
@@ -275,11 +280,17 @@ void Link::task_done(const std::shared_ptr<Leg>& leg) {
 }
 
 asio::awaitable<void> Link::idle(Leg& leg, RealTime deadline) {
+  end_burst(leg);
   if (!leg.wake_pending) {
     leg.wake.expires_at(deadline);
     co_await leg.wake.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   leg.wake_pending = false;
+}
+
+void Link::end_burst(Leg& leg) {
+  if (leg.burst > 1) leg.conn->set_cork(false);  // flush what the kernel holds
+  leg.burst = 0;
 }
 
 asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
@@ -322,7 +333,12 @@ asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
       leg->inflight.emplace(order, *frame);
     }
     ctx_.handler.on_written(id_, *frame, ctx_.clock.steady_now());
+    // Frames written back to back share TCP segments: corked from a burst's
+    // second frame until the writer waits, and at most kMaxCorkedBurst frames,
+    // so a lone frame is never held and a long burst still flushes steadily.
+    if (leg->burst == 1) leg->conn->set_cork(true);
     if (auto ec = co_await leg->conn->write(frame->text)) die(leg, ec);
+    if (++leg->burst == kMaxCorkedBurst) end_burst(*leg);
   }
   task_done(leg);
 }

@@ -88,6 +88,7 @@ class Link : public std::enable_shared_from_this<Link> {
   boost::asio::awaitable<void> writer(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> keepalive(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> idle(Leg& leg, RealTime deadline);
+  void end_burst(Leg& leg);
   boost::asio::awaitable<void> sleep_for(Millis delay);
   void dispatch(Leg& leg, const std::string& text);
   void wake_leg(Leg& leg);
