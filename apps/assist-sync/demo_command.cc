@@ -23,6 +23,7 @@ using namespace std::chrono_literals;
 struct DemoOptions {
   int prompts = 10'000;
   int sessions = 500;
+  double rate = 5'000;       // prompts/s offered: a busy contact center, not a flood
   int stale_every = 40;      // every Nth prompt was produced 3 s ago: never shown
   int supersede_every = 25;  // every Nth prompt is followed at once by a correction
   std::string audit_path;    // empty: a fresh temporary directory
@@ -43,11 +44,13 @@ AssistPrompt example_prompt() {
   return p;
 }
 
-AssistPrompt burst_prompt(int i, int session) {
+// Prompt `i` of the burst, for `session`, in that session's `round`-th
+// interaction: only the deliberate corrections supersede anything.
+AssistPrompt burst_prompt(int i, int session, int round) {
   AssistPrompt p;
   p.session_id = fmt::format("SESS-{:04}", session);
   p.agent_id = fmt::format("AGT-{:04}", session);
-  p.interaction_id = fmt::format("INT-{:04}-{}", session, i % 3);
+  p.interaction_id = fmt::format("INT-{:04}-{}", session, round);
   const bool crm = i % 2 == 0;
   p.snippets = {{fmt::format("KB-{}", 2000 + i % 97), "Confirm the caller's identity with two factors.",
                  {"security"}, crm ? "CRM" : "KNOWLEDGE_BASE"}};
@@ -172,7 +175,7 @@ int run_demo(const DemoOptions& opt) {
   tally.add(example);
 
   // 4. A realistic burst over many sessions, so the pool opens several connections.
-  fmt::print("sending {} prompts over {} sessions...\n", opt.prompts, opt.sessions);
+  fmt::print("sending {} prompts over {} sessions at {:.0f}/s...\n", opt.prompts, opt.sessions, opt.rate);
   const auto t0 = std::chrono::steady_clock::now();
   std::size_t accepted = 1;
   auto submit = [&](AssistPrompt p) {
@@ -186,7 +189,9 @@ int run_demo(const DemoOptions& opt) {
   };
   auto last_report = t0;
   for (int i = 0; i < opt.prompts; ++i) {
-    auto p = burst_prompt(i, i % opt.sessions);
+    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                           std::chrono::duration<double>(i / opt.rate)));
+    auto p = burst_prompt(i, i % opt.sessions, i / opt.sessions);
     if (opt.stale_every > 0 && i % opt.stale_every == opt.stale_every - 1)
       p.timestamp = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() - 3.0;
     const bool correct = opt.supersede_every > 0 && i % opt.supersede_every == 0;
@@ -256,6 +261,7 @@ std::function<int()> add_demo_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("demo", "Run the source's example and a burst against the embedded gateway emulator");
   cmd->add_option("--prompts", opt->prompts, "prompts in the burst")->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--sessions", opt->sessions, "sessions the burst spreads over")->check(CLI::Range(1, 100'000));
+  cmd->add_option("--rate", opt->rate, "prompts per second offered in the burst")->check(CLI::Range(1.0, 1e6));
   cmd->add_option("--audit", opt->audit_path, "audit log file (default: a fresh temporary directory)");
   return [cmd, opt] { return *cmd ? run_demo(*opt) : -1; };
 }
