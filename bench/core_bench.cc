@@ -5,22 +5,13 @@
 
 #include "assist/frame.h"
 #include "assist/frame_id.h"
+#include "assist/source_example.h"
 #include "assist/validation.h"
 
 namespace {
 
 assist::AssistPrompt typical_prompt() {
-  assist::AssistPrompt p;
-  p.session_id = "SESS-998877";
-  p.agent_id = "AGT-4455";
-  p.interaction_id = "INT-112233";
-  p.snippets = {
-      {"KB-1001", "Verify customer account status before escalation.", {"billing", "escalation"}, "CRM"},
-      {"KB-1002", "Apply retention discount code RET24.", {"retention", "discount"}, "KNOWLEDGE_BASE"},
-  };
-  p.priority_override = true;
-  p.priority_level = 5;
-  p.relevance_score = assist::relevance_score(p.snippets);
+  auto p = assist::source_example_prompt();
   p.timestamp = 1'700'000'000.25;
   return p;
 }

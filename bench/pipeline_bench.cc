@@ -35,6 +35,7 @@
 #include <fmt/format.h>
 
 #include "assist/gateway.h"
+#include "assist/source_example.h"
 #include "assist/synchronizer.h"
 
 namespace {
@@ -125,18 +126,15 @@ class GatewayProcess {
   std::string pin_;
 };
 
-// A typical prompt: the source example's two snippets; a distinct interaction
-// per prompt so nothing is superseded.
+// The source example's content without override, spread over `sessions`; a
+// distinct interaction per prompt so nothing is superseded.
 assist::AssistPrompt make_prompt(long i, int sessions) {
-  assist::AssistPrompt p;
+  auto p = assist::source_example_prompt();
   const auto session = i % sessions;
   p.session_id = fmt::format("SESS-{:05}", session);
   p.agent_id = fmt::format("AGT-{:05}", session);
   p.interaction_id = fmt::format("INT-{}", i);
-  p.snippets = {
-      {"KB-1001", "Verify customer account status before escalation.", {"billing", "escalation"}, "CRM"},
-      {"KB-1002", "Apply retention discount code RET24.", {"retention", "discount"}, "KNOWLEDGE_BASE"},
-  };
+  p.priority_override = false;
   p.priority_level = 3;
   return p;
 }

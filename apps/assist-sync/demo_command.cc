@@ -13,6 +13,7 @@
 
 #include "assist/audit.h"
 #include "assist/gateway.h"
+#include "assist/source_example.h"
 #include "assist/synchronizer.h"
 
 namespace assist::cli {
@@ -28,21 +29,6 @@ struct DemoOptions {
   int supersede_every = 25;  // every Nth prompt is followed at once by a correction
   std::string audit_path;    // empty: a fresh temporary directory
 };
-
-// The source tutorial's example: session SESS-998877, override at level 5.
-AssistPrompt example_prompt() {
-  AssistPrompt p;
-  p.session_id = "SESS-998877";
-  p.agent_id = "AGT-4455";
-  p.interaction_id = "INT-112233";
-  p.snippets = {
-      {"KB-1001", "Verify customer account status before escalation.", {"billing", "escalation"}, "CRM"},
-      {"KB-1002", "Apply retention discount code RET24.", {"retention", "discount"}, "KNOWLEDGE_BASE"},
-  };
-  p.priority_override = true;
-  p.priority_level = 5;
-  return p;
-}
 
 // Prompt `i` of the burst, for `session`, in that session's `round`-th
 // interaction: only the deliberate corrections supersede anything.
@@ -161,7 +147,7 @@ int run_demo(const DemoOptions& opt) {
   }
 
   // 3. The source's example prompt, end to end.
-  auto first = sync.sync_prompt(example_prompt());
+  auto first = sync.sync_prompt(source_example_prompt());
   if (!first) {
     fmt::print(stderr, "example prompt refused: {}\n", first.message);
     return 1;

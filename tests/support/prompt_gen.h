@@ -10,7 +10,7 @@
 
 namespace assist::testing {
 
-// The source tutorial's example prompt (session SESS-998877, override at 5).
+// assist::source_example_prompt() with a fixed timestamp, for codec tests.
 AssistPrompt source_example_prompt();
 
 class PromptGenerator {
