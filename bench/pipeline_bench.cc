@@ -17,6 +17,7 @@
 // The gateway process is this executable re-run with --serve-gateway: it
 // prints its port, serves until its stdin closes, then prints its stats and
 // its own CPU time. See docs/performance.md for figures.
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -160,9 +161,12 @@ int run(const Config& cfg, const char* self) {
   so.realtime.realtime_url = fmt::format("ws{}://127.0.0.1:{}/realtime/v1", scheme, gateway.port());
   if (cfg.tls) so.token.tls.pin_sha256 = so.realtime.tls.pin_sha256 = gateway.pin();
   so.realtime.max_connections = static_cast<unsigned>(cfg.connections);
-  // Back-pressure before any session's queue (64 by default) fills: the
-  // submitter sees queue_full and retries instead of prompts being rejected.
-  so.max_pending = static_cast<std::size_t>(sessions) * so.max_queued_per_session / 2;
+  // Back-pressure at about twice the gateway's in-flight window (1000) per
+  // connection: enough to keep every window full, short enough that nothing
+  // waits long (or goes stale) in a queue, and before any session's queue
+  // (64) fills. The submitter sees queue_full and retries.
+  so.max_pending = std::min<std::size_t>(2000 * static_cast<std::size_t>(cfg.connections),
+                                         static_cast<std::size_t>(sessions) * so.max_queued_per_session / 2);
   const auto dir = std::filesystem::temp_directory_path() / fmt::format("pipeline-bench-{}", ::getpid());
   if (cfg.audit_policy != "off") {
     std::filesystem::create_directories(dir);
