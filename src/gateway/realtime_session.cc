@@ -63,7 +63,12 @@ class RealtimeSession final : public LiveConnection,
         wake_reader_(ws_.get_executor()),
         backlog_limit_(static_cast<std::size_t>(opts_.max_inflight) + 256) {}
 
-  ~RealtimeSession() override { state_->connections.release(token_.client_id); }
+  // Also runs for connections still open when the gateway stops (their
+  // coroutines are destroyed without resuming).
+  ~RealtimeSession() override {
+    leave();
+    state_->connections.release(token_.client_id);
+  }
 
   awaitable<void> run(Request request) {
     auto self = this->shared_from_this();
@@ -97,8 +102,7 @@ class RealtimeSession final : public LiveConnection,
     co_await read_loop();
     done_ = true;
     wake_writer_.cancel();
-    state_->connections.remove(registry_id_);
-    state_->ledger.subtract(&GatewayStats::connections_active);
+    leave();
   }
 
   void post_tick() override {
@@ -115,6 +119,14 @@ class RealtimeSession final : public LiveConnection,
   }
 
  private:
+  // Undoes the registration of an accepted connection, once.
+  void leave() {
+    if (registry_id_ == 0) return;
+    state_->connections.remove(registry_id_);
+    state_->ledger.subtract(&GatewayStats::connections_active);
+    registry_id_ = 0;
+  }
+
   template <class F>
   void on_strand(F f) {
     asio::post(ws_.get_executor(), [self = this->shared_from_this(), f = std::move(f)]() mutable {
