@@ -1,9 +1,6 @@
 #include "gateway/realtime_session.h"
 
 #include <deque>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -23,6 +20,7 @@
 #include "assist/frame.h"
 #include "assist/frame_id.h"
 #include "assist/validation.h"
+#include "gateway/coalescing_stream.h"
 
 namespace assist::gateway {
 namespace {
@@ -170,7 +168,7 @@ class RealtimeSession final : public LiveConnection,
         wake_writer_.expires_at(asio::steady_timer::time_point::max());
         co_await wake_writer_.async_wait(use_tuple);
         // Let the reader answer the frames it already holds first, so that
-        // their ACKs leave together (corked) rather than one segment each.
+        // their ACKs leave together rather than one send each.
         co_await asio::post(ws_.get_executor(), asio::use_awaitable);
         continue;
       }
@@ -178,6 +176,7 @@ class RealtimeSession final : public LiveConnection,
       queue_.pop_front();
       if (item.close_code != 0) {
         // The read loop ends when the peer answers the close (or on timeout).
+        ws_.next_layer().cork(false);
         co_await ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(item.close_code), item.text), use_tuple);
         co_return;
       }
@@ -185,22 +184,13 @@ class RealtimeSession final : public LiveConnection,
         --unacked_;
         state_->ledger.add(&GatewayStats::acks_sent);
       }
-      // A backlog goes out in as few TCP segments as the kernel can make:
-      // corked while it drains, uncorked (flushed) when it is empty.
-      if (!queue_.empty() && !corked_) set_cork(true);
+      // Answers leave together, in one send, while more are sure to follow:
+      // more are queued, or received frames are still to be read.
+      ws_.next_layer().cork(!queue_.empty() || ws_.next_layer().has_unread());
       auto [ec, n] = co_await ws_.async_write(asio::buffer(item.text), use_tuple);
-      if (queue_.empty() && corked_) set_cork(false);
       wake_reader_.cancel();
       if (ec) co_return;
     }
-  }
-
-  // TCP_CORK (tcp(7)) on the connection's socket; failures only cost batching.
-  void set_cork(bool on) {
-    const int value = on ? 1 : 0;
-    ::setsockopt(beast::get_lowest_layer(ws_).socket().native_handle(), IPPROTO_TCP, TCP_CORK, &value,
-                 sizeof value);
-    corked_ = on;
   }
 
   void enqueue(Outgoing item) {
@@ -363,7 +353,7 @@ class RealtimeSession final : public LiveConnection,
   const std::shared_ptr<GatewayState> state_;
   const GatewayOptions& opts_;
   Clock& clock_;
-  websocket::stream<NextLayer> ws_;
+  websocket::stream<CoalescingStream<NextLayer>> ws_;
   const IssuedToken token_;
   asio::steady_timer wake_writer_;  // cancelled when the queue grows
   asio::steady_timer wake_reader_;  // cancelled when the queue shrinks
@@ -372,7 +362,6 @@ class RealtimeSession final : public LiveConnection,
   Clock::steady_time opened_{};
   bool closing_ = false;
   bool done_ = false;
-  bool corked_ = false;
   std::deque<Outgoing> queue_;
   std::uint32_t unacked_ = 0;  // accepted prompts whose ACK is not yet written
   std::multimap<Clock::steady_time, std::string> delayed_acks_;
