@@ -33,6 +33,7 @@
 #include "assist/frame.h"
 #include "assist/frame_id.h"
 #include "assist/gateway.h"
+#include "assist/source_example.h"
 
 namespace {
 
@@ -75,15 +76,8 @@ class FrameSource {
     assist::PromptSync frame;
     frame.frame_id = ids_.next();
     frame.sequence = first_sequence;
+    frame.payload = assist::source_example_prompt();
     frame.payload.session_id = fmt::format("SESS-{}", seed);
-    frame.payload.agent_id = "AGT-4455";
-    frame.payload.interaction_id = "INT-112233";
-    frame.payload.snippets = {
-        {"KB-1001", "Verify customer account status before escalation.", {"billing", "escalation"}, "CRM"},
-        {"KB-1002", "Apply retention discount code RET24.", {"retention", "discount"}, "KNOWLEDGE_BASE"}};
-    frame.payload.priority_override = true;
-    frame.payload.priority_level = 5;
-    frame.payload.relevance_score = 0.8;
     frame.payload.timestamp = assist::system_clock().unix_now();
     text_ = assist::encode(frame);
     id_at_ = text_.find(frame.frame_id);

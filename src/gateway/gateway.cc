@@ -40,10 +40,19 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds tick_period{10};
 constexpr int ticks_per_prune = 100;
 
+// A connection's handlers must run one at a time: on a strand of its own, or
+// directly on the io_context when it has one thread (a strand would only add
+// a queue and a lock to every handler).
+asio::any_io_executor connection_executor(asio::io_context& ioc, unsigned threads) {
+  if (threads <= 1) return ioc.get_executor();
+  return asio::make_strand(ioc);
+}
+
 asio::awaitable<void> accept_loop(std::shared_ptr<GatewayState> state, tcp::acceptor& acceptor,
                                   asio::io_context& ioc) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), use_tuple);
+    auto [ec, socket] =
+        co_await acceptor.async_accept(connection_executor(ioc, state->options.threads), use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) continue;  // e.g. EMFILE: this connection is lost, the listener goes on
     if (state->tcp_connections >= state->options.max_connections) {

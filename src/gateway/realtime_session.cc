@@ -1,9 +1,6 @@
 #include "gateway/realtime_session.h"
 
 #include <deque>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -23,6 +20,7 @@
 #include "assist/frame.h"
 #include "assist/frame_id.h"
 #include "assist/validation.h"
+#include "gateway/coalescing_stream.h"
 
 namespace assist::gateway {
 namespace {
@@ -63,7 +61,12 @@ class RealtimeSession final : public LiveConnection,
         wake_reader_(ws_.get_executor()),
         backlog_limit_(static_cast<std::size_t>(opts_.max_inflight) + 256) {}
 
-  ~RealtimeSession() override { state_->connections.release(token_.client_id); }
+  // Also runs for connections still open when the gateway stops (their
+  // coroutines are destroyed without resuming).
+  ~RealtimeSession() override {
+    leave();
+    state_->connections.release(token_.client_id);
+  }
 
   awaitable<void> run(Request request) {
     auto self = this->shared_from_this();
@@ -97,8 +100,7 @@ class RealtimeSession final : public LiveConnection,
     co_await read_loop();
     done_ = true;
     wake_writer_.cancel();
-    state_->connections.remove(registry_id_);
-    state_->ledger.subtract(&GatewayStats::connections_active);
+    leave();
   }
 
   void post_tick() override {
@@ -115,6 +117,14 @@ class RealtimeSession final : public LiveConnection,
   }
 
  private:
+  // Undoes the registration of an accepted connection, once.
+  void leave() {
+    if (registry_id_ == 0) return;
+    state_->connections.remove(registry_id_);
+    state_->ledger.subtract(&GatewayStats::connections_active);
+    registry_id_ = 0;
+  }
+
   template <class F>
   void on_strand(F f) {
     asio::post(ws_.get_executor(), [self = this->shared_from_this(), f = std::move(f)]() mutable {
@@ -158,7 +168,7 @@ class RealtimeSession final : public LiveConnection,
         wake_writer_.expires_at(asio::steady_timer::time_point::max());
         co_await wake_writer_.async_wait(use_tuple);
         // Let the reader answer the frames it already holds first, so that
-        // their ACKs leave together (corked) rather than one segment each.
+        // their ACKs leave together rather than one send each.
         co_await asio::post(ws_.get_executor(), asio::use_awaitable);
         continue;
       }
@@ -166,6 +176,7 @@ class RealtimeSession final : public LiveConnection,
       queue_.pop_front();
       if (item.close_code != 0) {
         // The read loop ends when the peer answers the close (or on timeout).
+        ws_.next_layer().cork(false);
         co_await ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(item.close_code), item.text), use_tuple);
         co_return;
       }
@@ -173,28 +184,13 @@ class RealtimeSession final : public LiveConnection,
         --unacked_;
         state_->ledger.add(&GatewayStats::acks_sent);
       }
-      // A backlog goes out in as few TCP segments as the kernel can make:
-      // corked while it drains, uncorked (flushed) when it is empty.
-      // The batch is what was queued when corking began, so under a steady
-      // flow the cork still lifts after each batch instead of holding ACKs
-      // for the kernel's 200 ms cork limit.
-      if (!queue_.empty() && !corked_) {
-        set_cork(true);
-        cork_batch_left_ = queue_.size() + 1;
-      }
+      // Answers leave together, in one send, while more are sure to follow:
+      // more are queued, or received frames are still to be read.
+      ws_.next_layer().cork(!queue_.empty() || ws_.next_layer().has_unread());
       auto [ec, n] = co_await ws_.async_write(asio::buffer(item.text), use_tuple);
-      if (corked_ && (queue_.empty() || --cork_batch_left_ == 0)) set_cork(false);
       wake_reader_.cancel();
       if (ec) co_return;
     }
-  }
-
-  // TCP_CORK (tcp(7)) on the connection's socket; failures only cost batching.
-  void set_cork(bool on) {
-    const int value = on ? 1 : 0;
-    ::setsockopt(beast::get_lowest_layer(ws_).socket().native_handle(), IPPROTO_TCP, TCP_CORK, &value,
-                 sizeof value);
-    corked_ = on;
   }
 
   void enqueue(Outgoing item) {
@@ -357,7 +353,7 @@ class RealtimeSession final : public LiveConnection,
   const std::shared_ptr<GatewayState> state_;
   const GatewayOptions& opts_;
   Clock& clock_;
-  websocket::stream<NextLayer> ws_;
+  websocket::stream<CoalescingStream<NextLayer>> ws_;
   const IssuedToken token_;
   asio::steady_timer wake_writer_;  // cancelled when the queue grows
   asio::steady_timer wake_reader_;  // cancelled when the queue shrinks
@@ -366,8 +362,6 @@ class RealtimeSession final : public LiveConnection,
   Clock::steady_time opened_{};
   bool closing_ = false;
   bool done_ = false;
-  bool corked_ = false;
-  std::size_t cork_batch_left_ = 0;  // writes until the cork lifts
   std::deque<Outgoing> queue_;
   std::uint32_t unacked_ = 0;  // accepted prompts whose ACK is not yet written
   std::multimap<Clock::steady_time, std::string> delayed_acks_;

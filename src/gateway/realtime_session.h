@@ -21,7 +21,8 @@ namespace assist::gateway {
 // client; this releases it) and serves the connection until it closes.
 // Every PROMPT_SYNC is decoded and validated with the core's rules, then
 // checked for scope, duplicates, staleness, session slots and the in-flight
-// limit, in that order. Runs on the stream's executor (a strand).
+// limit, in that order. Runs on the stream's executor, which runs one handler
+// at a time (a strand, or a one-thread io_context).
 boost::asio::awaitable<void> run_realtime(std::shared_ptr<GatewayState> state,
                                           boost::beast::tcp_stream stream, Request request,
                                           IssuedToken token);

@@ -24,7 +24,7 @@
 namespace assist::gateway {
 
 // What the gateway can ask of an open real-time connection from any thread.
-// Each call posts to the connection's own strand and returns at once.
+// Each call posts to the connection's executor and returns at once.
 class LiveConnection {
  public:
   virtual ~LiveConnection() = default;

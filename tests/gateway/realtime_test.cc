@@ -335,6 +335,18 @@ TEST_F(GatewayRealtimeTest, CloseAllAndEndSession) {
   EXPECT_EQ(gateway->stats().closes_1001, 1u);
 }
 
+TEST_F(GatewayRealtimeTest, ActiveConnectionsAreCountedUntilClosedOrStopped) {
+  start();
+  auto closed = open();
+  auto open_at_stop = open();
+  EXPECT_EQ(gateway->stats().connections_active, 2u);
+  closed->close();
+  EXPECT_TRUE(stats_eventually([](const GatewayStats& s) { return s.connections_active == 1; }));
+  // stop() destroys the connections still open; they no longer count.
+  gateway->stop();
+  EXPECT_EQ(gateway->stats().connections_active, 0u);
+}
+
 TEST_F(GatewayRealtimeTest, StatsEndpointServesJson) {
   start();
   auto client = open();

@@ -1,0 +1,178 @@
+// A stream layer beneath a Beast WebSocket stream that batches I/O. On
+// loopback a send or a receive per WebSocket message, not the message itself,
+// is what costs the most, so:
+// - reads are served from a buffer filled by large receives;
+// - writes made while corked are gathered, and leave in one send with the
+//   next uncorked write or, at the latest, before a read waits for the peer
+//   (which also uncorks: until the peer sends more, no answer is coming).
+#ifndef ASSIST_SRC_GATEWAY_COALESCING_STREAM_H
+#define ASSIST_SRC_GATEWAY_COALESCING_STREAM_H
+
+#include <cstddef>
+#include <utility>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/role.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+
+namespace assist::gateway {
+
+template <class NextLayer>
+class CoalescingStream {
+ public:
+  using next_layer_type = NextLayer;
+  using executor_type = typename NextLayer::executor_type;
+
+  explicit CoalescingStream(NextLayer&& next)
+      : next_(std::move(next)), flushed_(next_.get_executor(), boost::asio::steady_timer::time_point::max()) {}
+
+  executor_type get_executor() noexcept { return next_.get_executor(); }
+  NextLayer& next_layer() noexcept { return next_; }
+  const NextLayer& next_layer() const noexcept { return next_; }
+
+  // The caller has more to write soon: writes are gathered until it
+  // uncorks (then its next write sends them all).
+  void cork(bool on) noexcept { corked_ = on; }
+  // Received bytes not read yet: answers to them are on their way.
+  bool has_unread() const noexcept { return in_.size() > 0; }
+
+  template <class MutableBufferSequence, class ReadToken>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
+    return boost::asio::async_compose<ReadToken, void(boost::beast::error_code, std::size_t)>(
+        ReadOp<MutableBufferSequence>{*this, buffers}, token, next_);
+  }
+
+  template <class ConstBufferSequence, class WriteToken>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
+    const auto n = boost::asio::buffer_copy(gathered_.prepare(boost::asio::buffer_size(buffers)), buffers);
+    gathered_.commit(n);
+    return boost::asio::async_compose<WriteToken, void(boost::beast::error_code, std::size_t)>(
+        WriteOp{*this, n}, token, next_);
+  }
+
+ private:
+  // A few dozen prompts per receive, without a large footprint per connection.
+  static constexpr std::size_t read_capacity = 16 * 1024;
+  // Beyond this, gathered bytes are sent even while corked (bounded memory).
+  static constexpr std::size_t max_gathered = 64 * 1024;
+
+  bool gathering() const { return corked_ && gathered_.size() < max_gathered; }
+
+  // Step of an operation that needs the gathered bytes sent: starts the send,
+  // or waits for the one in progress (then the caller calls again).
+  template <class Self>
+  void send_gathered(Self& self) {
+    if (sending_) {
+      flushed_.async_wait([self = std::move(self)](boost::beast::error_code) mutable { self(); });
+      return;
+    }
+    sending_ = true;
+    swap(in_flight_, gathered_);
+    boost::asio::async_write(next_, in_flight_.data(), std::move(self));
+  }
+
+  void on_sent() {
+    sending_ = false;
+    in_flight_.clear();
+    flushed_.cancel();
+  }
+
+  template <class MutableBufferSequence>
+  struct ReadOp {
+    CoalescingStream& s;
+    MutableBufferSequence buffers;
+    enum { start, flushing, reading } state = start;
+
+    template <class Self>
+    void operator()(Self& self, boost::beast::error_code ec = {}, std::size_t n = 0) {
+      switch (state) {
+        case start:
+          if (s.in_.size() > 0 || boost::asio::buffer_size(buffers) == 0) {
+            state = reading;
+            boost::asio::post(std::move(self));  // a handler never runs inside its initiation
+            return;
+          }
+          state = flushing;
+          s.corked_ = false;
+          [[fallthrough]];
+        case flushing:
+          // Nothing left to answer until the peer sends more: what was
+          // gathered leaves now.
+          if (n > 0 || ec) s.on_sent();
+          if (ec) break;
+          if (s.sending_ || s.gathered_.size() > 0) {
+            s.send_gathered(self);
+            return;
+          }
+          state = reading;
+          s.next_.async_read_some(s.in_.prepare(read_capacity), std::move(self));
+          return;
+        case reading: {
+          s.in_.commit(n);
+          if (ec && s.in_.size() == 0) break;
+          const auto copied = boost::asio::buffer_copy(buffers, s.in_.data());
+          s.in_.consume(copied);
+          self.complete({}, copied);
+          return;
+        }
+      }
+      self.complete(ec, 0);
+    }
+  };
+
+  struct WriteOp {
+    CoalescingStream& s;
+    std::size_t n;
+    enum { start, gathered, flushing } state = start;
+
+    template <class Self>
+    void operator()(Self& self, boost::beast::error_code ec = {}, std::size_t sent = 0) {
+      switch (state) {
+        case start:
+          if (s.gathering()) {
+            state = gathered;
+            boost::asio::post(std::move(self));
+            return;
+          }
+          state = flushing;
+          [[fallthrough]];
+        case flushing:
+          if (sent > 0 || ec) s.on_sent();
+          if (!ec && (s.sending_ || s.gathered_.size() > 0)) {
+            s.send_gathered(self);
+            return;
+          }
+          break;
+        case gathered:
+          break;
+      }
+      self.complete(ec, ec ? 0 : n);
+    }
+  };
+
+  NextLayer next_;
+  boost::beast::flat_buffer in_;         // received, not yet read
+  boost::beast::flat_buffer gathered_;   // written, not yet sent
+  boost::beast::flat_buffer in_flight_;  // being sent
+  bool sending_ = false;
+  bool corked_ = false;
+  boost::asio::steady_timer flushed_;  // never expires; cancelled when a send ends
+};
+
+// The WebSocket closing handshake ends with the next layer's own teardown.
+template <class NextLayer, class TeardownHandler>
+void async_teardown(boost::beast::role_type role, CoalescingStream<NextLayer>& stream,
+                    TeardownHandler&& handler) {
+  using boost::beast::websocket::async_teardown;
+  async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
+}
+
+}  // namespace assist::gateway
+
+#endif
