@@ -120,11 +120,14 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     if (auto ec = audit->append(std::move(event)); ec) fail_closed();
   }
 
-  // The audit log failed: stop sending (fail-closed) and say why, once.
+  // The audit log failed: stop sending (fail-closed) and say why, once. On
+  // the synchronizer thread (an event of the delivery path failed to append)
+  // the pause is immediate, so no frame after the one in hand is written.
   void fail_closed() {
     if (audit_failed.exchange(true)) return;
     spdlog::error("audit log failed ({}): sending stopped", audit->status_message());
-    asio::post(io, [this] { scheduler.set_paused(true); });
+    if (io.get_executor().running_in_this_thread()) scheduler.set_paused(true);
+    else asio::post(io, [this] { scheduler.set_paused(true); });
   }
 
   // A refusal before acceptance; audited when `event` is given.

@@ -351,6 +351,8 @@ TEST_F(SynchronizerTest, AuditFailureStopsSending) {
     auto r = sync_->sync_prompt(prompt("S1", "I-" + std::to_string(++attempt)));
     return !r && r.error == make_error_code(SubmitErrc::audit_unavailable);
   }));
+  // At most the frame in hand when the failure surfaced may still land.
+  std::this_thread::sleep_for(20ms);
   const auto received = gateway_->stats().frames_received;
   EXPECT_FALSE(sync_->ready());
   EXPECT_FALSE(sync_->sync_prompt(prompt("S2")));
