@@ -35,25 +35,31 @@ SyncOutcome PromptTicket::wait() const { return state_->future.get(); }
 
 std::shared_future<SyncOutcome> PromptTicket::future() const { return state_->future; }
 
-void PromptTicket::then(std::function<void(const SyncOutcome&)> fn) const {
+void PromptTicket::State::on_complete(std::function<void(const SyncOutcome&)> fn) {
   std::optional<SyncOutcome> known;
   {
-    std::lock_guard lock(state_->mu);
-    if (state_->result) known = state_->result;
-    else state_->waiters.push_back(std::move(fn));
+    std::lock_guard lock(mu);
+    if (result) known = result;
+    else waiters.push_back(std::move(fn));
   }
   if (known) fn(*known);
 }
 
+void PromptTicket::then(std::function<void(const SyncOutcome&)> fn) const { state_->on_complete(std::move(fn)); }
+
 boost::asio::awaitable<SyncOutcome> PromptTicket::async_wait() const {
-  auto state = state_;
+  const auto state = state_;  // keeps the state alive while suspended
+  // The initiation captures only a raw pointer: g++ 12 may destroy a
+  // temporary of a co_await expression twice, and a captured shared_ptr was
+  // then released twice (AddressSanitizer: heap-use-after-free).
+  State* raw = state.get();
   co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void(SyncOutcome)>(
-      [state](auto handler) {
+      [raw](auto handler) {
         // The handler is move-only; std::function needs a copyable callable.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        PromptTicket(state).then([shared](const SyncOutcome& outcome) {
+        raw->on_complete([shared](const SyncOutcome& outcome) {
           auto executor = boost::asio::get_associated_executor(*shared);
-          boost::asio::post(executor, [shared, outcome]() mutable { std::move (*shared)(outcome); });
+          boost::asio::post(executor, [shared, outcome]() mutable { std::move(*shared)(outcome); });
         });
       },
       boost::asio::use_awaitable);

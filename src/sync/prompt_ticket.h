@@ -17,6 +17,8 @@ struct PromptTicket::State {
   explicit State(std::string id);
   // Records the outcome (the first call wins) and runs the waiters.
   void complete(const SyncOutcome& outcome);
+  // Calls `fn` once with the outcome: at once if known, else from complete().
+  void on_complete(std::function<void(const SyncOutcome&)> fn);
 
   const std::string frame_id;
   std::mutex mu;
