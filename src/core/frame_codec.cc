@@ -297,13 +297,6 @@ class Builder {
   json::object obj_;
 };
 
-json::array string_array(const std::vector<std::string>& items, json::storage_ptr sp) {
-  json::array a(sp);
-  a.reserve(items.size());
-  for (const auto& s : items) a.emplace_back(json::string_view(s));
-  return a;
-}
-
 }  // namespace
 
 const std::error_category& frame_category() {
@@ -371,38 +364,56 @@ PromptDecodeResult decode_prompt_object(std::string_view text) noexcept {
   }
 }
 
+// The hot path (one per prompt written): built with value_stack, the DOM
+// builder Boost.JSON's own parser uses, which assembles each object in one
+// step instead of inserting (and duplicate-checking) its members one by one.
 std::string encode(const PromptSync& f) {
-  Builder b;
-  auto& o = b.obj();
+  std::array<unsigned char, 4096> values;
+  std::array<unsigned char, 2048> scratch;
+  json::monotonic_resource resource(values.data(), values.size());
+  json::value_stack st(json::storage_ptr(), scratch.data(), scratch.size());
+  st.reset(&resource);
   const auto& p = f.payload;
-  o.reserve(4);
-  o.emplace("type", "PROMPT_SYNC");
-  o.emplace("frame_id", f.frame_id);
-  o.emplace("sequence", f.sequence);
-  json::object payload(b.storage());
-  payload.reserve(9);
-  payload.emplace("session_id", p.session_id);
-  payload.emplace("agent_id", p.agent_id);
-  payload.emplace("interaction_id", p.interaction_id);
-  json::array snippets(b.storage());
-  snippets.reserve(p.snippets.size());
+  st.push_key("type");
+  st.push_string("PROMPT_SYNC");
+  st.push_key("frame_id");
+  st.push_string(f.frame_id);
+  st.push_key("sequence");
+  st.push_uint64(f.sequence);
+  st.push_key("payload");
+  st.push_key("session_id");
+  st.push_string(p.session_id);
+  st.push_key("agent_id");
+  st.push_string(p.agent_id);
+  st.push_key("interaction_id");
+  st.push_string(p.interaction_id);
+  st.push_key("snippets");
   for (const auto& s : p.snippets) {
-    json::object so(b.storage());
-    so.reserve(4);
-    so.emplace("snippet_id", s.snippet_id);
-    so.emplace("content", s.content);
-    so.emplace("tags", string_array(s.tags, b.storage()));
-    so.emplace("source_system", s.source_system);
-    snippets.emplace_back(std::move(so));
+    st.push_key("snippet_id");
+    st.push_string(s.snippet_id);
+    st.push_key("content");
+    st.push_string(s.content);
+    st.push_key("tags");
+    for (const auto& tag : s.tags) st.push_string(tag);
+    st.push_array(s.tags.size());
+    st.push_key("source_system");
+    st.push_string(s.source_system);
+    st.push_object(4);
   }
-  payload.emplace("snippets", std::move(snippets));
-  payload.emplace("priority_override", p.priority_override);
-  payload.emplace("priority_level", p.priority_level);
-  payload.emplace("relevance_score", p.relevance_score);
-  payload.emplace("timestamp", p.timestamp);
-  payload.emplace("ttl_seconds", p.ttl_seconds);
-  o.emplace("payload", std::move(payload));
-  return b.text();
+  st.push_array(p.snippets.size());
+  st.push_key("priority_override");
+  st.push_bool(p.priority_override);
+  st.push_key("priority_level");
+  st.push_int64(p.priority_level);
+  st.push_key("relevance_score");
+  st.push_double(p.relevance_score);
+  st.push_key("timestamp");
+  st.push_double(p.timestamp);
+  st.push_key("ttl_seconds");
+  st.push_int64(p.ttl_seconds);
+  st.push_object(9);
+  st.push_object(4);
+  return json::serialize(st.release());
 }
 
 std::string encode(const SessionEnd& f) {
