@@ -44,7 +44,10 @@ std::optional<Endpoint> parse_endpoint(std::string_view url, Scheme scheme, std:
     out.host_header = u.encoded_host();
   }
   out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
-  if (u.has_query()) out.target += "?" + std::string(u.encoded_query());
+  if (u.has_query()) {
+    out.target += '?';
+    out.target += std::string_view(u.encoded_query());
+  }
   return out;
 }
 
