@@ -374,43 +374,43 @@ std::string encode(const PromptSync& f) {
   json::value_stack st(json::storage_ptr(), scratch.data(), scratch.size());
   st.reset(&resource);
   const auto& p = f.payload;
-  st.push_key("type");
-  st.push_string("PROMPT_SYNC");
-  st.push_key("frame_id");
-  st.push_string(f.frame_id);
+  const auto text = [&st](std::string_view key, std::string_view value) {
+    st.push_key(key);
+    st.push_string(value);
+  };
+  const auto integer = [&st](std::string_view key, std::int64_t value) {
+    st.push_key(key);
+    st.push_int64(value);
+  };
+  const auto real = [&st](std::string_view key, double value) {
+    st.push_key(key);
+    st.push_double(value);
+  };
+  text("type", "PROMPT_SYNC");
+  text("frame_id", f.frame_id);
   st.push_key("sequence");
   st.push_uint64(f.sequence);
   st.push_key("payload");
-  st.push_key("session_id");
-  st.push_string(p.session_id);
-  st.push_key("agent_id");
-  st.push_string(p.agent_id);
-  st.push_key("interaction_id");
-  st.push_string(p.interaction_id);
+  text("session_id", p.session_id);
+  text("agent_id", p.agent_id);
+  text("interaction_id", p.interaction_id);
   st.push_key("snippets");
   for (const auto& s : p.snippets) {
-    st.push_key("snippet_id");
-    st.push_string(s.snippet_id);
-    st.push_key("content");
-    st.push_string(s.content);
+    text("snippet_id", s.snippet_id);
+    text("content", s.content);
     st.push_key("tags");
     for (const auto& tag : s.tags) st.push_string(tag);
     st.push_array(s.tags.size());
-    st.push_key("source_system");
-    st.push_string(s.source_system);
+    text("source_system", s.source_system);
     st.push_object(4);
   }
   st.push_array(p.snippets.size());
   st.push_key("priority_override");
   st.push_bool(p.priority_override);
-  st.push_key("priority_level");
-  st.push_int64(p.priority_level);
-  st.push_key("relevance_score");
-  st.push_double(p.relevance_score);
-  st.push_key("timestamp");
-  st.push_double(p.timestamp);
-  st.push_key("ttl_seconds");
-  st.push_int64(p.ttl_seconds);
+  integer("priority_level", p.priority_level);
+  real("relevance_score", p.relevance_score);
+  real("timestamp", p.timestamp);
+  integer("ttl_seconds", p.ttl_seconds);
   st.push_object(9);
   st.push_object(4);
   return json::serialize(st.release());
