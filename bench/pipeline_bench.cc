@@ -171,9 +171,7 @@ int run(const Config& cfg, const char* self) {
   if (cfg.audit_policy != "off") {
     std::filesystem::create_directories(dir);
     so.audit.path = (dir / "audit.jsonl").string();
-    so.audit.durability = cfg.audit_policy == "never"      ? assist::AuditDurability::never
-                          : cfg.audit_policy == "interval" ? assist::AuditDurability::interval
-                                                           : assist::AuditDurability::group_commit;
+    so.audit.durability = *assist::parse_audit_durability(cfg.audit_policy);  // checked by CLI11
   }
   assist::Synchronizer sync(so);
   if (auto ec = sync.start(); ec) {

@@ -76,6 +76,9 @@ enum class AuditDurability {
   never,
 };
 
+// "group_commit", "interval" or "never" (the config spelling); nullopt otherwise.
+std::optional<AuditDurability> parse_audit_durability(std::string_view name);
+
 struct AuditOptions {
   std::string path;  // the live file; rotated files are <path>.1, <path>.2, ...
   AuditDurability durability = AuditDurability::group_commit;

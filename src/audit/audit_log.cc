@@ -330,6 +330,13 @@ struct AuditLog::Impl {
   }
 };
 
+std::optional<AuditDurability> parse_audit_durability(std::string_view name) {
+  if (name == "group_commit") return AuditDurability::group_commit;
+  if (name == "interval") return AuditDurability::interval;
+  if (name == "never") return AuditDurability::never;
+  return std::nullopt;
+}
+
 AuditLog::AuditLog(AuditOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 AuditLog::~AuditLog() { close(); }

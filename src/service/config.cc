@@ -520,9 +520,7 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.max_audit_backlog = static_cast<std::size_t>(c.sync.max_audit_backlog);
   o.stop_drain = c.sync.stop_drain;
   o.audit.path = c.audit.path;
-  o.audit.durability = c.audit.durability == "interval" ? AuditDurability::interval
-                       : c.audit.durability == "never"  ? AuditDurability::never
-                                                        : AuditDurability::group_commit;
+  o.audit.durability = parse_audit_durability(c.audit.durability).value_or(AuditDurability::group_commit);
   o.audit.sync_interval = c.audit.sync_interval;
   o.audit.rotate_bytes = c.audit.rotate_bytes;
   o.crm_webhook.url = c.crm.webhook_url;

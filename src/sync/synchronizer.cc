@@ -166,10 +166,10 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
       return refuse(SubmitErrc::invalid_prompt, std::move(message), prompt,
                     AuditEventType::sync_rejected_validation, std::move(violations));
     }
-    if (audit && audit->pending() >= options.max_audit_backlog)
+    if (const auto behind = audit ? audit->pending() : 0; audit && behind >= options.max_audit_backlog)
       return refuse(SubmitErrc::queue_full,
-                    fmt::format("the audit log is {} events behind (max_audit_backlog)", audit->pending()),
-                    prompt, std::nullopt);
+                    fmt::format("the audit log is {} events behind (max_audit_backlog)", behind), prompt,
+                    std::nullopt);
     if (pending.fetch_add(1) >= options.max_pending) {
       pending.fetch_sub(1);
       return refuse(SubmitErrc::queue_full,
