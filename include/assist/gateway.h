@@ -96,7 +96,8 @@ struct GatewayOptions {
   // TCP connections served at once; beyond it new ones are closed at once.
   std::uint32_t max_connections = 10000;
   // frame_ids remembered for deduplication; beyond it the oldest are
-  // forgotten early (memory stays bounded under floods).
+  // forgotten early (memory stays bounded under floods). The table is sized
+  // for it at start (about 8 bytes per slot) so it never rehashes while serving.
   std::size_t dedup_capacity = 1'000'000;
   std::chrono::seconds dedup_window{600};
   DesktopEmulation desktop;
