@@ -83,6 +83,11 @@ struct AuditOptions {
   std::string path;  // the live file; rotated files are <path>.1, <path>.2, ...
   AuditDurability durability = AuditDurability::group_commit;
   std::chrono::milliseconds sync_interval{1000};  // for AuditDurability::interval
+  // The writer starts a batch (write, and fsync per the policy) at most this
+  // often unless a full batch, flush() or close() is waiting: under a steady
+  // flow one wake-up, write and fsync per interval instead of per few events.
+  // It delays durability by at most this much; 0 writes at once.
+  std::chrono::microseconds batch_delay{1000};
   // When the live file would grow beyond this many bytes it is renamed to
   // <path>.<N> (N = 1, 2, ...; larger is newer) and a fresh <path> continues
   // the chain. 0: never rotate.

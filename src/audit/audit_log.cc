@@ -146,6 +146,9 @@ struct AuditLog::Impl {
         env(options.env != nullptr ? *options.env : default_env()),
         clock(options.clock != nullptr ? *options.clock : system_clock()) {}
 
+  // Events that end the writer's batch_delay early.
+  static constexpr std::size_t kFullBatch = 512;
+
   AuditOptions options;
   Env& env;
   Clock& clock;
@@ -175,6 +178,7 @@ struct AuditLog::Impl {
   bool torn_tail = false;
   bool unsynced = false;
   Clock::steady_time last_sync{};
+  Clock::steady_time last_batch{};
   AuditHead head{0, std::string(audit_detail::kGenesisHash)};
 
   void fail_locked(std::error_code code, std::string message) {
@@ -299,6 +303,13 @@ struct AuditLog::Impl {
           writer_cv.wait(lock);
         }
       }
+      // Batches start at most every batch_delay unless full or asked for:
+      // the rest of the flow gathers into the next one.
+      if (const auto wait = last_batch + options.batch_delay - clock.steady_now();
+          !queue.empty() && wait > Clock::steady_time::duration::zero()) {
+        writer_cv.wait_for(lock, wait, [&] { return queue.size() >= kFullBatch || stopping || sync_requested; });
+      }
+      last_batch = clock.steady_now();
       std::vector<Pending> batch;
       batch.swap(queue);
       ++cycles_started;
@@ -366,7 +377,8 @@ std::error_code AuditLog::append(AuditEvent event) {
   // Stamped under the lock, so timestamps never go backwards along the chain.
   d.queue.push_back({std::move(event), d.clock.unix_now()});
   ++d.accepted;
-  if (d.queue.size() == 1) d.writer_cv.notify_one();
+  // The first event wakes the writer; a full batch ends its batch_delay early.
+  if (d.queue.size() == 1 || d.queue.size() == Impl::kFullBatch) d.writer_cv.notify_one();
   return {};
 }
 

@@ -323,6 +323,50 @@ TEST(AuditLog, GroupCommitSyncsBatchesNotLinesAndLosesNothing) {
   EXPECT_EQ(report.lines, static_cast<std::uint64_t>(kThreads * kPerThread + 1));
 }
 
+// With a batch delay longer than the test, only a full batch, flush() or
+// close() makes the writer start a batch before the delay is over.
+class AuditBatchDelay : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(log_.open());
+    ASSERT_FALSE(log_.append(acked_event(0)));  // the first batch is not delayed
+    ASSERT_TRUE(eventually([&] { return env_.appends.load() == 1; }));
+  }
+  std::size_t written_lines() { return split_lines(read_all(path_)).size(); }
+
+  TempDir dir_;
+  FaultyEnv env_;
+  ManualClock clock_;
+  std::string path_ = dir_.file("a.jsonl");
+  AuditLog log_{{.path = path_, .durability = AuditDurability::never, .batch_delay = std::chrono::hours(1),
+                 .env = &env_, .clock = &clock_}};
+};
+
+TEST_F(AuditBatchDelay, EventsGatherUntilFlushThenLeaveInOneWrite) {
+  for (int i = 1; i <= 100; ++i) ASSERT_FALSE(log_.append(acked_event(i)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(log_.pending(), 100u);
+  EXPECT_EQ(env_.appends.load(), 1);
+  ASSERT_FALSE(log_.flush());
+  EXPECT_EQ(log_.pending(), 0u);
+  EXPECT_EQ(env_.appends.load(), 2);
+  EXPECT_EQ(written_lines(), 101u);
+}
+
+TEST_F(AuditBatchDelay, AFullBatchLeavesWithoutWaiting) {
+  for (int i = 1; i <= 512; ++i) ASSERT_FALSE(log_.append(acked_event(i)));
+  EXPECT_TRUE(eventually([&] { return log_.pending() == 0; }));
+  EXPECT_EQ(env_.appends.load(), 2);
+  EXPECT_EQ(written_lines(), 513u);
+}
+
+TEST_F(AuditBatchDelay, CloseWritesWhatIsGathering) {
+  for (int i = 1; i <= 5; ++i) ASSERT_FALSE(log_.append(acked_event(i)));
+  ASSERT_FALSE(log_.close());
+  EXPECT_EQ(written_lines(), 6u);
+  EXPECT_TRUE(verify_chain(path_).ok());
+}
+
 TEST(AuditLog, NeverPolicyDoesNotSync) {
   TempDir dir;
   FaultyEnv env;
