@@ -106,7 +106,7 @@ struct CrmWebhookOptions {
 };
 
 enum class CrmErrc {
-  bad_url = 1,  // not an absolute http(s) URL
+  bad_url = 1,  // not an absolute http(s) URL with a host and no credentials
   tls_setup,    // the TLS context could not be built (e.g. unreadable ca_file)
 };
 const std::error_category& crm_category() noexcept;
@@ -115,8 +115,9 @@ std::error_code make_error_code(CrmErrc e) noexcept;
 // POSTs each update as JSON {"interaction_id","frame_id","priority","adopted"}
 // to a URL, one request at a time on its own I/O thread, in submission order.
 // 2xx: delivered. 408, 429, 5xx, timeouts and connection errors: retried after
-// min(max_backoff, initial_backoff * 2^(attempt-1)) scaled by a random factor
-// in [0.5, 1), up to max_attempts. Other statuses: failed at once. Thread-safe.
+// a delay uniform in [0, min(max_backoff, initial_backoff * 2^(attempt-1)))
+// (full jitter, as the transport's reconnects), up to max_attempts. Other
+// statuses: failed at once. Thread-safe.
 class CrmWebhook {
  public:
   explicit CrmWebhook(CrmWebhookOptions options);

@@ -1,7 +1,5 @@
 #include <algorithm>
-#include <cmath>
 #include <deque>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -20,12 +18,13 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
 #include "assist/crm.h"
 #include "net/http_exchange.h"
 #include "net/tls_client.h"
+#include "transport/backoff.h"
+#include "transport/endpoint.h"
 
 namespace assist {
 namespace {
@@ -42,7 +41,7 @@ class CrmCategory final : public std::error_category {
   const char* name() const noexcept override { return "assist.crm"; }
   std::string message(int ev) const override {
     switch (static_cast<CrmErrc>(ev)) {
-      case CrmErrc::bad_url: return "webhook URL is not an absolute http(s) URL";
+      case CrmErrc::bad_url: return "webhook URL is not an absolute http(s) URL with a host and no credentials";
       case CrmErrc::tls_setup: return "webhook TLS setup failed";
     }
     return "unknown CRM error";
@@ -83,9 +82,7 @@ struct CrmWebhook::Impl {
   CrmWebhookOptions options;
   std::unique_ptr<Random> own_random;
 
-  // Where to POST.
-  bool tls = false;
-  std::string host, port, host_header, target;
+  transport::Endpoint url;  // where to POST
   std::shared_ptr<asio::ssl::context> tls_context;
   net::TlsClientConfig tls_config;
 
@@ -114,25 +111,13 @@ struct CrmWebhook::Impl {
   }
 
   std::error_code configure(std::string& error) {
-    const auto parsed = boost::urls::parse_absolute_uri(options.url);
-    if (!parsed || !parsed->has_authority() || parsed->host().empty()) {
-      error = "webhook URL is not an absolute URL with a host";
+    auto parsed = transport::parse_endpoint(options.url, transport::Scheme::http, error);
+    if (!parsed) {
+      error = "webhook URL: " + error;
       return CrmErrc::bad_url;
     }
-    const auto scheme = parsed->scheme_id();
-    if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
-      error = "webhook URL scheme must be http or https";
-      return CrmErrc::bad_url;
-    }
-    tls = scheme == boost::urls::scheme::https;
-    host = parsed->host_address();
-    port = parsed->has_port() ? std::string(parsed->port()) : std::string(tls ? "443" : "80");
-    host_header = parsed->has_port() ? fmt::format("{}:{}", std::string(parsed->encoded_host()), port)
-                                     : std::string(parsed->encoded_host());
-    target = std::string(parsed->encoded_path());
-    if (target.empty()) target = "/";
-    if (parsed->has_query()) target += "?" + std::string(parsed->encoded_query());
-    if (tls) {
+    url = std::move(*parsed);
+    if (url.tls) {
       tls_config.ca_file = options.ca_file;
       tls_context = net::make_client_context(tls_config, error);
       if (!tls_context) return CrmErrc::tls_setup;
@@ -141,8 +126,8 @@ struct CrmWebhook::Impl {
   }
 
   http::request<http::string_body> make_request(const CrmUpdate& update) const {
-    http::request<http::string_body> request{http::verb::post, target, 11};
-    request.set(http::field::host, host_header);
+    http::request<http::string_body> request{http::verb::post, url.target, 11};
+    request.set(http::field::host, url.host_header);
     request.set(http::field::content_type, "application/json");
     request.set(http::field::user_agent, "assist-sync");
     request.keep_alive(false);  // one connection per request
@@ -157,7 +142,7 @@ struct CrmWebhook::Impl {
     auto executor = co_await asio::this_coro::executor;
     tcp::resolver resolver(executor);
     asio::steady_timer guard(executor, options.timeout);
-    auto resolved = co_await (resolver.async_resolve(host, port, asio::as_tuple(asio::use_awaitable)) ||
+    auto resolved = co_await (resolver.async_resolve(url.host, url.port, asio::as_tuple(asio::use_awaitable)) ||
                               guard.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (resolved.index() == 1) {
       out.net_error = asio::error::timed_out;
@@ -176,23 +161,23 @@ struct CrmWebhook::Impl {
     } forget{current};
     if (abandon) co_return Attempt{asio::error::operation_aborted, 0, {}, {}};
     stream.expires_after(options.timeout);
-    auto [connect_ec, endpoint] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
-    (void)endpoint;
+    auto [connect_ec, connected_to] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+    (void)connected_to;
     if (connect_ec) {
       out.net_error = connect_ec;
       co_return out;
     }
     stream.socket().set_option(tcp::no_delay(true));
     const auto request = make_request(update);
-    if (!tls) {
+    if (!url.tls) {
       out = co_await net::http_exchange(stream, request, kMaxResponseBytes);
       boost::system::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       co_return out;
     }
     beast::ssl_stream<beast::tcp_stream&> secure(stream, *tls_context);
-    net::set_server_name(secure.native_handle(), host);
-    secure.set_verify_callback(net::make_verify_callback(tls_config, host));
+    net::set_server_name(secure.native_handle(), url.host);
+    secure.set_verify_callback(net::make_verify_callback(tls_config, url.host));
     auto [handshake_ec] =
         co_await secure.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
     if (handshake_ec) {
@@ -204,16 +189,9 @@ struct CrmWebhook::Impl {
     co_return out;
   }
 
-  std::chrono::milliseconds backoff_delay(unsigned attempt) {
-    const double ceiling = std::min(static_cast<double>(options.max_backoff.count()),
-                                    static_cast<double>(options.initial_backoff.count()) *
-                                        std::pow(2.0, static_cast<double>(attempt - 1)));
-    const double scaled = ceiling * (0.5 + 0.5 * options.random->uniform());
-    return std::chrono::milliseconds(static_cast<std::int64_t>(scaled));
-  }
-
   asio::awaitable<void> deliver(CrmUpdate update) {
     const unsigned max_attempts = std::max(1u, options.max_attempts);
+    const transport::BackoffOptions backoff_options{options.initial_backoff, 2.0, options.max_backoff};
     std::string error;
     bool delivered = false;
     unsigned attempts = 0;
@@ -228,7 +206,8 @@ struct CrmWebhook::Impl {
                             : fmt::format("POST answered HTTP {}", out.status);
       if (!out.net_error && !retryable_status(out.status)) break;
       if (attempts == max_attempts || abandon) break;
-      asio::steady_timer wait(co_await asio::this_coro::executor, backoff_delay(attempts));
+      asio::steady_timer wait(co_await asio::this_coro::executor,
+                              transport::full_jitter(backoff_options, attempts - 1, *options.random));
       backoff = &wait;
       co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
       backoff = nullptr;

@@ -324,7 +324,7 @@ TEST(CrmWebhook, RefusesAnUntrustedCertificate) {
 TEST(CrmWebhook, RejectsAnUnusableUrl) {
   ReportQueue reports;
   SeededRandom random(8);
-  for (const char* url : {"ftp://example.com/x", "not a url", "http:///nohost"}) {
+  for (const char* url : {"ftp://example.com/x", "not a url", "http:///nohost", "http://user:pw@example.com/x"}) {
     CrmWebhook hook(fast_options(url, reports, random));
     std::string error;
     EXPECT_EQ(hook.start(error), CrmErrc::bad_url) << url;
