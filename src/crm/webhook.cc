@@ -7,21 +7,16 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "assist/crm.h"
-#include "net/http_exchange.h"
+#include "net/http_client.h"
 #include "net/tls_client.h"
 #include "transport/backoff.h"
 #include "transport/endpoint.h"
@@ -33,8 +28,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
-using tcp = asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 
 class CrmCategory final : public std::error_category {
  public:
@@ -82,9 +75,8 @@ struct CrmWebhook::Impl {
   CrmWebhookOptions options;
   std::unique_ptr<Random> own_random;
 
-  transport::Endpoint url;  // where to POST
-  std::shared_ptr<asio::ssl::context> tls_context;
-  net::TlsClientConfig tls_config;
+  transport::Endpoint url;  // the request's Host and target
+  net::HttpTarget target;   // where to connect
 
   asio::io_context io{1};
   asio::steady_timer wake{io};            // cancelled when there is work or a stop
@@ -94,7 +86,7 @@ struct CrmWebhook::Impl {
   // I/O-thread state.
   bool abandon = false;                     // the stop deadline passed
   bool finished = false;                    // run() has returned
-  beast::tcp_stream* current = nullptr;     // the attempt in progress, to cancel on abandon
+  net::HttpCallCanceller in_progress;       // aborts the attempt in progress on abandon
   asio::steady_timer* backoff = nullptr;    // the retry wait in progress
 
   // Shared state, guarded by mu.
@@ -117,10 +109,12 @@ struct CrmWebhook::Impl {
       return CrmErrc::bad_url;
     }
     url = std::move(*parsed);
+    target.host = url.host;
+    target.port = url.port;
     if (url.tls) {
-      tls_config.ca_file = options.ca_file;
-      tls_context = net::make_client_context(tls_config, error);
-      if (!tls_context) return CrmErrc::tls_setup;
+      target.tls_config.ca_file = options.ca_file;
+      target.tls_context = net::make_client_context(target.tls_config, error);
+      if (!target.tls_context) return CrmErrc::tls_setup;
     }
     return {};
   }
@@ -137,58 +131,6 @@ struct CrmWebhook::Impl {
     return request;
   }
 
-  asio::awaitable<Attempt> post_once(const CrmUpdate& update) {
-    Attempt out;
-    auto executor = co_await asio::this_coro::executor;
-    tcp::resolver resolver(executor);
-    asio::steady_timer guard(executor, options.timeout);
-    auto resolved = co_await (resolver.async_resolve(url.host, url.port, asio::as_tuple(asio::use_awaitable)) ||
-                              guard.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (resolved.index() == 1) {
-      out.net_error = asio::error::timed_out;
-      co_return out;
-    }
-    auto [resolve_ec, results] = std::get<0>(std::move(resolved));
-    if (resolve_ec) {
-      out.net_error = resolve_ec;
-      co_return out;
-    }
-    beast::tcp_stream stream(executor);
-    current = &stream;
-    struct Forget {
-      beast::tcp_stream*& slot;
-      ~Forget() { slot = nullptr; }
-    } forget{current};
-    if (abandon) co_return Attempt{asio::error::operation_aborted, 0, {}, {}};
-    stream.expires_after(options.timeout);
-    auto [connect_ec, connected_to] = co_await stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
-    (void)connected_to;
-    if (connect_ec) {
-      out.net_error = connect_ec;
-      co_return out;
-    }
-    stream.socket().set_option(tcp::no_delay(true));
-    const auto request = make_request(update);
-    if (!url.tls) {
-      out = co_await net::http_exchange(stream, request, kMaxResponseBytes);
-      boost::system::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      co_return out;
-    }
-    beast::ssl_stream<beast::tcp_stream&> secure(stream, *tls_context);
-    net::set_server_name(secure.native_handle(), url.host);
-    secure.set_verify_callback(net::make_verify_callback(tls_config, url.host));
-    auto [handshake_ec] =
-        co_await secure.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-    if (handshake_ec) {
-      out.net_error = handshake_ec;
-      co_return out;
-    }
-    out = co_await net::http_exchange(secure, request, kMaxResponseBytes);
-    co_await secure.async_shutdown(asio::as_tuple(asio::use_awaitable));
-    co_return out;
-  }
-
   asio::awaitable<void> deliver(CrmUpdate update) {
     const unsigned max_attempts = std::max(1u, options.max_attempts);
     const transport::BackoffOptions backoff_options{options.initial_backoff, 2.0, options.max_backoff};
@@ -197,7 +139,8 @@ struct CrmWebhook::Impl {
     unsigned attempts = 0;
     while (attempts < max_attempts && !abandon) {
       ++attempts;
-      const Attempt out = co_await post_once(update);
+      const Attempt out =
+          co_await net::http_call(target, make_request(update), options.timeout, kMaxResponseBytes, &in_progress);
       if (!out.net_error && out.status >= 200 && out.status < 300) {
         delivered = true;
         break;
@@ -255,7 +198,7 @@ struct CrmWebhook::Impl {
   // On the I/O thread: the stop deadline passed.
   void give_up() {
     abandon = true;
-    if (current != nullptr) current->cancel();
+    in_progress.cancel();
     if (backoff != nullptr) backoff->cancel();
     wake.cancel();
   }

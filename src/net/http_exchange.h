@@ -22,6 +22,7 @@ struct HttpReply {
   unsigned status = 0;
   std::string body;
   std::string retry_after;  // the Retry-After header, verbatim
+  bool tls_failure = false;  // http_call(): the TLS handshake was refused on TLS grounds
 };
 
 // Writes `request`, then reads one response whose body may not exceed

@@ -7,20 +7,17 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
-#include "net/http_exchange.h"
+#include "net/http_client.h"
 #include "net/tls_client.h"
 #include "transport/backoff.h"
 #include "transport/endpoint.h"
@@ -32,7 +29,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
-using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 TokenSchedule token_schedule(Clock::steady_time sent_at, std::chrono::milliseconds expires_in,
@@ -101,11 +97,6 @@ std::string base64(std::string_view text) {
   return out;
 }
 
-// One token request's outcome: the HTTP reply, and whether a failure was TLS's.
-struct HttpOutcome : net::HttpReply {
-  bool tls_failure = false;
-};
-
 constexpr std::size_t kMaxResponseBytes = 64 * 1024;  // a token response is a few hundred bytes
 
 }  // namespace
@@ -165,10 +156,12 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       config_error = "token_url: " + error;
       return;
     }
+    target.host = endpoint.host;
+    target.port = endpoint.port;
     if (endpoint.tls) {
-      tls_config = {options.tls.verify, options.tls.ca_file, options.tls.pin_sha256};
-      tls_context = net::make_client_context(tls_config, error);
-      if (!tls_context) config_error = "token endpoint TLS: " + error;
+      target.tls_config = {options.tls.verify, options.tls.ca_file, options.tls.pin_sha256};
+      target.tls_context = net::make_client_context(target.tls_config, error);
+      if (!target.tls_context) config_error = "token endpoint TLS: " + error;
     }
   }
 
@@ -192,47 +185,6 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     return request;
   }
 
-  asio::awaitable<HttpOutcome> post_once() {
-    HttpOutcome out;
-    tcp::resolver resolver(executor);
-    auto [resolve_ec, results] = co_await resolver.async_resolve(endpoint.host, endpoint.port,
-                                                                 asio::as_tuple(asio::use_awaitable));
-    if (resolve_ec) {
-      out.net_error = resolve_ec;
-      co_return out;
-    }
-    beast::tcp_stream tcp_stream(executor);
-    tcp_stream.expires_after(options.request_timeout);
-    auto [connect_ec, connected] = co_await tcp_stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
-    (void)connected;
-    if (connect_ec) {
-      out.net_error = connect_ec;
-      co_return out;
-    }
-    tcp_stream.socket().set_option(tcp::no_delay(true));
-    const auto request = make_request();
-    if (!endpoint.tls) {
-      out = HttpOutcome{co_await net::http_exchange(tcp_stream, request, kMaxResponseBytes)};
-      boost::system::error_code ignored;
-      tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      co_return out;
-    }
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls_context);
-    net::set_server_name(stream.native_handle(), endpoint.host);
-    stream.set_verify_callback(net::make_verify_callback(tls_config, endpoint.host));
-    auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::client,
-                                                          asio::as_tuple(asio::use_awaitable));
-    if (handshake_ec) {
-      out.net_error = handshake_ec;
-      out.tls_failure = handshake_ec.category() == asio::error::get_ssl_category();
-      co_return out;
-    }
-    out = HttpOutcome{co_await net::http_exchange(stream, request, kMaxResponseBytes)};
-    beast::get_lowest_layer(stream).expires_after(1s);
-    co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
-    co_return out;
-  }
-
   asio::awaitable<TokenResult> fetch() {
     if (!config_error.empty()) co_return failure(TransportErrc::bad_url, config_error);
     const auto started = clock.steady_now();
@@ -242,7 +194,8 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       const auto sent_at = clock.steady_now();
       ++attempts;
       ++requests;
-      const HttpOutcome out = co_await post_once();
+      const net::HttpReply out =
+          co_await net::http_call(target, make_request(), options.request_timeout, kMaxResponseBytes);
       TransportErrc retry_reason{};
       Millis delay{0};
       if (out.net_error) {
@@ -312,8 +265,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   Random& random;
   Endpoint endpoint;
   std::string config_error;
-  net::TlsClientConfig tls_config;
-  std::shared_ptr<asio::ssl::context> tls_context;
+  net::HttpTarget target;  // where to connect
   std::shared_ptr<const Token> cached;
   std::shared_ptr<Flight> current;
   std::function<void(const Token&)> observer;
