@@ -10,6 +10,7 @@
 
 #include "assist/audit.h"
 #include "assist/metrics.h"
+#include "audit/audit_line.h"
 
 namespace {
 
@@ -130,6 +131,21 @@ void BM_AuditAppendCall(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_AuditAppendCall);
+
+// The writer's work per event: one line formatted and hashed into the chain.
+void BM_AuditLine(benchmark::State& state) {
+  const auto event = sample_event(1);
+  std::string prev(assist::audit_detail::kGenesisHash);
+  std::string buffer;
+  std::uint64_t seq = 0;
+  for (auto _ : state) {
+    buffer.clear();
+    assist::audit_detail::append_line(buffer, ++seq, 1'700'000'000.123, event, prev);
+    prev = assist::audit_detail::sha256_hex(buffer);
+    benchmark::DoNotOptimize(buffer);
+  }
+}
+BENCHMARK(BM_AuditLine);
 
 void BM_HistogramRecord(benchmark::State& state) {
   static assist::LatencyHistogram histogram;

@@ -162,6 +162,9 @@ PromptDecodeResult decode_prompt_object(std::string_view text) noexcept;
 // validate prompts first. May throw std::bad_alloc only.
 std::string encode_frame(const Frame& frame);
 std::string encode(const PromptSync& frame);
+// The PROMPT_SYNC frame of `payload` without copying it into a PromptSync
+// (the synchronizer's write path).
+std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence, const AssistPrompt& payload);
 std::string encode(const SessionEnd& frame);
 std::string encode(const Hello& frame);
 std::string encode(const Ack& frame);

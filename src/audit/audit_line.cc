@@ -3,8 +3,11 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <optional>
 
 #include <boost/json.hpp>
+#include <boost/json/value_stack.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -12,9 +15,18 @@ namespace assist::audit_detail {
 namespace json = boost::json;
 
 std::string sha256_hex(std::string_view bytes) {
+  // The algorithm is fetched once and each thread reuses its context: a
+  // fetch by EVP_sha256() per call cost more than the hash of a line.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                                       &EVP_MD_CTX_free);
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int size = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr);
+  if (sha256 == nullptr || !context || EVP_DigestInit_ex(context.get(), sha256, nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), digest.data(), &size) != 1) {
+    EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr);
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(2 * size, '0');
   for (unsigned int i = 0; i < size; ++i) {
@@ -27,37 +39,77 @@ std::string sha256_hex(std::string_view bytes) {
 std::string iso8601_utc_ms(double unix_seconds) {
   using namespace std::chrono;
   const auto ms = sys_time<milliseconds>(milliseconds(static_cast<std::int64_t>(std::floor(unix_seconds * 1000.0))));
-  const auto day = floor<days>(ms);
-  const year_month_day date(day);
-  const hh_mm_ss time(ms - day);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(date.year()),
-                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()), time.hours().count(),
-                     time.minutes().count(), time.seconds().count(), time.subseconds().count());
+  const auto second = floor<seconds>(ms);
+  // Consecutive lines mostly share their second: its text is kept per thread.
+  thread_local sys_seconds cached_second = sys_seconds::min();
+  thread_local std::string cached_prefix;
+  if (second != cached_second) {
+    const auto day = floor<days>(second);
+    const year_month_day date(day);
+    const hh_mm_ss time(second - day);
+    cached_prefix = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(date.year()),
+                                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                                time.hours().count(), time.minutes().count(), time.seconds().count());
+    cached_second = second;
+  }
+  const auto millis = static_cast<unsigned>((ms - second).count());
+  std::string out;
+  out.reserve(cached_prefix.size() + 5);
+  out += cached_prefix;
+  out += '.';
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += 'Z';
+  return out;
 }
 
-std::string format_line(std::uint64_t seq, double unix_seconds, const AuditEvent& event,
-                        std::string_view prev_sha256) {
-  json::object line;
-  line.reserve(16);
-  line["seq"] = seq;
-  line["timestamp"] = iso8601_utc_ms(unix_seconds);
-  line["event_type"] = to_string(event.type);
-  line["session_id"] = event.session_id;
-  line["agent_id"] = event.agent_id;
-  line["interaction_id"] = event.interaction_id;
-  line["frame_id"] = event.frame_id;
-  if (event.sequence) line["sequence"] = *event.sequence;
-  else line["sequence"] = nullptr;
-  line["priority_override"] = event.priority_override;
-  line["relevance_score"] = event.relevance_score;
-  if (event.latency_seconds) line["latency_seconds"] = *event.latency_seconds;
-  else line["latency_seconds"] = nullptr;
-  line["success"] = event.success;
-  line["code"] = event.code;
-  line["reason"] = event.reason;
-  line["detail"] = event.detail;
-  line["prev_sha256"] = prev_sha256;
-  return json::serialize(line);
+void append_line(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
+                 std::string_view prev_sha256) {
+  // Built with value_stack (each object assembled in one step, as the frame
+  // codec does), in stack memory, then serialized straight onto `out`.
+  std::array<unsigned char, 2048> values;
+  std::array<unsigned char, 1024> scratch;
+  json::monotonic_resource resource(values.data(), values.size());
+  json::value_stack st(json::storage_ptr(), scratch.data(), scratch.size());
+  st.reset(&resource);
+  const auto text = [&st](std::string_view key, std::string_view value) {
+    st.push_key(key);
+    st.push_string(value);
+  };
+  const auto optional_uint = [&st](std::string_view key, const std::optional<std::uint64_t>& value) {
+    st.push_key(key);
+    if (value) st.push_uint64(*value);
+    else st.push_null();
+  };
+  const std::string timestamp = iso8601_utc_ms(unix_seconds);
+  optional_uint("seq", seq);
+  text("timestamp", timestamp);
+  text("event_type", to_string(event.type));
+  text("session_id", event.session_id);
+  text("agent_id", event.agent_id);
+  text("interaction_id", event.interaction_id);
+  text("frame_id", event.frame_id);
+  optional_uint("sequence", event.sequence);
+  st.push_key("priority_override");
+  st.push_bool(event.priority_override);
+  st.push_key("relevance_score");
+  st.push_double(event.relevance_score);
+  st.push_key("latency_seconds");
+  if (event.latency_seconds) st.push_double(*event.latency_seconds);
+  else st.push_null();
+  st.push_key("success");
+  st.push_bool(event.success);
+  text("code", event.code);
+  text("reason", event.reason);
+  text("detail", event.detail);
+  text("prev_sha256", prev_sha256);
+  st.push_object(16);
+  const json::value line = st.release();
+  json::serializer serializer;
+  serializer.reset(&line);
+  std::array<char, 1024> chunk;
+  while (!serializer.done()) out += serializer.read(chunk.data(), chunk.size());
 }
 
 namespace {

@@ -21,9 +21,10 @@ std::string sha256_hex(std::string_view bytes);
 // "2023-11-14T22:13:20.123Z" (UTC, milliseconds truncated).
 std::string iso8601_utc_ms(double unix_seconds);
 
-// One JSON line, without the newline: seq, the event's fields, prev_sha256.
-std::string format_line(std::uint64_t seq, double unix_seconds, const AuditEvent& event,
-                        std::string_view prev_sha256);
+// Appends one JSON line, without the newline, to `out`: seq, the event's
+// fields, prev_sha256.
+void append_line(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
+                 std::string_view prev_sha256);
 
 // The chain fields of a line.
 struct ChainFields {

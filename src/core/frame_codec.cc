@@ -367,13 +367,14 @@ PromptDecodeResult decode_prompt_object(std::string_view text) noexcept {
 // The hot path (one per prompt written): built with value_stack, the DOM
 // builder Boost.JSON's own parser uses, which assembles each object in one
 // step instead of inserting (and duplicate-checking) its members one by one.
-std::string encode(const PromptSync& f) {
+std::string encode(const PromptSync& f) { return encode_prompt_sync(f.frame_id, f.sequence, f.payload); }
+
+std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence, const AssistPrompt& p) {
   std::array<unsigned char, 4096> values;
   std::array<unsigned char, 2048> scratch;
   json::monotonic_resource resource(values.data(), values.size());
   json::value_stack st(json::storage_ptr(), scratch.data(), scratch.size());
   st.reset(&resource);
-  const auto& p = f.payload;
   const auto text = [&st](std::string_view key, std::string_view value) {
     st.push_key(key);
     st.push_string(value);
@@ -387,9 +388,9 @@ std::string encode(const PromptSync& f) {
     st.push_double(value);
   };
   text("type", "PROMPT_SYNC");
-  text("frame_id", f.frame_id);
+  text("frame_id", frame_id);
   st.push_key("sequence");
-  st.push_uint64(f.sequence);
+  st.push_uint64(sequence);
   st.push_key("payload");
   text("session_id", p.session_id);
   text("agent_id", p.agent_id);

@@ -107,6 +107,11 @@ TEST(AuditLog, TimestampsAreUtcWithMillisecondsAndZ) {
   EXPECT_EQ(audit_detail::iso8601_utc_ms(0.0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(audit_detail::iso8601_utc_ms(951'782'400.5), "2000-02-29T00:00:00.500Z");
   EXPECT_EQ(audit_detail::iso8601_utc_ms(1'700'000'000.9999), "2023-11-14T22:13:20.999Z");
+  // The text of the last second is reused: same second, next second, and back.
+  EXPECT_EQ(audit_detail::iso8601_utc_ms(1'700'000'000.042), "2023-11-14T22:13:20.042Z");
+  EXPECT_EQ(audit_detail::iso8601_utc_ms(1'700'000'001.0), "2023-11-14T22:13:21.000Z");
+  EXPECT_EQ(audit_detail::iso8601_utc_ms(1'700'000'000.007), "2023-11-14T22:13:20.007Z");
+  EXPECT_EQ(audit_detail::iso8601_utc_ms(-0.5), "1969-12-31T23:59:59.500Z");
 }
 
 TEST(AuditLog, EventTypesHaveTheirWireNamesAndTerminality) {
