@@ -9,34 +9,20 @@ DeliveryLedger::DeliveryLedger(Clock& clock, std::chrono::seconds window, std::s
   // Sized for its bound up front (8 bytes per bucket): growing it rehashes
   // every entry at once, which stalled all connections for ~15 ms at 85 k
   // entries.
-  delivered_.reserve(capacity_);
+  delivered_.reserve(capacity_ + 1);  // a delivery inserts before it forgets the oldest
 }
 
-bool DeliveryLedger::seen(const std::string& frame_id) const {
-  std::lock_guard lock(mu_);
-  auto it = delivered_.find(frame_id);
-  return it != delivered_.end() && clock_.steady_now() - it->second < window_;
-}
-
-DeliveryLedger::Outcome DeliveryLedger::deliver(const PromptSync& frame, double age_seconds) {
-  const auto now = clock_.steady_now();
-  std::lock_guard lock(mu_);
-  if (auto it = delivered_.find(frame.frame_id); it != delivered_.end()) {
-    if (now - it->second < window_) {
-      ++stats_.duplicates_suppressed;
-      return Outcome::duplicate;
-    }
-    delivered_.erase(it);
-  }
-  if (delivered_.size() >= capacity_) prune_locked(now);
-  while (delivered_.size() >= capacity_ && !delivery_order_.empty()) {
+void DeliveryLedger::record_delivery_locked(const PromptSync& frame, double age_seconds, Clock::steady_time now) {
+  if (delivered_.size() > capacity_) prune_locked(now);
+  // Past capacity, the oldest are forgotten early. The new frame_id is not
+  // in delivery_order_ yet, so it is never the one forgotten.
+  while (delivered_.size() > capacity_ && !delivery_order_.empty()) {
     auto oldest = delivered_.find(delivery_order_.front().second);
     if (oldest != delivered_.end() && oldest->second == delivery_order_.front().first) {
       delivered_.erase(oldest);
     }
     delivery_order_.pop_front();
   }
-  delivered_.emplace(frame.frame_id, now);
   delivery_order_.emplace_back(now, frame.frame_id);
 
   ++stats_.prompts_delivered;
@@ -48,7 +34,6 @@ DeliveryLedger::Outcome DeliveryLedger::deliver(const PromptSync& frame, double 
   if (!fresh && frame.sequence < session->second.highest_sequence) ++stats_.order_violations;
   session->second.highest_sequence = std::max(session->second.highest_sequence, frame.sequence);
   session->second.last_delivery = now;
-  return Outcome::delivered;
 }
 
 void DeliveryLedger::add(std::uint64_t GatewayStats::*counter, std::uint64_t n) {

@@ -23,15 +23,31 @@ class DeliveryLedger {
  public:
   DeliveryLedger(Clock& clock, std::chrono::seconds window, std::size_t capacity);
 
-  // True when `frame_id` was delivered within the window.
-  bool seen(const std::string& frame_id) const;
-
-  enum class Outcome { delivered, duplicate };
+  enum class Outcome { delivered, duplicate, refused };
   // Shows `frame` on a desktop unless its frame_id was delivered within the
-  // window (then counts a suppressed duplicate). A delivery records the
-  // prompt's age and an order violation when its session already showed a
-  // higher sequence.
-  Outcome deliver(const PromptSync& frame, double age_seconds);
+  // window (then counts a suppressed duplicate, whatever `admit` would say).
+  // A new frame_id is first put to `admit()` (a callable returning true to
+  // admit; it runs under the ledger's lock, so it must not call back into the
+  // ledger): refused, it leaves no trace. A delivery records the prompt's age
+  // and an order violation when its session already showed a higher sequence.
+  // One hash lookup per frame.
+  template <typename Admit>
+  Outcome deliver(const PromptSync& frame, double age_seconds, Admit&& admit) {
+    const auto now = clock_.steady_now();
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = delivered_.try_emplace(frame.frame_id, now);
+    if (!inserted && now - it->second < window_) {
+      ++stats_.duplicates_suppressed;
+      return Outcome::duplicate;
+    }
+    if (!admit()) {
+      delivered_.erase(it);  // new, or remembered past its window: forgotten either way
+      return Outcome::refused;
+    }
+    it->second = now;
+    record_delivery_locked(frame, age_seconds, now);
+    return Outcome::delivered;
+  }
 
   // Adds `n` to one counter.
   void add(std::uint64_t GatewayStats::*counter, std::uint64_t n = 1);
@@ -45,6 +61,8 @@ class DeliveryLedger {
 
  private:
   void prune_locked(Clock::steady_time now);
+  // The rest of a delivery once its frame_id is in delivered_ (stamped `now`).
+  void record_delivery_locked(const PromptSync& frame, double age_seconds, Clock::steady_time now);
 
   struct SessionOrder {
     std::uint64_t highest_sequence = 0;

@@ -2,8 +2,10 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -245,26 +247,26 @@ class RealtimeSession final : public LiveConnection,
     }
     const double age = clock_.unix_now() - frame.payload.timestamp;
     const auto& session_id = frame.payload.session_id;
-    // A frame already delivered is acknowledged again whatever its age or slot.
-    if (!state_->ledger.seen(frame.frame_id)) {
+    // A frame already delivered is acknowledged again whatever its age or
+    // slot; a new one must pass these first.
+    std::optional<std::pair<NackCode, std::string>> refusal;
+    const auto admit = [&]() -> bool {
       if (age > frame.payload.ttl_seconds) {
-        nack(frame.frame_id, frame.sequence, NackCode::stale,
-             fmt::format("prompt is {:.3f} s old, older than its ttl of {} s", age,
-                         frame.payload.ttl_seconds));
-        return;
+        refusal.emplace(NackCode::stale, fmt::format("prompt is {:.3f} s old, older than its ttl of {} s", age,
+                                                     frame.payload.ttl_seconds));
+      } else if (!sessions_.contains(session_id) && sessions_.size() >= opts_.max_sessions) {
+        refusal.emplace(NackCode::session_limit,
+                        fmt::format("this connection already holds {} sessions", sessions_.size()));
+      } else if (unacked_ >= opts_.max_inflight) {
+        refusal.emplace(NackCode::inflight_limit, fmt::format("{} prompts are awaiting their ACK", unacked_));
       }
-      if (!sessions_.contains(session_id) && sessions_.size() >= opts_.max_sessions) {
-        nack(frame.frame_id, frame.sequence, NackCode::session_limit,
-             fmt::format("this connection already holds {} sessions", sessions_.size()));
-        return;
-      }
-      if (unacked_ >= opts_.max_inflight) {
-        nack(frame.frame_id, frame.sequence, NackCode::inflight_limit,
-             fmt::format("{} prompts are awaiting their ACK", unacked_));
-        return;
-      }
+      return !refusal;
+    };
+    const auto outcome = state_->ledger.deliver(frame, age, admit);
+    if (outcome == DeliveryLedger::Outcome::refused) {
+      nack(frame.frame_id, frame.sequence, refusal->first, refusal->second);
+      return;
     }
-    const auto outcome = state_->ledger.deliver(frame, age);
     const bool duplicate = outcome == DeliveryLedger::Outcome::duplicate;
     const auto now = clock_.steady_now();
     if (!duplicate) {
