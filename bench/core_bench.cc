@@ -75,4 +75,15 @@ void BM_EncodeOnly(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_EncodeOnly);
+// What the synchronizer thread does per write: the frame around a payload
+// encoded at acceptance (encode_prompt_payload, on the caller's thread).
+void BM_EncodeEnvelopeOnly(benchmark::State& state) {
+  const auto payload = assist::encode_prompt_payload(typical_prompt());
+  std::uint64_t sequence = 0;
+  for (auto _ : state) {
+    auto t = assist::encode_prompt_sync("2f1c3f7e-6a0b-4c39-9d7e-0c5e8d3f6a11", ++sequence, payload);
+    benchmark::DoNotOptimize(t);
+  }
+}
+BENCHMARK(BM_EncodeEnvelopeOnly);
 }  // namespace

@@ -1,6 +1,7 @@
 #include "assist/frame.h"
 
 #include <array>
+#include <cassert>
 #include <limits>
 #include <type_traits>
 
@@ -364,12 +365,10 @@ PromptDecodeResult decode_prompt_object(std::string_view text) noexcept {
   }
 }
 
-// The hot path (one per prompt written): built with value_stack, the DOM
+// The hot path (one per prompt accepted): built with value_stack, the DOM
 // builder Boost.JSON's own parser uses, which assembles each object in one
 // step instead of inserting (and duplicate-checking) its members one by one.
-std::string encode(const PromptSync& f) { return encode_prompt_sync(f.frame_id, f.sequence, f.payload); }
-
-std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence, const AssistPrompt& p) {
+std::string encode_prompt_payload(const AssistPrompt& p) {
   std::array<unsigned char, 4096> values;
   std::array<unsigned char, 2048> scratch;
   json::monotonic_resource resource(values.data(), values.size());
@@ -387,11 +386,6 @@ std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence
     st.push_key(key);
     st.push_double(value);
   };
-  text("type", "PROMPT_SYNC");
-  text("frame_id", frame_id);
-  st.push_key("sequence");
-  st.push_uint64(sequence);
-  st.push_key("payload");
   text("session_id", p.session_id);
   text("agent_id", p.agent_id);
   text("interaction_id", p.interaction_id);
@@ -413,8 +407,30 @@ std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence
   real("timestamp", p.timestamp);
   integer("ttl_seconds", p.ttl_seconds);
   st.push_object(9);
-  st.push_object(4);
   return json::serialize(st.release());
+}
+
+// The envelope is serialized by Boost.JSON with a null payload, and the
+// payload's own serialization (a complete JSON value) takes that null's place.
+std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence, std::string_view payload_json) {
+  static constexpr std::string_view kNullSlot = "null}";
+  json::object envelope;
+  envelope.reserve(4);
+  envelope.emplace("type", "PROMPT_SYNC");
+  envelope.emplace("frame_id", frame_id);
+  envelope.emplace("sequence", sequence);
+  envelope.emplace("payload", nullptr);
+  std::string out = json::serialize(envelope);
+  assert(out.ends_with(kNullSlot));
+  out.resize(out.size() - kNullSlot.size());
+  out.reserve(out.size() + payload_json.size() + 1);
+  out += payload_json;
+  out += '}';
+  return out;
+}
+
+std::string encode(const PromptSync& f) {
+  return encode_prompt_sync(f.frame_id, f.sequence, encode_prompt_payload(f.payload));
 }
 
 std::string encode(const SessionEnd& f) {

@@ -166,7 +166,7 @@ std::optional<OutFrame> Scheduler::next_frame(LinkId link) {
     }
     entry->sequence = ++sequence_;
     OutFrame frame{entry->frame_id, entry->sequence, session.id,
-                   encode_prompt_sync(entry->frame_id, entry->sequence, entry->prompt)};
+                   encode_prompt_sync(entry->frame_id, entry->sequence, entry->payload_json)};
     ++session.inflight;
     inflight_.emplace(entry->frame_id, std::move(entry));
     return frame;

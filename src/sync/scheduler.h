@@ -30,6 +30,7 @@ using transport::SteadyTime;
 struct Entry {
   std::string frame_id;
   AssistPrompt prompt;
+  std::string payload_json;          // encode_prompt_payload(prompt), made off the synchronizer thread
   std::uint64_t sequence = 0;        // assigned at first write
   std::optional<SteadyTime> written_at;  // last write, for write-to-ACK latency
   std::function<void(const SyncOutcome&)> done;  // called once, with the final outcome

@@ -184,6 +184,7 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     auto state = std::make_shared<PromptTicket::State>(frame_id);
     auto entry = std::make_unique<sync::Entry>();
     entry->frame_id = frame_id;
+    entry->payload_json = encode_prompt_payload(prompt);  // here, on the caller's thread
     entry->prompt = std::move(prompt);
     entry->done = [state](const SyncOutcome& o) { state->complete(o); };
     accepted.fetch_add(1);

@@ -1,5 +1,7 @@
 #include "assist/frame.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "assist/frame_id.h"
@@ -39,6 +41,18 @@ TEST(FrameCodec, PromptSyncHasTheWireShape) {
 TEST(FrameCodec, PromptSyncRoundTripsTheSourceExample) {
   const auto f = example_sync();
   EXPECT_EQ(decode_as<PromptSync>(encode(f)), f);
+}
+
+TEST(FrameCodec, OnePayloadEncodingServesEveryWriteOfThePrompt) {
+  const auto f = example_sync();
+  const auto payload = encode_prompt_payload(f.payload);
+  EXPECT_EQ(encode_prompt_sync(f.frame_id, f.sequence, payload), encode(f));
+  // Another sequence (a replay keeps its own; this is any number) and a
+  // frame_id that needs escaping: the envelope is still Boost.JSON's.
+  for (const std::uint64_t sequence : {std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()}) {
+    const PromptSync other{"quote\"back\\slash", sequence, f.payload};
+    EXPECT_EQ(decode_as<PromptSync>(encode_prompt_sync(other.frame_id, other.sequence, payload)), other);
+  }
 }
 
 TEST(FrameCodec, RoundTripsGeneratedValidPrompts) {

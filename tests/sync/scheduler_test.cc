@@ -77,6 +77,7 @@ class SchedulerTest : public ::testing::Test {
     e->prompt.interaction_id = std::move(interaction);
     e->prompt.priority_override = urgent;
     e->prompt.timestamp = clock_.unix_now() - age;
+    e->payload_json = encode_prompt_payload(e->prompt);
     e->done = [this, id = e->frame_id](const SyncOutcome& o) { done_[id] = o.kind; };
     const auto id = e->frame_id;
     scheduler_.accept(std::move(e));
