@@ -4,12 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
-#include <optional>
 
 #include <boost/json.hpp>
-#include <boost/json/value_stack.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+
+#include "core/detail/json_build.h"
 
 namespace assist::audit_detail {
 namespace json = boost::json;
@@ -66,50 +66,26 @@ std::string iso8601_utc_ms(double unix_seconds) {
 
 void append_line(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
                  std::string_view prev_sha256) {
-  // Built with value_stack (each object assembled in one step, as the frame
-  // codec does), in stack memory, then serialized straight onto `out`.
-  std::array<unsigned char, 2048> values;
-  std::array<unsigned char, 1024> scratch;
-  json::monotonic_resource resource(values.data(), values.size());
-  json::value_stack st(json::storage_ptr(), scratch.data(), scratch.size());
-  st.reset(&resource);
-  const auto text = [&st](std::string_view key, std::string_view value) {
-    st.push_key(key);
-    st.push_string(value);
-  };
-  const auto optional_uint = [&st](std::string_view key, const std::optional<std::uint64_t>& value) {
-    st.push_key(key);
-    if (value) st.push_uint64(*value);
-    else st.push_null();
-  };
-  const std::string timestamp = iso8601_utc_ms(unix_seconds);
-  optional_uint("seq", seq);
-  text("timestamp", timestamp);
-  text("event_type", to_string(event.type));
-  text("session_id", event.session_id);
-  text("agent_id", event.agent_id);
-  text("interaction_id", event.interaction_id);
-  text("frame_id", event.frame_id);
-  optional_uint("sequence", event.sequence);
-  st.push_key("priority_override");
-  st.push_bool(event.priority_override);
-  st.push_key("relevance_score");
-  st.push_double(event.relevance_score);
-  st.push_key("latency_seconds");
-  if (event.latency_seconds) st.push_double(*event.latency_seconds);
-  else st.push_null();
-  st.push_key("success");
-  st.push_bool(event.success);
-  text("code", event.code);
-  text("reason", event.reason);
-  text("detail", event.detail);
-  text("prev_sha256", prev_sha256);
-  st.push_object(16);
-  const json::value line = st.release();
-  json::serializer serializer;
-  serializer.reset(&line);
-  std::array<char, 1024> chunk;
-  while (!serializer.done()) out += serializer.read(chunk.data(), chunk.size());
+  detail::StackJsonBuilder b;
+  b.unsigned_integer("seq", seq);
+  b.text("timestamp", iso8601_utc_ms(unix_seconds));
+  b.text("event_type", to_string(event.type));
+  b.text("session_id", event.session_id);
+  b.text("agent_id", event.agent_id);
+  b.text("interaction_id", event.interaction_id);
+  b.text("frame_id", event.frame_id);
+  if (event.sequence) b.unsigned_integer("sequence", *event.sequence);
+  else b.null("sequence");
+  b.boolean("priority_override", event.priority_override);
+  b.real("relevance_score", event.relevance_score);
+  if (event.latency_seconds) b.real("latency_seconds", *event.latency_seconds);
+  else b.null("latency_seconds");
+  b.boolean("success", event.success);
+  b.text("code", event.code);
+  b.text("reason", event.reason);
+  b.text("detail", event.detail);
+  b.text("prev_sha256", prev_sha256);
+  b.finish_object_onto(out, 16);
 }
 
 namespace {

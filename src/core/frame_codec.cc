@@ -11,6 +11,7 @@
 #include <boost/json/src.hpp>
 #include <fmt/format.h>
 
+#include "core/detail/json_build.h"
 #include "core/detail/json_parse.h"
 
 namespace assist {
@@ -365,49 +366,30 @@ PromptDecodeResult decode_prompt_object(std::string_view text) noexcept {
   }
 }
 
-// The hot path (one per prompt accepted): built with value_stack, the DOM
-// builder Boost.JSON's own parser uses, which assembles each object in one
-// step instead of inserting (and duplicate-checking) its members one by one.
+// The hot path (one per prompt accepted).
 std::string encode_prompt_payload(const AssistPrompt& p) {
-  std::array<unsigned char, 4096> values;
-  std::array<unsigned char, 2048> scratch;
-  json::monotonic_resource resource(values.data(), values.size());
-  json::value_stack st(json::storage_ptr(), scratch.data(), scratch.size());
-  st.reset(&resource);
-  const auto text = [&st](std::string_view key, std::string_view value) {
-    st.push_key(key);
-    st.push_string(value);
-  };
-  const auto integer = [&st](std::string_view key, std::int64_t value) {
-    st.push_key(key);
-    st.push_int64(value);
-  };
-  const auto real = [&st](std::string_view key, double value) {
-    st.push_key(key);
-    st.push_double(value);
-  };
-  text("session_id", p.session_id);
-  text("agent_id", p.agent_id);
-  text("interaction_id", p.interaction_id);
+  detail::StackJsonBuilder b;
+  auto& st = b.stack();
+  b.text("session_id", p.session_id);
+  b.text("agent_id", p.agent_id);
+  b.text("interaction_id", p.interaction_id);
   st.push_key("snippets");
   for (const auto& s : p.snippets) {
-    text("snippet_id", s.snippet_id);
-    text("content", s.content);
+    b.text("snippet_id", s.snippet_id);
+    b.text("content", s.content);
     st.push_key("tags");
     for (const auto& tag : s.tags) st.push_string(tag);
     st.push_array(s.tags.size());
-    text("source_system", s.source_system);
+    b.text("source_system", s.source_system);
     st.push_object(4);
   }
   st.push_array(p.snippets.size());
-  st.push_key("priority_override");
-  st.push_bool(p.priority_override);
-  integer("priority_level", p.priority_level);
-  real("relevance_score", p.relevance_score);
-  real("timestamp", p.timestamp);
-  integer("ttl_seconds", p.ttl_seconds);
-  st.push_object(9);
-  return json::serialize(st.release());
+  b.boolean("priority_override", p.priority_override);
+  b.integer("priority_level", p.priority_level);
+  b.real("relevance_score", p.relevance_score);
+  b.real("timestamp", p.timestamp);
+  b.integer("ttl_seconds", p.ttl_seconds);
+  return b.finish_object(9);
 }
 
 // The envelope is serialized by Boost.JSON with a null payload, and the

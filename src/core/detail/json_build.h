@@ -1,0 +1,82 @@
+// Building one JSON object fast, for the hot encoders (the PROMPT_SYNC
+// payload, audit lines).
+#ifndef ASSIST_SRC_CORE_DETAIL_JSON_BUILD_H
+#define ASSIST_SRC_CORE_DETAIL_JSON_BUILD_H
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/serializer.hpp>
+#include <boost/json/value_stack.hpp>
+
+namespace assist::detail {
+
+// json::value_stack (the DOM builder Boost.JSON's own parser uses, which
+// assembles each object in one step instead of inserting and
+// duplicate-checking members one by one) over stack memory. Push members
+// (nested containers through stack()), then serialize with one of the
+// finish calls; the builder is spent after that.
+class StackJsonBuilder {
+ public:
+  StackJsonBuilder() : resource_(values_.data(), values_.size()), stack_({}, scratch_.data(), scratch_.size()) {
+    stack_.reset(&resource_);
+  }
+  StackJsonBuilder(const StackJsonBuilder&) = delete;
+  StackJsonBuilder& operator=(const StackJsonBuilder&) = delete;
+
+  boost::json::value_stack& stack() { return stack_; }
+  void text(std::string_view key, std::string_view value) {
+    stack_.push_key(key);
+    stack_.push_string(value);
+  }
+  void integer(std::string_view key, std::int64_t value) {
+    stack_.push_key(key);
+    stack_.push_int64(value);
+  }
+  void unsigned_integer(std::string_view key, std::uint64_t value) {
+    stack_.push_key(key);
+    stack_.push_uint64(value);
+  }
+  void real(std::string_view key, double value) {
+    stack_.push_key(key);
+    stack_.push_double(value);
+  }
+  void boolean(std::string_view key, bool value) {
+    stack_.push_key(key);
+    stack_.push_bool(value);
+  }
+  void null(std::string_view key) {
+    stack_.push_key(key);
+    stack_.push_null();
+  }
+
+  // The top-level object of `members` members, serialized.
+  std::string finish_object(std::size_t members) {
+    std::string out;
+    finish_object_onto(out, members);
+    return out;
+  }
+  // The same, appended to `out`.
+  void finish_object_onto(std::string& out, std::size_t members) {
+    stack_.push_object(members);
+    const boost::json::value document = stack_.release();
+    boost::json::serializer serializer;
+    serializer.reset(&document);
+    std::array<char, 1024> chunk;
+    while (!serializer.done()) out += serializer.read(chunk.data(), chunk.size());
+  }
+
+ private:
+  std::array<unsigned char, 4096> values_;
+  std::array<unsigned char, 2048> scratch_;
+  boost::json::monotonic_resource resource_;
+  boost::json::value_stack stack_;
+};
+
+}  // namespace assist::detail
+
+#endif
