@@ -139,8 +139,8 @@ struct CrmWebhook::Impl {
     unsigned attempts = 0;
     while (attempts < max_attempts && !abandon) {
       ++attempts;
-      const Attempt out =
-          co_await net::http_call(target, make_request(update), options.timeout, kMaxResponseBytes, &in_progress);
+      const auto request = make_request(update);  // a named local: g++ 12 mishandles temporaries in co_await
+      const Attempt out = co_await net::http_call(target, request, options.timeout, kMaxResponseBytes, &in_progress);
       if (!out.net_error && out.status >= 200 && out.status < 300) {
         delivered = true;
         break;

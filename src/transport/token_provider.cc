@@ -194,8 +194,8 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       const auto sent_at = clock.steady_now();
       ++attempts;
       ++requests;
-      const net::HttpReply out =
-          co_await net::http_call(target, make_request(), options.request_timeout, kMaxResponseBytes);
+      const auto request = make_request();  // a named local: g++ 12 mishandles temporaries in co_await
+      const net::HttpReply out = co_await net::http_call(target, request, options.request_timeout, kMaxResponseBytes);
       TransportErrc retry_reason{};
       Millis delay{0};
       if (out.net_error) {
