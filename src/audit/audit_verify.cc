@@ -66,7 +66,10 @@ class Verifier {
       const bool complete = end != std::string::npos;
       const std::string_view text =
           std::string_view(bytes).substr(start, complete ? end - start : std::string::npos);
-      Entry e{f, ++number, false, {}, audit_detail::sha256_hex(text)};
+      Entry e;
+      e.file = f;
+      e.line = ++number;
+      e.sha256 = audit_detail::sha256_hex(text);
       ++report_.lines;
       std::string why;
       e.parsed = audit_detail::parse_chain_fields(text, e.fields, why);
