@@ -396,13 +396,12 @@ std::string encode_prompt_payload(const AssistPrompt& p) {
 // payload's own serialization (a complete JSON value) takes that null's place.
 std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence, std::string_view payload_json) {
   static constexpr std::string_view kNullSlot = "null}";
-  json::object envelope;
-  envelope.reserve(4);
-  envelope.emplace("type", "PROMPT_SYNC");
-  envelope.emplace("frame_id", frame_id);
-  envelope.emplace("sequence", sequence);
-  envelope.emplace("payload", nullptr);
-  std::string out = json::serialize(envelope);
+  detail::StackJsonBuilder b;
+  b.text("type", "PROMPT_SYNC");
+  b.text("frame_id", frame_id);
+  b.unsigned_integer("sequence", sequence);
+  b.null("payload");
+  std::string out = b.finish_object(4);
   assert(out.ends_with(kNullSlot));
   out.resize(out.size() - kNullSlot.size());
   out.reserve(out.size() + payload_json.size() + 1);
