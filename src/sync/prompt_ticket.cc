@@ -6,18 +6,38 @@
 
 namespace assist {
 
-PromptTicket::State::State(std::string id) : frame_id(std::move(id)), future(promise.get_future().share()) {}
+PromptTicket::State::State(std::string id) : frame_id(std::move(id)) {}
 
 void PromptTicket::State::complete(const SyncOutcome& outcome) {
   std::vector<std::function<void(const SyncOutcome&)>> to_call;
+  bool fulfil = false;
   {
     std::lock_guard lock(mu);
     if (result) return;  // exactly once
     result = outcome;
     to_call.swap(waiters);
+    fulfil = promise.has_value();
   }
-  promise.set_value(outcome);
+  // After the lock: result is set, so future() no longer touches the promise.
+  if (fulfil) promise->set_value(outcome);
+  completed.notify_all();
   for (auto& fn : to_call) fn(outcome);
+}
+
+SyncOutcome PromptTicket::State::wait() {
+  std::unique_lock lock(mu);
+  completed.wait(lock, [this] { return result.has_value(); });
+  return *result;
+}
+
+std::shared_future<SyncOutcome> PromptTicket::State::future() {
+  std::lock_guard lock(mu);
+  if (!promise) {
+    promise.emplace();
+    shared = promise->get_future().share();
+    if (result) promise->set_value(*result);
+  }
+  return shared;
 }
 
 const std::string& PromptTicket::frame_id() const {
@@ -31,9 +51,9 @@ bool PromptTicket::done() const {
   return state_->result.has_value();
 }
 
-SyncOutcome PromptTicket::wait() const { return state_->future.get(); }
+SyncOutcome PromptTicket::wait() const { return state_->wait(); }
 
-std::shared_future<SyncOutcome> PromptTicket::future() const { return state_->future; }
+std::shared_future<SyncOutcome> PromptTicket::future() const { return state_->future(); }
 
 void PromptTicket::State::on_complete(std::function<void(const SyncOutcome&)> fn) {
   std::optional<SyncOutcome> known;

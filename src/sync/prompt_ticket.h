@@ -2,6 +2,7 @@
 #ifndef ASSIST_SRC_SYNC_PROMPT_TICKET_H
 #define ASSIST_SRC_SYNC_PROMPT_TICKET_H
 
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -20,12 +21,20 @@ struct PromptTicket::State {
   // Calls `fn` once with the outcome: at once if known, else from complete().
   void on_complete(std::function<void(const SyncOutcome&)> fn);
 
+  // Blocks until complete() has run.
+  SyncOutcome wait();
+  // A future of the outcome, made on first request: most callers never ask,
+  // and a std::promise costs an allocation and a futex wake on every
+  // completion (its set_value runs std::call_once).
+  std::shared_future<SyncOutcome> future();
+
   const std::string frame_id;
   std::mutex mu;
+  std::condition_variable completed;
   std::optional<SyncOutcome> result;
   std::vector<std::function<void(const SyncOutcome&)>> waiters;
-  std::promise<SyncOutcome> promise;
-  std::shared_future<SyncOutcome> future;
+  std::optional<std::promise<SyncOutcome>> promise;  // set once future() was asked
+  std::shared_future<SyncOutcome> shared;
 };
 
 }  // namespace assist
