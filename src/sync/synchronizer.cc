@@ -188,13 +188,31 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     entry->prompt = std::move(prompt);
     entry->done = [state](const SyncOutcome& o) { state->complete(o); };
     accepted.fetch_add(1);
-    asio::post(io, [this, e = std::move(entry)]() mutable {
-      scheduler.accept(std::move(e));
-      update_gauges();
-    });
+    bool first = false;
+    {
+      std::lock_guard lock(inbox_mu);
+      first = inbox.empty();
+      inbox.push_back(std::move(entry));
+    }
+    // One hand-off per batch, not per prompt: a post is a queue operation and
+    // often a wake-up of the synchronizer thread.
+    if (first) asio::post(io, [this] { take_inbox(); });
     SubmitResult r;
     r.ticket = PromptTicket(std::move(state));
     return r;
+  }
+
+  // Hands every prompt accepted since the last call to the scheduler, in
+  // acceptance order.
+  void take_inbox() {
+    {
+      std::lock_guard lock(inbox_mu);
+      taken.swap(inbox);  // both keep their capacity
+    }
+    if (taken.empty()) return;
+    for (auto& entry : taken) scheduler.accept(std::move(entry));
+    taken.clear();
+    update_gauges();
   }
 
   // ----- sync::Placement -----------------------------------------------------
@@ -364,11 +382,13 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
 
   asio::awaitable<void> drain_and_close() {
     const auto deadline = std::chrono::steady_clock::now() + options.stop_drain;
+    take_inbox();  // counted in queued() from here on
     asio::steady_timer timer(io);
     while (scheduler.queued() + scheduler.inflight() > 0 && std::chrono::steady_clock::now() < deadline) {
       timer.expires_after(std::chrono::milliseconds(5));
       co_await timer.async_wait(asio::use_awaitable);
     }
+    take_inbox();  // accepted just before stop(): ended below with the rest
     scheduler.fail_all(OutcomeKind::failed, "synchronizer stopped before delivery");
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     co_await pool.stop(std::max(left, std::chrono::milliseconds(0)));
@@ -386,6 +406,9 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
   std::unique_ptr<AuditLog> audit;
   std::mutex ids_mu;
   FrameIdGenerator ids;
+  std::mutex inbox_mu;
+  std::vector<std::unique_ptr<sync::Entry>> inbox;  // accepted, not yet taken (guarded by inbox_mu)
+  std::vector<std::unique_ptr<sync::Entry>> taken;  // synchronizer thread only
   std::thread thread;
   std::atomic<bool> running{false};
   std::atomic<bool> audit_failed{false};
