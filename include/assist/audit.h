@@ -87,7 +87,7 @@ struct AuditOptions {
   // often unless a full batch, flush() or close() is waiting: under a steady
   // flow one wake-up, write and fsync per interval instead of per few events.
   // It delays durability by at most this much; 0 writes at once.
-  std::chrono::microseconds batch_delay{1000};
+  std::chrono::microseconds batch_delay{4000};
   // When the live file would grow beyond this many bytes it is renamed to
   // <path>.<N> (N = 1, 2, ...; larger is newer) and a fresh <path> continues
   // the chain. 0: never rotate.
