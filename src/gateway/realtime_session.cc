@@ -22,7 +22,7 @@
 #include "assist/frame.h"
 #include "assist/frame_id.h"
 #include "assist/validation.h"
-#include "gateway/coalescing_stream.h"
+#include "net/coalescing_stream.h"
 
 namespace assist::gateway {
 namespace {
@@ -355,7 +355,7 @@ class RealtimeSession final : public LiveConnection,
   const std::shared_ptr<GatewayState> state_;
   const GatewayOptions& opts_;
   Clock& clock_;
-  websocket::stream<CoalescingStream<NextLayer>> ws_;
+  websocket::stream<net::CoalescingStream<NextLayer>> ws_;
   const IssuedToken token_;
   asio::steady_timer wake_writer_;  // cancelled when the queue grows
   asio::steady_timer wake_reader_;  // cancelled when the queue shrinks

@@ -55,14 +55,22 @@ std::optional<std::string> Scheduler::staleness(const Entry& entry) const {
   return std::nullopt;
 }
 
-void Scheduler::finish(std::unique_ptr<Entry> entry, SyncOutcome outcome) {
-  outcome.frame_id = entry->frame_id;
-  outcome.sequence = entry->sequence;
-  sink_.on_outcome(*entry, outcome);
-  if (entry->done) entry->done(outcome);
+void Scheduler::report(Entry& entry, SyncOutcome outcome) {
+  outcome.frame_id = entry.frame_id;
+  outcome.sequence = entry.sequence;
+  sink_.on_outcome(entry, outcome);
+  if (entry.done) entry.done(outcome);
 }
 
+void Scheduler::finish(std::unique_ptr<Entry> entry, SyncOutcome outcome) { report(*entry, std::move(outcome)); }
+
 void Scheduler::accept(std::unique_ptr<Entry> entry) {
+  const auto key = FrameKey::of(entry->frame_id);
+  if (!key) {
+    finish(std::move(entry), make_outcome(OutcomeKind::failed, "frame_id is not a 36-character UUID"));
+    return;
+  }
+  entry->key = *key;
   const std::string sid = entry->prompt.session_id;
   auto& slot = sessions_[sid];
   if (!slot) {
@@ -118,7 +126,7 @@ bool Scheduler::evict_lru_idle(const std::string& except) {
   }
   if (victim == nullptr) return false;
   const LinkId link = *victim->link;
-  links_[link].control.push_back(OutFrame{{}, 0, victim->id, encode(SessionEnd{victim->id})});
+  links_[link].control.push_back(OutFrame{std::nullopt, 0, encode(SessionEnd{victim->id})});
   placement_.release_session(victim->id);
   sink_.on_evicted(victim->id, victim->agent_id);
   sessions_.erase(victim->id);
@@ -165,33 +173,34 @@ std::optional<OutFrame> Scheduler::next_frame(LinkId link) {
       continue;
     }
     entry->sequence = ++sequence_;
-    OutFrame frame{entry->frame_id, entry->sequence, session.id,
+    OutFrame frame{entry->key, entry->sequence,
                    encode_prompt_sync(entry->frame_id, entry->sequence, entry->payload_json)};
     ++session.inflight;
-    inflight_.emplace(entry->frame_id, std::move(entry));
+    inflight_.emplace(entry->key, std::move(entry));
     return frame;
   }
   return std::nullopt;
 }
 
-bool Scheduler::replay(LinkId, const OutFrame& frame) {
-  if (frame.frame_id.empty()) return true;  // SESSION_END: harmless to repeat
-  auto it = inflight_.find(frame.frame_id);
-  if (it == inflight_.end()) return false;
+std::optional<OutFrame> Scheduler::replay(LinkId, const FrameKey& key) {
+  auto it = inflight_.find(key);
+  if (it == inflight_.end()) return std::nullopt;
   if (paused_) {
-    finish_inflight(frame.frame_id, make_outcome(OutcomeKind::failed, "not replayed: sending is stopped"), clock_.steady_now());
-    return false;
+    finish_inflight(key, make_outcome(OutcomeKind::failed, "not replayed: sending is stopped"), clock_.steady_now());
+    return std::nullopt;
   }
   if (auto why = staleness(*it->second)) {
-    finish_inflight(frame.frame_id, make_outcome(OutcomeKind::rejected_freshness, "not replayed after reconnect: " + *why), clock_.steady_now());
-    return false;
+    finish_inflight(key, make_outcome(OutcomeKind::rejected_freshness, "not replayed after reconnect: " + *why),
+                    clock_.steady_now());
+    return std::nullopt;
   }
-  return true;
+  const Entry& entry = *it->second;  // same frame_id and sequence as first written
+  return OutFrame{key, entry.sequence, encode_prompt_sync(entry.frame_id, entry.sequence, entry.payload_json)};
 }
 
 void Scheduler::on_written(LinkId, const OutFrame& frame, SteadyTime at) {
-  if (frame.frame_id.empty()) return;
-  auto it = inflight_.find(frame.frame_id);
+  if (!frame.key) return;
+  auto it = inflight_.find(*frame.key);
   if (it == inflight_.end()) return;
   const bool replayed = it->second->written_at.has_value();
   it->second->written_at = at;
@@ -200,8 +209,8 @@ void Scheduler::on_written(LinkId, const OutFrame& frame, SteadyTime at) {
 
 void Scheduler::on_hello(LinkId, const Hello&) {}
 
-void Scheduler::finish_inflight(const std::string& frame_id, SyncOutcome outcome, SteadyTime at) {
-  auto it = inflight_.find(frame_id);
+void Scheduler::finish_inflight(const FrameKey& key, SyncOutcome outcome, SteadyTime at) {
+  auto it = inflight_.find(key);
   if (it == inflight_.end()) return;
   auto entry = std::move(it->second);
   inflight_.erase(it);
@@ -209,31 +218,35 @@ void Scheduler::finish_inflight(const std::string& frame_id, SyncOutcome outcome
     outcome.latency_seconds = std::chrono::duration<double>(at - *entry->written_at).count();
   const std::string sid = entry->prompt.session_id;
   if (auto s = sessions_.find(sid); s != sessions_.end() && s->second->inflight > 0) --s->second->inflight;
-  if (outcome.kind == OutcomeKind::acked) remember(*entry);
-  finish(std::move(entry), std::move(outcome));
+  const bool acked = outcome.kind == OutcomeKind::acked;
+  report(*entry, std::move(outcome));
+  if (acked) remember(std::move(*entry));  // last use: its strings move
   forget_if_idle(sid);
 }
 
 void Scheduler::on_ack(LinkId, const Ack& ack, SteadyTime at) {
+  const auto key = FrameKey::of(ack.frame_id);
+  if (!key) return;
   auto acked = make_outcome(OutcomeKind::acked);
   acked.duplicate = ack.duplicate;
-  finish_inflight(ack.frame_id, std::move(acked), at);
+  finish_inflight(*key, std::move(acked), at);
 }
 
 void Scheduler::on_nack(LinkId, const Nack& nack, SteadyTime at) {
   const auto code = nack.code_text.empty() ? to_string(nack.code) : std::string_view(nack.code_text);
   auto nacked = make_outcome(OutcomeKind::nacked, fmt::format("{}: {}", code, nack.reason));
   nacked.nack_code = nack.code;
-  finish_inflight(nack.frame_id, std::move(nacked), at);
+  if (const auto key = FrameKey::of(nack.frame_id)) finish_inflight(*key, std::move(nacked), at);
 }
 
-void Scheduler::remember(const Entry& e) {
-  const auto& p = e.prompt;
-  if (!delivered_.emplace(e.frame_id, Delivered{p.session_id, p.agent_id, p.interaction_id, p.priority_level,
-                                               p.priority_override, p.relevance_score, e.sequence})
+void Scheduler::remember(Entry&& e) {
+  auto& p = e.prompt;
+  if (!delivered_
+           .try_emplace(e.key, Delivered{std::move(p.session_id), std::move(p.agent_id), std::move(p.interaction_id),
+                                         p.priority_level, p.priority_override, p.relevance_score, e.sequence})
            .second)
     return;
-  delivered_order_.push_back(e.frame_id);
+  delivered_order_.push_back(e.key);
   while (delivered_order_.size() > options_.remembered_deliveries) {
     delivered_.erase(delivered_order_.front());
     delivered_order_.pop_front();
@@ -241,7 +254,8 @@ void Scheduler::remember(const Entry& e) {
 }
 
 void Scheduler::on_feedback(LinkId, const PromptFeedback& feedback) {
-  auto it = delivered_.find(feedback.frame_id);
+  const auto key = FrameKey::of(feedback.frame_id);
+  const auto it = key ? delivered_.find(*key) : delivered_.end();
   sink_.on_feedback(it == delivered_.end() ? nullptr : &it->second, feedback);
 }
 
@@ -275,13 +289,13 @@ void Scheduler::on_state(LinkId link, transport::LinkState state, std::error_cod
   const std::string reason = state == transport::LinkState::failed
                                  ? fmt::format("connection failed: {}", error.message())
                                  : std::string("connection closed");
-  std::vector<std::string> lost;
-  for (auto& [fid, entry] : inflight_) {
+  std::vector<FrameKey> lost;
+  for (auto& [key, entry] : inflight_) {
     auto s = sessions_.find(entry->prompt.session_id);
-    if (s != sessions_.end() && s->second->link == link) lost.push_back(fid);
+    if (s != sessions_.end() && s->second->link == link) lost.push_back(key);
   }
-  for (const auto& fid : lost)
-    finish_inflight(fid, make_outcome(OutcomeKind::failed, reason), clock_.steady_now());
+  for (const auto& key : lost)
+    finish_inflight(key, make_outcome(OutcomeKind::failed, reason), clock_.steady_now());
   std::vector<std::string> gone;
   for (auto& [id, s] : sessions_) {
     if (s->link != link) continue;
@@ -299,10 +313,10 @@ void Scheduler::on_state(LinkId link, transport::LinkState state, std::error_cod
 
 void Scheduler::fail_all(OutcomeKind kind, const std::string& reason) {
   for (auto& [id, s] : sessions_) fail_session_queue(*s, kind, reason);
-  std::vector<std::string> ids;
-  ids.reserve(inflight_.size());
-  for (auto& [fid, e] : inflight_) ids.push_back(fid);
-  for (const auto& fid : ids) finish_inflight(fid, make_outcome(kind, reason), clock_.steady_now());
+  std::vector<FrameKey> keys;
+  keys.reserve(inflight_.size());
+  for (auto& [key, e] : inflight_) keys.push_back(key);
+  for (const auto& key : keys) finish_inflight(key, make_outcome(kind, reason), clock_.steady_now());
 }
 
 void Scheduler::set_paused(bool paused) {

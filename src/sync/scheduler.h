@@ -15,6 +15,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "assist/clock.h"
 #include "assist/outcome.h"
 #include "assist/prompt.h"
@@ -22,6 +24,8 @@
 
 namespace assist::sync {
 
+using transport::FrameKey;
+using transport::FrameKeyHash;
 using transport::LinkId;
 using transport::OutFrame;
 using transport::SteadyTime;
@@ -29,6 +33,7 @@ using transport::SteadyTime;
 // An accepted prompt on its way through the scheduler.
 struct Entry {
   std::string frame_id;
+  FrameKey key;  // of frame_id, set by Scheduler::accept
   AssistPrompt prompt;
   std::string payload_json;          // encode_prompt_payload(prompt), made off the synchronizer thread
   std::uint64_t sequence = 0;        // assigned at first write
@@ -82,7 +87,8 @@ class Scheduler final : public transport::LinkHandler {
   Scheduler(SchedulerOptions options, Placement& placement, Clock& clock, SchedulerSink& sink);
   ~Scheduler() override;
 
-  // Takes a validated prompt with its frame_id. Supersedes a queued prompt of
+  // Takes a validated prompt with its frame_id (a UUID: anything else ends
+  // as failed at once). Supersedes a queued prompt of
   // the same session and interaction, places the session (evicting the least
   // recently used idle session when every slot is taken), and queues it. The
   // entry may end at once (rejected_concurrency) through sink and done.
@@ -100,7 +106,7 @@ class Scheduler final : public transport::LinkHandler {
 
   // transport::LinkHandler
   std::optional<OutFrame> next_frame(LinkId link) override;
-  bool replay(LinkId link, const OutFrame& frame) override;
+  std::optional<OutFrame> replay(LinkId link, const FrameKey& key) override;
   void on_written(LinkId link, const OutFrame& frame, SteadyTime at) override;
   void on_hello(LinkId link, const Hello& hello) override;
   void on_ack(LinkId link, const Ack& ack, SteadyTime at) override;
@@ -116,13 +122,14 @@ class Scheduler final : public transport::LinkHandler {
   // Why `entry` may not be written now, or nullopt when it is fresh.
   std::optional<std::string> staleness(const Entry& entry) const;
   void finish(std::unique_ptr<Entry> entry, SyncOutcome outcome);
-  void finish_inflight(const std::string& frame_id, SyncOutcome outcome, SteadyTime at);
+  void report(Entry& entry, SyncOutcome outcome);
+  void finish_inflight(const FrameKey& key, SyncOutcome outcome, SteadyTime at);
   void supersede(Session& session, const Entry& newer);
   bool evict_lru_idle(const std::string& except);
   void mark_ready(Session& session);
   void forget_if_idle(const std::string& session_id);
   void fail_session_queue(Session& session, OutcomeKind kind, const std::string& reason);
-  void remember(const Entry& entry);
+  void remember(Entry&& entry);
 
   SchedulerOptions options_;
   Placement& placement_;
@@ -134,9 +141,10 @@ class Scheduler final : public transport::LinkHandler {
   std::size_t queued_ = 0;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<LinkId, LinkQueues> links_;
-  std::unordered_map<std::string, std::unique_ptr<Entry>> inflight_;  // by frame_id
-  std::unordered_map<std::string, Delivered> delivered_;
-  std::deque<std::string> delivered_order_;
+  // Flat tables keyed inline: no allocation per frame on the delivery path.
+  boost::unordered_flat_map<FrameKey, std::unique_ptr<Entry>, FrameKeyHash> inflight_;
+  boost::unordered_flat_map<FrameKey, Delivered, FrameKeyHash> delivered_;
+  std::deque<FrameKey> delivered_order_;
 };
 
 }  // namespace assist::sync

@@ -11,7 +11,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
-#include "net/tcp_cork.h"
+#include "net/coalescing_stream.h"
 #include "transport/retry_after.h"
 
 namespace assist::transport {
@@ -56,21 +56,25 @@ struct Connection::Stream {
   virtual void abort() = 0;
   virtual bool no_delay() = 0;
   virtual void set_cork(bool on) = 0;
+  virtual asio::awaitable<std::error_code> flush() = 0;
 };
 
 template <typename Next>
 struct Connection::StreamImpl final : Connection::Stream {
   static constexpr bool tls = !std::is_same_v<Next, beast::tcp_stream>;
 
-  StreamImpl(const asio::any_io_executor& ex, asio::ssl::context* context)
-      : ws(make_ws(ex, context)) {}
+  using Ws = websocket::stream<net::CoalescingStream<Next>>;
 
-  static websocket::stream<Next> make_ws(const asio::any_io_executor& ex, asio::ssl::context* context) {
+  StreamImpl(const asio::any_io_executor& ex, asio::ssl::context* context) : ws(make_ws(ex, context)) {
+    ws.next_layer().flush_on_read(false);  // the writer flushes at the end of each burst
+  }
+
+  static Ws make_ws(const asio::any_io_executor& ex, asio::ssl::context* context) {
     if constexpr (tls) {
-      return websocket::stream<Next>(ex, *context);
+      return Ws(ex, *context);
     } else {
       (void)context;
-      return websocket::stream<Next>(ex);
+      return Ws(ex);
     }
   }
 
@@ -90,10 +94,11 @@ struct Connection::StreamImpl final : Connection::Stream {
     }
     lowest.socket().set_option(tcp::no_delay(true));
     if constexpr (tls) {
-      net::set_server_name(ws.next_layer().native_handle(), ep.host);
-      ws.next_layer().set_verify_callback(net::make_verify_callback(target.tls_config, ep.host));
-      auto [tls_ec] = co_await ws.next_layer().async_handshake(asio::ssl::stream_base::client,
-                                                               asio::as_tuple(asio::use_awaitable));
+      auto& tls_layer = ws.next_layer().next_layer();
+      net::set_server_name(tls_layer.native_handle(), ep.host);
+      tls_layer.set_verify_callback(net::make_verify_callback(target.tls_config, ep.host));
+      auto [tls_ec] =
+          co_await tls_layer.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
       if (tls_ec) {
         // Only OpenSSL's own verdicts (certificate, protocol) are TLS errors;
         // a reset or truncation during the handshake is a connection failure.
@@ -188,7 +193,13 @@ struct Connection::StreamImpl final : Connection::Stream {
 
   void abort() override { beast::get_lowest_layer(ws).close(); }
 
-  void set_cork(bool on) override { net::set_tcp_cork(beast::get_lowest_layer(ws).socket().native_handle(), on); }
+  void set_cork(bool on) override { ws.next_layer().cork(on); }
+
+  asio::awaitable<std::error_code> flush() override {
+    auto [ec, n] = co_await ws.next_layer().async_flush(asio::as_tuple(asio::use_awaitable));
+    (void)n;
+    co_return ec ? make_error_code(TransportErrc::closed_by_peer) : std::error_code{};
+  }
 
   bool no_delay() override {
     tcp::no_delay option;
@@ -197,7 +208,7 @@ struct Connection::StreamImpl final : Connection::Stream {
     return !ec && option.value();
   }
 
-  websocket::stream<Next> ws;
+  Ws ws;
   beast::flat_buffer buffer;
 };
 
@@ -239,5 +250,6 @@ asio::awaitable<void> Connection::close(std::uint16_t code) { return stream_->cl
 void Connection::abort() { stream_->abort(); }
 bool Connection::no_delay() { return stream_->no_delay(); }
 void Connection::set_cork(bool on) { stream_->set_cork(on); }
+asio::awaitable<std::error_code> Connection::flush() { return stream_->flush(); }
 
 }  // namespace assist::transport

@@ -69,8 +69,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Whether the socket has TCP_NODELAY (read back from the kernel): small
   // frames must not wait for Nagle's algorithm.
   bool no_delay();
-  // TCP_CORK (net/tcp_cork.h): hold small writes until uncorked.
+  // While corked, writes are gathered in user space (net/coalescing_stream.h)
+  // and complete at once; they leave together with flush() or the next
+  // uncorked write. Anything written corked must be flushed before waiting.
   void set_cork(bool on);
+  // Uncorks and sends what was gathered.
+  boost::asio::awaitable<std::error_code> flush();
 
   std::uint64_t pongs() const { return pongs_; }
   const std::string& description() const { return description_; }  // redacted URL

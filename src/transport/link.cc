@@ -1,13 +1,12 @@
 #include "transport/link.h"
 
 #include <algorithm>
-#include <map>
-#include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <spdlog/spdlog.h>
 
 namespace assist::transport {
@@ -37,8 +36,8 @@ bool is_fatal(const std::error_code& error) {
   }
 }
 
-// Frames a corked burst may hold before it is flushed: about 40 KB of typical
-// PROMPT_SYNC frames, under one loopback segment.
+// Frames a corked burst may gather before it is flushed: about 40 KB of
+// typical PROMPT_SYNC frames, under one loopback segment.
 constexpr unsigned kMaxCorkedBurst = 64;
 
 }  // namespace
@@ -59,10 +58,10 @@ struct Link::Leg {
   Clock::steady_time up_since;
   std::error_code death;
   unsigned tasks = 0;
-  std::uint64_t writes = 0;
   unsigned burst = 0;  // frames written back to back since the writer last waited
-  std::map<std::uint64_t, OutFrame> inflight;            // by write order
-  std::unordered_map<std::string, std::uint64_t> by_id;  // frame_id -> write order
+  // Written, not answered yet: key -> sequence. Flat (no allocation per
+  // frame); the frames themselves stay with the handler.
+  boost::unordered_flat_map<FrameKey, std::uint64_t, FrameKeyHash> inflight;
 };
 
 Link::Link(LinkId id, LinkContext context)
@@ -260,12 +259,11 @@ void Link::die(const std::shared_ptr<Leg>& leg, std::error_code error) {
     ++forced_refreshes_;
   }
   if (!leg->inflight.empty()) {
-    for (auto& [order, frame] : leg->inflight) replay_.push_back(std::move(frame));
+    for (const auto& [key, sequence] : leg->inflight) replay_.push_back(Unacked{sequence, key});
     leg->inflight.clear();
-    leg->by_id.clear();
-    // Several dead legs: the global sequence is the original write order.
-    std::stable_sort(replay_.begin(), replay_.end(),
-                     [](const OutFrame& a, const OutFrame& b) { return a.sequence < b.sequence; });
+    // The sequence is the original write order, also across several dead legs.
+    std::sort(replay_.begin(), replay_.end(),
+              [](const Unacked& a, const Unacked& b) { return a.sequence < b.sequence; });
   }
   if (error) spdlog::info("link {}: connection {} ended: {}", id_, leg->hello.connection_id, error.message());
   if (sending_ && sending_->alive) wake_leg(*sending_);
@@ -279,18 +277,22 @@ void Link::task_done(const std::shared_ptr<Leg>& leg) {
   }
 }
 
-asio::awaitable<void> Link::idle(Leg& leg, RealTime deadline) {
-  end_burst(leg);
-  if (!leg.wake_pending) {
-    leg.wake.expires_at(deadline);
-    co_await leg.wake.async_wait(asio::as_tuple(asio::use_awaitable));
+asio::awaitable<void> Link::idle(std::shared_ptr<Leg> leg, RealTime deadline) {
+  co_await end_burst(leg);
+  if (!leg->alive) co_return;
+  if (!leg->wake_pending) {
+    leg->wake.expires_at(deadline);
+    co_await leg->wake.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  leg.wake_pending = false;
+  leg->wake_pending = false;
 }
 
-void Link::end_burst(Leg& leg) {
-  if (leg.burst > 1) leg.conn->set_cork(false);  // flush what the kernel holds
-  leg.burst = 0;
+asio::awaitable<void> Link::end_burst(std::shared_ptr<Leg> leg) {
+  const bool corked = leg->burst > 1;
+  leg->burst = 0;
+  if (!corked) co_return;
+  // Sends what the burst gathered: nothing gathered may wait for a later write.
+  if (auto ec = co_await leg->conn->flush()) die(leg, ec);
 }
 
 asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
@@ -303,42 +305,40 @@ asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
     }
     if (leg->retiring) {
       if (leg->inflight.empty() || RealClock::now() >= leg->drain_deadline) {
+        co_await end_burst(leg);  // the close frame must not be gathered
         co_await leg->conn->close(1000);
         die(leg, {});
         break;
       }
-      co_await idle(*leg, leg->drain_deadline);
+      co_await idle(leg, leg->drain_deadline);
       continue;
     }
     if (leg->inflight.size() >= window(*leg)) {
-      co_await idle(*leg, RealClock::time_point::max());
+      co_await idle(leg, RealClock::time_point::max());
       continue;
     }
     std::optional<OutFrame> frame;
     if (!replay_.empty()) {
-      frame = std::move(replay_.front());
+      const FrameKey key = replay_.front().key;
       replay_.pop_front();
-      if (!ctx_.handler.replay(id_, *frame)) continue;
+      frame = ctx_.handler.replay(id_, key);
+      if (!frame) continue;
     } else {
       frame = ctx_.handler.next_frame(id_);
     }
     if (!frame) {
-      co_await idle(*leg, RealClock::time_point::max());
+      co_await idle(leg, RealClock::time_point::max());
       continue;
     }
     // Tracked before the write: the ACK may be read before the write completes.
-    if (!frame->frame_id.empty()) {
-      const auto order = leg->writes++;
-      leg->by_id[frame->frame_id] = order;
-      leg->inflight.emplace(order, *frame);
-    }
+    if (frame->key) leg->inflight.emplace(*frame->key, frame->sequence);
     ctx_.handler.on_written(id_, *frame, ctx_.clock.steady_now());
-    // Frames written back to back share TCP segments: corked from a burst's
+    // Frames written back to back leave in one send: gathered from a burst's
     // second frame until the writer waits, and at most kMaxCorkedBurst frames,
-    // so a lone frame is never held and a long burst still flushes steadily.
+    // so a lone frame is never held and a long burst still flows steadily.
     if (leg->burst == 1) leg->conn->set_cork(true);
     if (auto ec = co_await leg->conn->write(frame->text)) die(leg, ec);
-    if (++leg->burst == kMaxCorkedBurst) end_burst(*leg);
+    if (++leg->burst == kMaxCorkedBurst) co_await end_burst(leg);
   }
   task_done(leg);
 }
@@ -383,11 +383,8 @@ void Link::dispatch(Leg& leg, const std::string& text) {
   const auto now = ctx_.clock.steady_now();
   // Removes a tracked frame; false when this leg did not write it.
   auto settle = [&leg](const std::string& frame_id) {
-    const auto it = leg.by_id.find(frame_id);
-    if (it == leg.by_id.end()) return false;
-    leg.inflight.erase(it->second);
-    leg.by_id.erase(it);
-    return true;
+    const auto key = FrameKey::of(frame_id);
+    return key && leg.inflight.erase(*key) > 0;
   };
   std::visit(
       [&](const auto& frame) {

@@ -87,8 +87,8 @@ class Link : public std::enable_shared_from_this<Link> {
   boost::asio::awaitable<void> reader(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> writer(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> keepalive(std::shared_ptr<Leg> leg);
-  boost::asio::awaitable<void> idle(Leg& leg, RealTime deadline);
-  void end_burst(Leg& leg);
+  boost::asio::awaitable<void> idle(std::shared_ptr<Leg> leg, RealTime deadline);
+  boost::asio::awaitable<void> end_burst(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> sleep_for(Millis delay);
   void dispatch(Leg& leg, const std::string& text);
   void wake_leg(Leg& leg);
@@ -110,7 +110,11 @@ class Link : public std::enable_shared_from_this<Link> {
   RealTime rotation_at_{};
   std::shared_ptr<Leg> sending_;
   std::vector<std::shared_ptr<Leg>> legs_;  // every leg with a coroutine still running
-  std::deque<OutFrame> replay_;             // unacked frames of dead legs, in write order
+  struct Unacked {
+    std::uint64_t sequence;
+    FrameKey key;
+  };
+  std::deque<Unacked> replay_;              // unacked frames of dead legs, in write order
   boost::asio::steady_timer events_;        // run() waits here; notify() cancels it
   boost::asio::steady_timer finished_signal_;
   std::uint64_t reconnects_ = 0;

@@ -15,19 +15,19 @@
 #include <system_error>
 
 #include "assist/frame.h"
+#include "transport/frame_key.h"
 
 namespace assist::transport {
 
 using LinkId = std::uint32_t;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// A frame ready to be written. PROMPT_SYNC frames have a frame_id and are
-// tracked until ACK/NACK; SESSION_END frames have an empty frame_id and are
-// not tracked.
+// A frame ready to be written. PROMPT_SYNC frames have the key of their
+// frame_id and are tracked until ACK/NACK; SESSION_END frames have none and
+// are not tracked.
 struct OutFrame {
-  std::string frame_id;
+  std::optional<FrameKey> key;
   std::uint64_t sequence = 0;
-  std::string session_id;
   std::string text;  // the encoded JSON frame
 };
 
@@ -51,11 +51,12 @@ class LinkHandler {
   // runs its freshness check here, at the moment of writing.
   virtual std::optional<OutFrame> next_frame(LinkId link) = 0;
 
-  // A tracked frame written on a physical connection that died before its
-  // ACK/NACK. Return true to write it again (same frame_id and sequence) on
-  // the successor, before any new frame; false drops it (the handler records
-  // why). Called in the original write order.
-  virtual bool replay(LinkId link, const OutFrame& frame) = 0;
+  // A tracked frame (its key) written on a physical connection that died
+  // before its ACK/NACK. Return the frame to write again (same frame_id and
+  // sequence) on the successor, before any new frame; nullopt drops it (the
+  // handler records why). Called in the original write order. The link keeps
+  // no copy of what it wrote: the handler holds the one in-flight record.
+  virtual std::optional<OutFrame> replay(LinkId link, const FrameKey& key) = 0;
 
   // A frame was handed to the socket at `at` (latency is measured from here).
   virtual void on_written(LinkId link, const OutFrame& frame, SteadyTime at) = 0;

@@ -92,8 +92,11 @@ class SchedulerTest : public ::testing::Test {
   }
 
   void ack(const OutFrame& f, bool duplicate = false) {
-    scheduler_.on_ack(0, Ack{f.frame_id, f.sequence, duplicate}, clock_.steady_now());
+    scheduler_.on_ack(0, Ack{id_of(f), f.sequence, duplicate}, clock_.steady_now());
   }
+
+  // The frame_id of a tracked frame; empty for SESSION_END.
+  static std::string id_of(const OutFrame& f) { return f.key ? std::string(f.key->view()) : std::string(); }
 
   OutcomeKind kind_of(const std::string& id) { return sink_.outcomes.at(id).kind; }
 
@@ -112,7 +115,7 @@ TEST_F(SchedulerTest, SessionFramesGoOutInOrderWithIncreasingSequence) {
   std::vector<std::string> order;
   std::uint64_t last = 0;
   while (auto f = write()) {
-    order.push_back(f->frame_id);
+    order.push_back(id_of(*f));
     EXPECT_GT(f->sequence, last);
     last = f->sequence;
   }
@@ -124,9 +127,9 @@ TEST_F(SchedulerTest, OverrideGoesAheadOfQueuedNormalPromptsOfItsSession) {
   const auto a = submit("S1", "I1");
   const auto b = submit("S1", "I2");
   const auto urgent = submit("S1", "I3", true);
-  EXPECT_EQ(write()->frame_id, urgent);
-  EXPECT_EQ(write()->frame_id, a);
-  EXPECT_EQ(write()->frame_id, b);
+  EXPECT_EQ(id_of(*write()), urgent);
+  EXPECT_EQ(id_of(*write()), a);
+  EXPECT_EQ(id_of(*write()), b);
 }
 
 TEST_F(SchedulerTest, FrameTextCarriesFrameIdAndSequence) {
@@ -148,8 +151,8 @@ TEST_F(SchedulerTest, NewerPromptSupersedesQueuedOneOfSameInteraction) {
   EXPECT_EQ(kind_of(old), OutcomeKind::superseded);
   EXPECT_EQ(sink_.outcomes.at(old).reason, "superseded by " + newer);
   EXPECT_EQ(done_.at(old), OutcomeKind::superseded);
-  EXPECT_EQ(write()->frame_id, other);
-  EXPECT_EQ(write()->frame_id, newer);
+  EXPECT_EQ(id_of(*write()), other);
+  EXPECT_EQ(id_of(*write()), newer);
   EXPECT_FALSE(write());
 }
 
@@ -158,7 +161,7 @@ TEST_F(SchedulerTest, WrittenPromptsAreNotSuperseded) {
   ASSERT_TRUE(write());
   const auto second = submit("S1", "I1");
   EXPECT_EQ(sink_.outcomes.count(first), 0u);
-  EXPECT_EQ(write()->frame_id, second);
+  EXPECT_EQ(id_of(*write()), second);
 }
 
 TEST_F(SchedulerTest, FreshnessIsCheckedWhenWritingNotWhenAccepting) {
@@ -190,7 +193,7 @@ TEST_F(SchedulerTest, AckEndsWithWriteToAckLatency) {
 TEST_F(SchedulerTest, NackEndsWithItsCode) {
   const auto id = submit("S1");
   const auto f = write();
-  scheduler_.on_nack(0, Nack{f->frame_id, f->sequence, NackCode::stale, "STALE", "too old"}, clock_.steady_now());
+  scheduler_.on_nack(0, Nack{id_of(*f), f->sequence, NackCode::stale, "STALE", "too old"}, clock_.steady_now());
   EXPECT_EQ(kind_of(id), OutcomeKind::nacked);
   EXPECT_EQ(sink_.outcomes.at(id).nack_code, NackCode::stale);
   EXPECT_EQ(sink_.outcomes.at(id).reason, "STALE: too old");
@@ -200,11 +203,14 @@ TEST_F(SchedulerTest, ReplayKeepsFreshFramesAndDropsStaleOnes) {
   const auto fresh = submit("S1", "I1");
   const auto f1 = write();
   clock_.advance(1s);
-  EXPECT_TRUE(scheduler_.replay(0, *f1));
-  scheduler_.on_written(0, *f1, clock_.steady_now());
+  const auto again = scheduler_.replay(0, *f1->key);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->text, f1->text);  // same frame_id and sequence, encoded again
+  EXPECT_EQ(again->sequence, f1->sequence);
+  scheduler_.on_written(0, *again, clock_.steady_now());
   EXPECT_EQ(sink_.written.back(), std::make_pair(fresh, true));
   clock_.advance(1500ms);
-  EXPECT_FALSE(scheduler_.replay(0, *f1));
+  EXPECT_FALSE(scheduler_.replay(0, *f1->key).has_value());
   EXPECT_EQ(kind_of(fresh), OutcomeKind::rejected_freshness);
   EXPECT_NE(sink_.outcomes.at(fresh).reason.find("not replayed"), std::string::npos);
 }
@@ -250,7 +256,7 @@ TEST_F(SchedulerTest, FeedbackIsAttributedToTheDeliveredPrompt) {
   submit("S1", "INT-9");
   const auto f = write();
   ack(*f);
-  scheduler_.on_feedback(0, PromptFeedback{f->frame_id, "S1", FeedbackAction::adopted, 1.0});
+  scheduler_.on_feedback(0, PromptFeedback{id_of(*f), "S1", FeedbackAction::adopted, 1.0});
   scheduler_.on_feedback(0, PromptFeedback{"unknown", "S1", FeedbackAction::dismissed, 1.0});
   ASSERT_EQ(sink_.feedback.size(), 2u);
   EXPECT_EQ(sink_.feedback[0], std::make_pair(std::string("INT-9"), FeedbackAction::adopted));
@@ -285,9 +291,9 @@ TEST_F(SmallPoolTest, EvictsTheLeastRecentlyUsedIdleSession) {
   // The SESSION_END goes out before C's prompt on that link.
   const auto end = write();
   ASSERT_TRUE(end);
-  EXPECT_TRUE(end->frame_id.empty());
+  EXPECT_FALSE(end->key.has_value());
   EXPECT_EQ(end->text, encode(SessionEnd{"B"}));
-  EXPECT_EQ(write()->frame_id, c);
+  EXPECT_EQ(id_of(*write()), c);
 }
 
 TEST_F(SmallPoolTest, BusySessionsAreNeverEvictedAndNothingWaits) {
@@ -319,13 +325,16 @@ TEST_F(SchedulerTest, EveryAcceptedPromptEndsExactlyOnce) {
         if (!inflight.empty()) {
           const auto f = inflight[rng() % inflight.size()];
           if (rng() % 5 == 0)
-            scheduler_.on_nack(0, Nack{f.frame_id, f.sequence, NackCode::invalid_frame, "", "x"}, clock_.steady_now());
+            scheduler_.on_nack(0, Nack{id_of(f), f.sequence, NackCode::invalid_frame, "", "x"}, clock_.steady_now());
           else
             ack(f, rng() % 10 == 0);
         }
         break;
       case 4:
-        if (!inflight.empty()) scheduler_.replay(0, inflight[rng() % inflight.size()]);
+        if (!inflight.empty()) {
+          const auto& f = inflight[rng() % inflight.size()];
+          if (f.key) scheduler_.replay(0, *f.key);
+        }
         break;
       case 5:
         if (rng() % 10 == 0) scheduler_.on_session_ended(0, SessionEnded{"S" + std::to_string(rng() % 20), "x"});

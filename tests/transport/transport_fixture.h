@@ -57,17 +57,19 @@ class TestHandler final : public LinkHandler {
     queue.pop_front();
     frame.sequence = ++sequence_;
     frame.payload.timestamp = system_clock().unix_now();
-    OutFrame out{frame.frame_id, frame.sequence, frame.payload.session_id, encode(frame)};
+    OutFrame out{FrameKey::of(frame.frame_id), frame.sequence, encode(frame)};
+    sent_.insert_or_assign(frame.frame_id, out);
     return out;
   }
-  bool replay(LinkId, const OutFrame& frame) override {
+  std::optional<OutFrame> replay(LinkId, const FrameKey& key) override {
     ++replays;
+    const auto& frame = sent_.at(std::string(key.view()));
     replay_sequences.push_back(frame.sequence);
-    return true;
+    return frame;
   }
   void on_written(LinkId, const OutFrame& frame, SteadyTime) override {
     ++writes;
-    written_ids.insert(frame.frame_id);
+    written_ids.insert(std::string(frame.key->view()));
     max_unacked = std::max(max_unacked, written_ids.size() - acked.size() - nacked.size());
     notify();
   }
@@ -137,6 +139,7 @@ class TestHandler final : public LinkHandler {
   FrameIdGenerator ids_{7};
   std::uint64_t sequence_ = 0;
   std::map<LinkId, std::deque<PromptSync>> queues_;
+  std::map<std::string, OutFrame> sent_;  // by frame_id: what replay() writes again
 };
 
 // Runs `body` on `ioc` until it and everything it started has finished;

@@ -1,12 +1,15 @@
 // A stream layer beneath a Beast WebSocket stream that batches I/O. On
-// loopback a send or a receive per WebSocket message, not the message itself,
-// is what costs the most, so:
+// loopback and LANs a send or a receive per WebSocket message, not the
+// message itself, is what costs the most, so:
 // - reads are served from a buffer filled by large receives;
 // - writes made while corked are gathered, and leave in one send with the
-//   next uncorked write or, at the latest, before a read waits for the peer
-//   (which also uncorks: until the peer sends more, no answer is coming).
-#ifndef ASSIST_SRC_GATEWAY_COALESCING_STREAM_H
-#define ASSIST_SRC_GATEWAY_COALESCING_STREAM_H
+//   next uncorked write, with async_flush(), or (when flush_on_read is set,
+//   the default) before a read waits for the peer, which also uncorks.
+// The gateway emulator answers what it reads, so "before a read waits" is
+// its natural flush point. The client has a read pending at all times and
+// flushes explicitly when its writer runs out of frames.
+#ifndef ASSIST_SRC_NET_COALESCING_STREAM_H
+#define ASSIST_SRC_NET_COALESCING_STREAM_H
 
 #include <cstddef>
 #include <utility>
@@ -21,7 +24,7 @@
 #include <boost/beast/core/role.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
-namespace assist::gateway {
+namespace assist::net {
 
 template <class NextLayer>
 class CoalescingStream {
@@ -31,6 +34,10 @@ class CoalescingStream {
 
   explicit CoalescingStream(NextLayer&& next)
       : next_(std::move(next)), flushed_(next_.get_executor(), boost::asio::steady_timer::time_point::max()) {}
+  // Constructs the next layer from `args` (an executor, an SSL context...).
+  template <class... Args>
+  explicit CoalescingStream(Args&&... args)
+      : next_(std::forward<Args>(args)...), flushed_(next_.get_executor(), boost::asio::steady_timer::time_point::max()) {}
 
   executor_type get_executor() noexcept { return next_.get_executor(); }
   NextLayer& next_layer() noexcept { return next_; }
@@ -41,6 +48,17 @@ class CoalescingStream {
   void cork(bool on) noexcept { corked_ = on; }
   // Received bytes not read yet: answers to them are on their way.
   bool has_unread() const noexcept { return in_.size() > 0; }
+  // Whether a read that must wait for the peer first uncorks and sends what
+  // was gathered (default on). Off for a writer that flushes on its own.
+  void flush_on_read(bool on) noexcept { flush_on_read_ = on; }
+
+  // Uncorks and sends what was gathered; completes when it has left (at
+  // once when nothing was gathered).
+  template <class FlushToken>
+  auto async_flush(FlushToken&& token) {
+    corked_ = false;
+    return async_write_some(boost::asio::const_buffer(), std::forward<FlushToken>(token));
+  }
 
   template <class MutableBufferSequence, class ReadToken>
   auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
@@ -98,6 +116,11 @@ class CoalescingStream {
             boost::asio::post(std::move(self));  // a handler never runs inside its initiation
             return;
           }
+          if (!s.flush_on_read_) {
+            state = reading;
+            s.next_.async_read_some(s.in_.prepare(read_capacity), std::move(self));
+            return;
+          }
           state = flushing;
           s.corked_ = false;
           [[fallthrough]];
@@ -135,7 +158,7 @@ class CoalescingStream {
     void operator()(Self& self, boost::beast::error_code ec = {}, std::size_t sent = 0) {
       switch (state) {
         case start:
-          if (s.gathering()) {
+          if (s.gathering() || (!s.sending_ && s.gathered_.size() == 0)) {  // nothing to send now
             state = gathered;
             boost::asio::post(std::move(self));
             return;
@@ -162,6 +185,7 @@ class CoalescingStream {
   boost::beast::flat_buffer in_flight_;  // being sent
   bool sending_ = false;
   bool corked_ = false;
+  bool flush_on_read_ = true;
   boost::asio::steady_timer flushed_;  // never expires; cancelled when a send ends
 };
 
@@ -173,6 +197,6 @@ void async_teardown(boost::beast::role_type role, CoalescingStream<NextLayer>& s
   async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
 }
 
-}  // namespace assist::gateway
+}  // namespace assist::net
 
 #endif
