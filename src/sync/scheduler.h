@@ -34,7 +34,7 @@ using transport::SteadyTime;
 struct Entry {
   std::string frame_id;
   FrameKey key;  // of frame_id, set by Scheduler::accept
-  AssistPrompt prompt;
+  AssistPrompt prompt;               // without its snippets: only payload_json carries them
   std::string payload_json;          // encode_prompt_payload(prompt), made off the synchronizer thread
   std::uint64_t sequence = 0;        // assigned at first write
   std::optional<SteadyTime> written_at;  // last write, for write-to-ACK latency

@@ -185,6 +185,9 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     auto entry = std::make_unique<sync::Entry>();
     entry->frame_id = frame_id;
     entry->payload_json = encode_prompt_payload(prompt);  // here, on the caller's thread
+    // The snippets live on in payload_json: freed here, by the thread that
+    // allocated them, not one by one on the synchronizer thread.
+    prompt.snippets = {};
     entry->prompt = std::move(prompt);
     entry->done = [state](const SyncOutcome& o) { state->complete(o); };
     accepted.fetch_add(1);
