@@ -288,7 +288,7 @@ asio::awaitable<void> Link::idle(std::shared_ptr<Leg> leg, RealTime deadline) {
 }
 
 asio::awaitable<void> Link::end_burst(std::shared_ptr<Leg> leg) {
-  const bool corked = leg->burst > 1;
+  const bool corked = leg->burst > 0;
   leg->burst = 0;
   if (!corked) co_return;
   // Sends what the burst gathered: nothing gathered may wait for a later write.
@@ -333,10 +333,11 @@ asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
     // Tracked before the write: the ACK may be read before the write completes.
     if (frame->key) leg->inflight.emplace(*frame->key, frame->sequence);
     ctx_.handler.on_written(id_, *frame, ctx_.clock.steady_now());
-    // Frames written back to back leave in one send: gathered from a burst's
-    // second frame until the writer waits, and at most kMaxCorkedBurst frames,
-    // so a lone frame is never held and a long burst still flows steadily.
-    if (leg->burst == 1) leg->conn->set_cork(true);
+    // Frames written back to back leave in one send: each is gathered, and
+    // what the burst gathered leaves as soon as the writer runs out of frames
+    // (a lone frame leaves at once, with no send of its own before the rest
+    // of a burst) or after kMaxCorkedBurst frames, so a long burst flows.
+    if (leg->burst == 0) leg->conn->set_cork(true);
     if (auto ec = co_await leg->conn->write(frame->text)) die(leg, ec);
     if (++leg->burst == kMaxCorkedBurst) co_await end_burst(leg);
   }
