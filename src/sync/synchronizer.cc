@@ -377,10 +377,30 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     work.reset();
     io.stop();
     if (thread.joinable()) thread.join();
+    fail_late_arrivals();
     const auto crm_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     if (crm_pool) crm_pool->stop(clock.steady_now() + std::chrono::seconds(1));
     if (crm_webhook) crm_webhook->stop(crm_deadline);
     if (audit) audit->close();
+  }
+
+  // Prompts accepted by a sync_prompt that raced with stop() and reached the
+  // inbox after the drain: ended here (the synchronizer thread is gone), so
+  // none is left without an outcome.
+  void fail_late_arrivals() {
+    {
+      std::lock_guard lock(inbox_mu);
+      taken.swap(inbox);
+    }
+    for (auto& entry : taken) {
+      SyncOutcome outcome;
+      outcome.kind = OutcomeKind::failed;
+      outcome.frame_id = entry->frame_id;
+      outcome.reason = "synchronizer stopped before delivery";
+      on_outcome(*entry, outcome);
+      if (entry->done) entry->done(outcome);
+    }
+    taken.clear();
   }
 
   asio::awaitable<void> drain_and_close() {
