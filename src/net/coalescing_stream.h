@@ -32,9 +32,8 @@ class CoalescingStream {
   using next_layer_type = NextLayer;
   using executor_type = typename NextLayer::executor_type;
 
-  explicit CoalescingStream(NextLayer&& next)
-      : next_(std::move(next)), flushed_(next_.get_executor(), boost::asio::steady_timer::time_point::max()) {}
-  // Constructs the next layer from `args` (an executor, an SSL context...).
+  // Constructs the next layer from `args`: a connected stream to take over,
+  // or what makes a new one (an executor, an SSL context).
   template <class... Args>
   explicit CoalescingStream(Args&&... args)
       : next_(std::forward<Args>(args)...), flushed_(next_.get_executor(), boost::asio::steady_timer::time_point::max()) {}
