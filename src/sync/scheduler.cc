@@ -242,8 +242,8 @@ void Scheduler::on_nack(LinkId, const Nack& nack, SteadyTime at) {
 void Scheduler::remember(Entry&& e) {
   auto& p = e.prompt;
   if (!delivered_
-           .try_emplace(e.key, Delivered{std::move(p.session_id), std::move(p.agent_id), std::move(p.interaction_id),
-                                         p.priority_level, p.priority_override, p.relevance_score, e.sequence})
+           .try_emplace(e.key, Delivered{std::move(p.agent_id), std::move(p.interaction_id), p.priority_level,
+                                         p.priority_override, p.relevance_score, e.sequence})
            .second)
     return;
   delivered_order_.push_back(e.key);

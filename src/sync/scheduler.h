@@ -44,7 +44,6 @@ struct Entry {
 // What is remembered of a delivered prompt, so later feedback can be
 // attributed (PROMPT_FEEDBACK carries only frame_id and session_id).
 struct Delivered {
-  std::string session_id;
   std::string agent_id;
   std::string interaction_id;
   int priority_level = 0;
