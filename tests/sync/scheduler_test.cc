@@ -199,6 +199,19 @@ TEST_F(SchedulerTest, NackEndsWithItsCode) {
   EXPECT_EQ(sink_.outcomes.at(id).reason, "STALE: too old");
 }
 
+TEST_F(SchedulerTest, AFrameIdThatIsNotAUuidEndsAtOnce) {
+  auto e = std::make_unique<Entry>();
+  e->frame_id = "not-a-uuid";
+  e->prompt = testing::source_example_prompt();
+  e->payload_json = encode_prompt_payload(e->prompt);
+  scheduler_.accept(std::move(e));
+  ASSERT_EQ(sink_.outcomes.count("not-a-uuid"), 1u);
+  EXPECT_EQ(kind_of("not-a-uuid"), OutcomeKind::failed);
+  EXPECT_EQ(scheduler_.queued(), 0u);
+  EXPECT_EQ(scheduler_.sessions(), 0u);  // nothing placed, nothing left behind
+  EXPECT_FALSE(write().has_value());
+}
+
 TEST_F(SchedulerTest, ReplayKeepsFreshFramesAndDropsStaleOnes) {
   const auto fresh = submit("S1", "I1");
   const auto f1 = write();
