@@ -5,6 +5,7 @@
 
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "assist/prompt.h"
 
@@ -12,6 +13,15 @@ namespace assist::testing {
 
 // assist::source_example_prompt() with a fixed timestamp, for codec tests.
 AssistPrompt source_example_prompt();
+
+// `prefix` followed by `n` in decimal ("S" and 7 give "S7"): an id for a
+// numbered session or interaction. (Not `"S" + std::to_string(n)`: g++ 12
+// at -O3 reports a false -Wrestrict inside that operator+.)
+inline std::string numbered(std::string_view prefix, unsigned long long n) {
+  std::string id(prefix);
+  id += std::to_string(n);
+  return id;
+}
 
 class PromptGenerator {
  public:

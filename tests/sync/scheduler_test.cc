@@ -250,7 +250,7 @@ TEST_F(SchedulerTest, LinkFailureEndsEverythingOnIt) {
 }
 
 TEST_F(SchedulerTest, PerSessionQueueIsBounded) {
-  for (int i = 0; i < 64; ++i) submit("S1", "I" + std::to_string(i));
+  for (int i = 0; i < 64; ++i) submit("S1", testing::numbered("I", i));
   const auto over = submit("S1", "I-over");
   EXPECT_EQ(kind_of(over), OutcomeKind::rejected_concurrency);
 }
@@ -328,7 +328,7 @@ TEST_F(SchedulerTest, EveryAcceptedPromptEndsExactlyOnce) {
     switch (rng() % 7) {
       case 0:
       case 1:
-        accepted.push_back(submit("S" + std::to_string(rng() % 20), "I" + std::to_string(rng() % 3),
+        accepted.push_back(submit(testing::numbered("S", rng() % 20), testing::numbered("I", rng() % 3),
                                   rng() % 4 == 0, static_cast<double>(rng() % 30) / 10.0));
         break;
       case 2:
@@ -350,7 +350,7 @@ TEST_F(SchedulerTest, EveryAcceptedPromptEndsExactlyOnce) {
         }
         break;
       case 5:
-        if (rng() % 10 == 0) scheduler_.on_session_ended(0, SessionEnded{"S" + std::to_string(rng() % 20), "x"});
+        if (rng() % 10 == 0) scheduler_.on_session_ended(0, SessionEnded{testing::numbered("S", rng() % 20), "x"});
         break;
       default:
         clock_.advance(std::chrono::milliseconds(rng() % 300));

@@ -86,7 +86,7 @@ class SynchronizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           ("assist-sync-test-" + std::to_string(::getpid()) + "-" +
+           (testing::numbered("assist-sync-test-", ::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
@@ -302,7 +302,7 @@ TEST_F(SynchronizerTest, ReplayAfterDropsOverTlsShowsNothingTwice) {
 void SynchronizerTest::expect_replays_show_nothing_twice() {
   std::vector<PromptTicket> tickets;
   for (int i = 0; i < 1500; ++i)
-    tickets.push_back(submit(prompt("S" + std::to_string(i % 30), "I" + std::to_string(i))));
+    tickets.push_back(submit(prompt(testing::numbered("S", i % 30), testing::numbered("I", i))));
   std::size_t acked = 0, stale = 0;
   for (auto& t : tickets) {
     const auto o = t.wait();
@@ -330,7 +330,7 @@ TEST_F(SynchronizerTest, FullQueueFailsFast) {
   gateway_->set_stalled(true);
   std::size_t refused = 0;
   for (int i = 0; i < 120; ++i) {
-    const auto r = sync_->sync_prompt(prompt("S" + std::to_string(i), "I"));
+    const auto r = sync_->sync_prompt(prompt(testing::numbered("S", i), "I"));
     if (!r) {
       EXPECT_EQ(r.error, make_error_code(SubmitErrc::queue_full));
       ++refused;
@@ -353,7 +353,7 @@ TEST_F(SynchronizerTest, SlowCrmCallbackDoesNotSlowDelivery) {
   EXPECT_EQ(submit(prompt("S0", "I-first")).wait().kind, OutcomeKind::acked);
   ASSERT_TRUE(eventually([&] { return calls.load() >= 1; }));  // a CRM worker is now stuck
   std::vector<PromptTicket> tickets;
-  for (int i = 0; i < 300; ++i) tickets.push_back(submit(prompt("S" + std::to_string(i % 10), "I" + std::to_string(i))));
+  for (int i = 0; i < 300; ++i) tickets.push_back(submit(prompt(testing::numbered("S", i % 10), testing::numbered("I", i))));
   for (auto& t : tickets) EXPECT_EQ(t.wait().kind, OutcomeKind::acked);
   release.count_down();
   sync_->stop();  // queued callbacks use `release` and `calls`: finish them while those live
@@ -371,7 +371,7 @@ TEST_F(SynchronizerTest, AuditFailureStopsSending) {
   // nothing is accepted and nothing more reaches the gateway.
   int attempt = 0;
   ASSERT_TRUE(eventually([&] {
-    auto r = sync_->sync_prompt(prompt("S1", "I-" + std::to_string(++attempt)));
+    auto r = sync_->sync_prompt(prompt("S1", testing::numbered("I-", ++attempt)));
     return !r && r.error == make_error_code(SubmitErrc::audit_unavailable);
   }));
   // At most the frame in hand when the failure surfaced may still land.
@@ -394,7 +394,7 @@ TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {
   std::vector<PromptTicket> accepted;
   std::size_t refused = 0;
   for (int i = 0; i < 40; ++i) {
-    auto r = sync_->sync_prompt(prompt("S" + std::to_string(i % 10), "I-" + std::to_string(i)));
+    auto r = sync_->sync_prompt(prompt(testing::numbered("S", i % 10), testing::numbered("I-", i)));
     if (r) {
       // Delivery never waits for the audit log; each prompt leaves two
       // events (SYNC_BROADCAST, SYNC_ACKED) in the backlog.
@@ -452,7 +452,7 @@ TEST_F(SynchronizerTest, EveryAcceptedPromptHasExactlyOneTerminalAuditEvent) {
   std::set<std::string> ids;
   std::vector<PromptTicket> tickets;
   for (int i = 0; i < 800; ++i) {
-    auto p = prompt("S" + std::to_string(i % 40), "I" + std::to_string(i % 3));
+    auto p = prompt(testing::numbered("S", i % 40), testing::numbered("I", i % 3));
     if (i % 50 == 0) p.timestamp = system_clock().unix_now() - 5.0;  // stale on arrival at the writer
     auto t = submit(p);
     ids.insert(t.frame_id());
