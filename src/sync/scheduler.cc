@@ -319,6 +319,10 @@ void Scheduler::fail_all(OutcomeKind kind, const std::string& reason) {
   for (const auto& key : keys) finish_inflight(key, make_outcome(kind, reason), clock_.steady_now());
 }
 
+void Scheduler::end_unaccepted(std::unique_ptr<Entry> entry, OutcomeKind kind, std::string reason) {
+  finish(std::move(entry), make_outcome(kind, std::move(reason)));
+}
+
 void Scheduler::set_paused(bool paused) {
   const bool resumed = paused_ && !paused;
   paused_ = paused;

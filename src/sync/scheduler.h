@@ -96,6 +96,10 @@ class Scheduler final : public transport::LinkHandler {
   // Ends every queued and in-flight prompt with `kind` and `reason`.
   void fail_all(OutcomeKind kind, const std::string& reason);
 
+  // Ends an entry that was never accepted (through sink and done, like any
+  // other outcome).
+  void end_unaccepted(std::unique_ptr<Entry> entry, OutcomeKind kind, std::string reason);
+
   // While paused no frame is handed to a link (fail-closed on audit failure).
   void set_paused(bool paused);
 

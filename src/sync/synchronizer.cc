@@ -40,6 +40,8 @@ class SubmitCategory final : public std::error_category {
   }
 };
 
+constexpr const char* kStoppedBeforeDelivery = "synchronizer stopped before delivery";
+
 AuditEventType terminal_event(OutcomeKind kind) {
   switch (kind) {
     case OutcomeKind::acked: return AuditEventType::sync_acked;
@@ -205,13 +207,15 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     return r;
   }
 
+  void empty_inbox_into_taken() {
+    std::lock_guard lock(inbox_mu);
+    taken.swap(inbox);  // both keep their capacity
+  }
+
   // Hands every prompt accepted since the last call to the scheduler, in
   // acceptance order.
   void take_inbox() {
-    {
-      std::lock_guard lock(inbox_mu);
-      taken.swap(inbox);  // both keep their capacity
-    }
+    empty_inbox_into_taken();
     if (taken.empty()) return;
     for (auto& entry : taken) scheduler.accept(std::move(entry));
     taken.clear();
@@ -388,18 +392,8 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
   // inbox after the drain: ended here (the synchronizer thread is gone), so
   // none is left without an outcome.
   void fail_late_arrivals() {
-    {
-      std::lock_guard lock(inbox_mu);
-      taken.swap(inbox);
-    }
-    for (auto& entry : taken) {
-      SyncOutcome outcome;
-      outcome.kind = OutcomeKind::failed;
-      outcome.frame_id = entry->frame_id;
-      outcome.reason = "synchronizer stopped before delivery";
-      on_outcome(*entry, outcome);
-      if (entry->done) entry->done(outcome);
-    }
+    empty_inbox_into_taken();
+    for (auto& entry : taken) scheduler.end_unaccepted(std::move(entry), OutcomeKind::failed, kStoppedBeforeDelivery);
     taken.clear();
   }
 
@@ -412,7 +406,7 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
       co_await timer.async_wait(asio::use_awaitable);
     }
     take_inbox();  // accepted just before stop(): ended below with the rest
-    scheduler.fail_all(OutcomeKind::failed, "synchronizer stopped before delivery");
+    scheduler.fail_all(OutcomeKind::failed, kStoppedBeforeDelivery);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     co_await pool.stop(std::max(left, std::chrono::milliseconds(0)));
   }
