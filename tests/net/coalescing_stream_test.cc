@@ -44,6 +44,12 @@ void run(asio::io_context& io, asio::awaitable<void> body) {
   EXPECT_TRUE(finished) << "did not complete";
 }
 
+// Writes all of `text` (held in the coroutine frame while the write runs).
+template <class Stream>
+asio::awaitable<void> write_text(Stream& stream, std::string text) {
+  co_await asio::async_write(stream, asio::buffer(text), asio::use_awaitable);
+}
+
 asio::awaitable<std::string> read_exactly(tcp::socket& socket, std::size_t n) {
   std::string text(n, '\0');
   co_await asio::async_read(socket, asio::buffer(text), asio::use_awaitable);
@@ -55,13 +61,13 @@ TEST(CoalescingStream, CorkedWritesLeaveTogetherOnFlush) {
   Pair pair(io);
   run(io, [&pair]() -> asio::awaitable<void> {
     pair.stream.cork(true);
-    co_await asio::async_write(pair.stream, asio::buffer(std::string("one ")), asio::use_awaitable);
-    co_await asio::async_write(pair.stream, asio::buffer(std::string("two ")), asio::use_awaitable);
+    co_await write_text(pair.stream, "one ");
+    co_await write_text(pair.stream, "two ");
     EXPECT_EQ(pair.peer.available(), 0u);  // both writes completed, nothing was sent
     co_await pair.stream.async_flush(asio::use_awaitable);
     EXPECT_EQ(co_await read_exactly(pair.peer, 8), "one two ");
     // Uncorked now: a write leaves on its own.
-    co_await asio::async_write(pair.stream, asio::buffer(std::string("three")), asio::use_awaitable);
+    co_await write_text(pair.stream, "three");
     EXPECT_EQ(co_await read_exactly(pair.peer, 5), "three");
   }());
 }
@@ -72,8 +78,8 @@ TEST(CoalescingStream, AReadDoesNotFlushWhenFlushOnReadIsOff) {
   run(io, [&pair]() -> asio::awaitable<void> {
     pair.stream.flush_on_read(false);
     pair.stream.cork(true);
-    co_await asio::async_write(pair.stream, asio::buffer(std::string("held")), asio::use_awaitable);
-    co_await asio::async_write(pair.peer, asio::buffer(std::string("x")), asio::use_awaitable);
+    co_await write_text(pair.stream, "held");
+    co_await write_text(pair.peer, "x");
     char byte = 0;
     const auto n = co_await pair.stream.async_read_some(asio::buffer(&byte, 1), asio::use_awaitable);
     EXPECT_EQ(n, 1u);
@@ -89,12 +95,12 @@ TEST(CoalescingStream, AReadFlushesByDefault) {
   Pair pair(io);
   run(io, [&pair]() -> asio::awaitable<void> {
     pair.stream.cork(true);
-    co_await asio::async_write(pair.stream, asio::buffer(std::string("ask")), asio::use_awaitable);
+    co_await write_text(pair.stream, "ask");
     // The peer answers only once it has the question: the stream's read must
     // have sent it, or neither side would ever complete.
     auto answer = [&pair]() -> asio::awaitable<void> {
       EXPECT_EQ(co_await read_exactly(pair.peer, 3), "ask");
-      co_await asio::async_write(pair.peer, asio::buffer(std::string("!")), asio::use_awaitable);
+      co_await write_text(pair.peer, "!");
     };
     asio::co_spawn(pair.peer.get_executor(), answer(), asio::detached);
     char byte = 0;
@@ -111,12 +117,9 @@ TEST(CoalescingStream, GatheringIsBounded) {
     const std::string big(70 * 1024, 'b');  // over the 64 KiB a corked stream gathers
     constexpr std::size_t bound = 64 * 1024;
     std::string received;
-    auto write = [&]() -> asio::awaitable<void> {
-      co_await asio::async_write(pair.stream, asio::buffer(big), asio::use_awaitable);
-    };
     auto read = [&]() -> asio::awaitable<void> { received = co_await read_exactly(pair.peer, bound); };
     using namespace asio::experimental::awaitable_operators;
-    co_await (write() && read());  // no flush: the read completes only because the bound was reached
+    co_await (write_text(pair.stream, big) && read());  // no flush: the read completes only because the bound was reached
     EXPECT_EQ(received, big.substr(0, bound));
     co_await pair.stream.async_flush(asio::use_awaitable);  // the rest, if still gathered
     EXPECT_EQ(co_await read_exactly(pair.peer, big.size() - bound), big.substr(bound));
