@@ -8,6 +8,7 @@
 
 #include "assist/audit.h"
 #include "audit/audit_line.h"
+#include "core/detail/thread.h"
 
 namespace assist {
 
@@ -372,7 +373,10 @@ std::error_code AuditLog::open() {
   std::lock_guard lock(d.mu);
   d.published_head = d.head;
   d.open = true;
-  d.writer = std::thread([&d] { d.run(); });
+  d.writer = std::thread([&d] {
+    detail::name_this_thread("assist-audit");
+    d.run();
+  });
   return {};
 }
 

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "assist/crm.h"
+#include "core/detail/thread.h"
 #include "net/http_client.h"
 #include "net/tls_client.h"
 #include "transport/backoff.h"
@@ -218,7 +219,10 @@ std::error_code CrmWebhook::start(std::string& error) {
   asio::co_spawn(d.io, d.run(), asio::detached);
   std::lock_guard lock(d.mu);
   d.started = true;
-  d.thread = std::thread([&d] { d.io.run(); });
+  d.thread = std::thread([&d] {
+    detail::name_this_thread("assist-webhook");
+    d.io.run();
+  });
   return {};
 }
 

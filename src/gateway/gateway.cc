@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 
+#include "core/detail/thread.h"
 #include "gateway/http_session.h"
 #include "gateway/state.h"
 #include "net/self_signed.h"
@@ -141,7 +142,10 @@ struct Gateway::Impl {
     asio::co_spawn(asio::make_strand(*ioc), accept_loop(state, *acceptor, *ioc), asio::detached);
     asio::co_spawn(asio::make_strand(*ioc), tick_loop(state), asio::detached);
     for (unsigned i = 0; i < std::max(1u, opts.threads); ++i) {
-      threads.emplace_back([this] { ioc->run(); });
+      threads.emplace_back([this] {
+        detail::name_this_thread("gateway-io");
+        ioc->run();
+      });
     }
   }
 

@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "assist/frame.h"
+#include "core/detail/thread.h"
 
 namespace assist::service {
 namespace {
@@ -128,7 +129,10 @@ struct HttpApi::Impl {
     }
     bound_port = acceptor.local_endpoint().port();
     asio::co_spawn(io, accept_loop(), asio::detached);
-    for (unsigned i = 0; i < std::max(1u, options.threads); ++i) threads.emplace_back([this] { io.run(); });
+    for (unsigned i = 0; i < std::max(1u, options.threads); ++i) threads.emplace_back([this] {
+        detail::name_this_thread("assist-http");
+        io.run();
+      });
     return {};
   }
 

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "assist/frame_id.h"
+#include "core/detail/thread.h"
 #include "sync/prompt_ticket.h"
 #include "sync/scheduler.h"
 #include "transport/pool.h"
@@ -368,7 +369,10 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
       }
     }
     running.store(true);
-    thread = std::thread([this] { io.run(); });
+    thread = std::thread([this] {
+      detail::name_this_thread("assist-sync");
+      io.run();
+    });
     asio::post(io, [this] { pool.start(); });
     return {};
   }

@@ -485,5 +485,22 @@ TEST_F(SynchronizerTest, AwaitableFormDeliversTheOutcome) {
   EXPECT_EQ(seen.kind, OutcomeKind::acked);
 }
 
+// The threads the library starts carry names (top -H, perf and gdb show them).
+TEST_F(SynchronizerTest, ThreadsAreNamed) {
+  start_gateway();
+  start_sync(sync_options());
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  EXPECT_GE(names.count("assist-sync"), 1u);  // with Asio's resolver thread, started from it
+  EXPECT_EQ(names.count("assist-audit"), 1u);
+  EXPECT_GE(names.count("gateway-io"), 1u);
+  sync_->stop();
+}
+
 }  // namespace
 }  // namespace assist

@@ -1,0 +1,13 @@
+// Thread attributes for the library's own threads.
+#ifndef ASSIST_SRC_CORE_DETAIL_THREAD_H
+#define ASSIST_SRC_CORE_DETAIL_THREAD_H
+
+namespace assist::detail {
+
+// Names the calling thread (what top -H, perf and gdb show). `name` is cut to
+// 15 characters, the kernel's limit. Best effort: a failure is ignored.
+void name_this_thread(const char* name) noexcept;
+
+}  // namespace assist::detail
+
+#endif
