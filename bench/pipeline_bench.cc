@@ -9,7 +9,8 @@
 //               (a queue_full refusal waits and retries) and report acked/s;
 //   latency:    --rate R offers R prompts/s for --prompts / R seconds and
 //               reports the write->ACK latency quantiles from the
-//               synchronizer's own histogram.
+//               synchronizer's own histogram, and the caller's: from the
+//               sync_prompt() call to the outcome's callback.
 //
 //   pipeline_bench [--connections N] [--sessions S] [--prompts P] [--rate R]
 //                  [--audit-policy group_commit|interval|never|off] [--tls]
@@ -184,6 +185,7 @@ int run(const Config& cfg, const char* self) {
   }
 
   std::atomic<long> finished{0};
+  assist::LatencyHistogram caller_latency;  // sync_prompt() called -> outcome, as the caller sees it
   long refusals = 0;
   const auto cpu0 = cpu_seconds();
   const auto before = sync.metrics();
@@ -195,9 +197,13 @@ int run(const Config& cfg, const char* self) {
       if (due > Clock::now() + 200us) std::this_thread::sleep_until(due);
     }
     for (;;) {
+      const auto submitted = Clock::now();
       auto r = sync.sync_prompt(make_prompt(i, sessions));
       if (r) {
-        r.ticket.then([&finished](const assist::SyncOutcome&) { finished.fetch_add(1); });
+        r.ticket.then([&finished, &caller_latency, submitted](const assist::SyncOutcome&) {
+          caller_latency.record(Clock::now() - submitted);
+          finished.fetch_add(1);
+        });
         break;
       }
       if (r.error != assist::SubmitErrc::queue_full) {
@@ -230,6 +236,10 @@ int run(const Config& cfg, const char* self) {
   fmt::print("write->ACK latency p50 {:.3f} ms  p90 {:.3f} ms  p99 {:.3f} ms  p999 {:.3f} ms\n",
              window.quantile(0.5) * 1e3, window.quantile(0.9) * 1e3, window.quantile(0.99) * 1e3,
              window.quantile(0.999) * 1e3);
+  const auto caller = caller_latency.snapshot();
+  fmt::print("submit->outcome latency p50 {:.3f} ms  p90 {:.3f} ms  p99 {:.3f} ms  p999 {:.3f} ms\n",
+             caller.quantile(0.5) * 1e3, caller.quantile(0.9) * 1e3, caller.quantile(0.99) * 1e3,
+             caller.quantile(0.999) * 1e3);
   fmt::print("gateway: {}\n", gateway_report);
   std::filesystem::remove_all(dir);
   return static_cast<long>(acked) == cfg.prompts ? 0 : 1;
