@@ -1,6 +1,7 @@
 #include "audit/audit_line.h"
 
 #include <array>
+#include <cassert>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -9,7 +10,6 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include "core/detail/json_build.h"
 
 namespace assist::audit_detail {
 namespace json = boost::json;
@@ -64,28 +64,94 @@ std::string iso8601_utc_ms(double unix_seconds) {
   return out;
 }
 
+namespace {
+
+// The object of one line, kept per thread and refilled for each line: no
+// object is built (with Boost.JSON's duplicate-key check) and, once the
+// strings have grown to their usual sizes, nothing is allocated. Members
+// keep their insertion order, which is the line's key order.
+class LineObject {
+ public:
+  LineObject() {
+    object_.reserve(kMembers);  // the pointers below stay valid: no reallocation
+    seq_ = add("seq", 0u);
+    timestamp_ = text("timestamp");
+    event_type_ = text("event_type");
+    session_id_ = text("session_id");
+    agent_id_ = text("agent_id");
+    interaction_id_ = text("interaction_id");
+    frame_id_ = text("frame_id");
+    sequence_ = add("sequence", nullptr);
+    priority_override_ = add("priority_override", false);
+    relevance_score_ = add("relevance_score", 0.0);
+    latency_seconds_ = add("latency_seconds", nullptr);
+    success_ = add("success", false);
+    code_ = text("code");
+    reason_ = text("reason");
+    detail_ = text("detail");
+    prev_sha256_ = text("prev_sha256");
+    assert(object_.size() == kMembers);
+  }
+
+  void append(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
+              std::string_view prev_sha256) {
+    *seq_ = seq;
+    timestamp_->assign(iso8601_utc_ms(unix_seconds));
+    event_type_->assign(to_string(event.type));
+    session_id_->assign(event.session_id);
+    agent_id_->assign(event.agent_id);
+    interaction_id_->assign(event.interaction_id);
+    frame_id_->assign(event.frame_id);
+    if (event.sequence) *sequence_ = *event.sequence;
+    else *sequence_ = nullptr;
+    *priority_override_ = event.priority_override;
+    *relevance_score_ = event.relevance_score;
+    if (event.latency_seconds) *latency_seconds_ = *event.latency_seconds;
+    else *latency_seconds_ = nullptr;
+    *success_ = event.success;
+    code_->assign(event.code);
+    reason_->assign(event.reason);
+    detail_->assign(event.detail);
+    prev_sha256_->assign(prev_sha256);
+    serializer_.reset(&object_);
+    std::array<char, 1024> chunk;
+    while (!serializer_.done()) out += serializer_.read(chunk.data(), chunk.size());
+  }
+
+ private:
+  template <typename T>
+  json::value* add(std::string_view key, T initial) {
+    return &object_.emplace(key, initial).first->value();
+  }
+  json::string* text(std::string_view key) { return &add(key, json::string())->get_string(); }
+
+  static constexpr std::size_t kMembers = 16;
+  json::object object_;
+  json::serializer serializer_;
+  json::value* seq_;
+  json::string* timestamp_;
+  json::string* event_type_;
+  json::string* session_id_;
+  json::string* agent_id_;
+  json::string* interaction_id_;
+  json::string* frame_id_;
+  json::value* sequence_;
+  json::value* priority_override_;
+  json::value* relevance_score_;
+  json::value* latency_seconds_;
+  json::value* success_;
+  json::string* code_;
+  json::string* reason_;
+  json::string* detail_;
+  json::string* prev_sha256_;
+};
+
+}  // namespace
+
 void append_line(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
                  std::string_view prev_sha256) {
-  detail::StackJsonBuilder b;
-  b.unsigned_integer("seq", seq);
-  b.text("timestamp", iso8601_utc_ms(unix_seconds));
-  b.text("event_type", to_string(event.type));
-  b.text("session_id", event.session_id);
-  b.text("agent_id", event.agent_id);
-  b.text("interaction_id", event.interaction_id);
-  b.text("frame_id", event.frame_id);
-  if (event.sequence) b.unsigned_integer("sequence", *event.sequence);
-  else b.null("sequence");
-  b.boolean("priority_override", event.priority_override);
-  b.real("relevance_score", event.relevance_score);
-  if (event.latency_seconds) b.real("latency_seconds", *event.latency_seconds);
-  else b.null("latency_seconds");
-  b.boolean("success", event.success);
-  b.text("code", event.code);
-  b.text("reason", event.reason);
-  b.text("detail", event.detail);
-  b.text("prev_sha256", prev_sha256);
-  b.finish_object_onto(out, 16);
+  thread_local LineObject line;
+  line.append(out, seq, unix_seconds, event, prev_sha256);
 }
 
 namespace {

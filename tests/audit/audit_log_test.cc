@@ -103,6 +103,35 @@ TEST(AuditLog, AbsentOptionalsAreNull) {
   EXPECT_EQ(line.at("detail").as_string(), "connection_id=c-1");
 }
 
+// A line's object is reused from line to line: nothing of one event may
+// show in the next, and the same event gives the same line again.
+TEST(AuditLog, ConsecutiveLinesCarryNothingOver) {
+  AuditEvent full = acked_event(7);
+  full.code = "E42";
+  full.reason = std::string(300, 'r');
+  full.detail = "detail \"quoted\"";
+  AuditEvent bare;
+  bare.type = AuditEventType::connection_closed;
+  std::string first;
+  audit_detail::append_line(first, 1, 1'700'000'000.0, full, audit_detail::kGenesisHash);
+  std::string second;
+  audit_detail::append_line(second, 2, 1'700'000'000.5, bare, "ab");
+  const auto line = json::parse(second).as_object();
+  EXPECT_EQ(line.at("seq").to_number<std::uint64_t>(), 2u);
+  EXPECT_EQ(line.at("event_type").as_string(), "CONNECTION_CLOSED");
+  for (const auto* key : {"session_id", "agent_id", "interaction_id", "frame_id", "code", "reason", "detail"})
+    EXPECT_EQ(line.at(key).as_string(), "") << key;
+  EXPECT_TRUE(line.at("sequence").is_null());
+  EXPECT_TRUE(line.at("latency_seconds").is_null());
+  EXPECT_FALSE(line.at("priority_override").as_bool());
+  EXPECT_FALSE(line.at("success").as_bool());
+  EXPECT_EQ(line.at("relevance_score").as_double(), 0.0);
+  EXPECT_EQ(line.at("prev_sha256").as_string(), "ab");
+  std::string again;
+  audit_detail::append_line(again, 1, 1'700'000'000.0, full, audit_detail::kGenesisHash);
+  EXPECT_EQ(again, first);
+}
+
 TEST(AuditLog, TimestampsAreUtcWithMillisecondsAndZ) {
   EXPECT_EQ(audit_detail::iso8601_utc_ms(0.0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(audit_detail::iso8601_utc_ms(951'782'400.5), "2000-02-29T00:00:00.500Z");

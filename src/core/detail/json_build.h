@@ -1,5 +1,5 @@
 // Building one JSON object fast, for the hot encoders (the PROMPT_SYNC
-// payload, audit lines).
+// frame and its payload).
 #ifndef ASSIST_SRC_CORE_DETAIL_JSON_BUILD_H
 #define ASSIST_SRC_CORE_DETAIL_JSON_BUILD_H
 
