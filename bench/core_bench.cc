@@ -37,6 +37,13 @@ void BM_DecodeAck(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeAck);
 
+// The emulator's reply to every PROMPT_SYNC.
+void BM_EncodeAck(benchmark::State& state) {
+  const assist::Ack ack{"8d5bd1c2-3f6e-4c57-9a0b-2f1e7c3d4b5a", 123456, false};
+  for (auto _ : state) benchmark::DoNotOptimize(assist::encode(ack));
+}
+BENCHMARK(BM_EncodeAck);
+
 void BM_DecodePromptSync(benchmark::State& state) {
   const std::string text =
       assist::encode(assist::PromptSync{"2f1c3f7e-6a0b-4c39-9d7e-0c5e8d3f6a11", 1, typical_prompt()});

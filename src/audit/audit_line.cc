@@ -1,7 +1,6 @@
 #include "audit/audit_line.h"
 
 #include <array>
-#include <cassert>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -10,6 +9,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include "core/detail/json_build.h"
 
 namespace assist::audit_detail {
 namespace json = boost::json;
@@ -64,94 +64,36 @@ std::string iso8601_utc_ms(double unix_seconds) {
   return out;
 }
 
-namespace {
-
-// The object of one line, kept per thread and refilled for each line: no
-// object is built (with Boost.JSON's duplicate-key check) and, once the
-// strings have grown to their usual sizes, nothing is allocated. Members
-// keep their insertion order, which is the line's key order.
-class LineObject {
- public:
-  LineObject() {
-    object_.reserve(kMembers);  // the pointers below stay valid: no reallocation
-    seq_ = add("seq", 0u);
-    timestamp_ = text("timestamp");
-    event_type_ = text("event_type");
-    session_id_ = text("session_id");
-    agent_id_ = text("agent_id");
-    interaction_id_ = text("interaction_id");
-    frame_id_ = text("frame_id");
-    sequence_ = add("sequence", nullptr);
-    priority_override_ = add("priority_override", false);
-    relevance_score_ = add("relevance_score", 0.0);
-    latency_seconds_ = add("latency_seconds", nullptr);
-    success_ = add("success", false);
-    code_ = text("code");
-    reason_ = text("reason");
-    detail_ = text("detail");
-    prev_sha256_ = text("prev_sha256");
-    assert(object_.size() == kMembers);
-  }
-
-  void append(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
-              std::string_view prev_sha256) {
-    *seq_ = seq;
-    timestamp_->assign(iso8601_utc_ms(unix_seconds));
-    event_type_->assign(to_string(event.type));
-    session_id_->assign(event.session_id);
-    agent_id_->assign(event.agent_id);
-    interaction_id_->assign(event.interaction_id);
-    frame_id_->assign(event.frame_id);
-    if (event.sequence) *sequence_ = *event.sequence;
-    else *sequence_ = nullptr;
-    *priority_override_ = event.priority_override;
-    *relevance_score_ = event.relevance_score;
-    if (event.latency_seconds) *latency_seconds_ = *event.latency_seconds;
-    else *latency_seconds_ = nullptr;
-    *success_ = event.success;
-    code_->assign(event.code);
-    reason_->assign(event.reason);
-    detail_->assign(event.detail);
-    prev_sha256_->assign(prev_sha256);
-    serializer_.reset(&object_);
-    std::array<char, 1024> chunk;
-    while (!serializer_.done()) out += serializer_.read(chunk.data(), chunk.size());
-  }
-
- private:
-  template <typename T>
-  json::value* add(std::string_view key, T initial) {
-    return &object_.emplace(key, initial).first->value();
-  }
-  json::string* text(std::string_view key) { return &add(key, json::string())->get_string(); }
-
-  static constexpr std::size_t kMembers = 16;
-  json::object object_;
-  json::serializer serializer_;
-  json::value* seq_;
-  json::string* timestamp_;
-  json::string* event_type_;
-  json::string* session_id_;
-  json::string* agent_id_;
-  json::string* interaction_id_;
-  json::string* frame_id_;
-  json::value* sequence_;
-  json::value* priority_override_;
-  json::value* relevance_score_;
-  json::value* latency_seconds_;
-  json::value* success_;
-  json::string* code_;
-  json::string* reason_;
-  json::string* detail_;
-  json::string* prev_sha256_;
-};
-
-}  // namespace
-
 void append_line(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
                  std::string_view prev_sha256) {
-  thread_local LineObject line;
-  line.append(out, seq, unix_seconds, event, prev_sha256);
+  enum {
+    kSeq, kTimestamp, kEventType, kSessionId, kAgentId, kInteractionId, kFrameId, kSequence,
+    kPriorityOverride, kRelevanceScore, kLatencySeconds, kSuccess, kCode, kReason, kDetail, kPrevSha256,
+  };
+  // The writer thread's line: refilled for each event (see FixedJsonObject).
+  thread_local detail::FixedJsonObject line({"seq", "timestamp", "event_type", "session_id", "agent_id",
+                                             "interaction_id", "frame_id", "sequence", "priority_override",
+                                             "relevance_score", "latency_seconds", "success", "code", "reason",
+                                             "detail", "prev_sha256"});
+  line.at(kSeq) = seq;
+  line.text(kTimestamp, iso8601_utc_ms(unix_seconds));
+  line.text(kEventType, to_string(event.type));
+  line.text(kSessionId, event.session_id);
+  line.text(kAgentId, event.agent_id);
+  line.text(kInteractionId, event.interaction_id);
+  line.text(kFrameId, event.frame_id);
+  if (event.sequence) line.at(kSequence) = *event.sequence;
+  else line.at(kSequence) = nullptr;
+  line.at(kPriorityOverride) = event.priority_override;
+  line.at(kRelevanceScore) = event.relevance_score;
+  if (event.latency_seconds) line.at(kLatencySeconds) = *event.latency_seconds;
+  else line.at(kLatencySeconds) = nullptr;
+  line.at(kSuccess) = event.success;
+  line.text(kCode, event.code);
+  line.text(kReason, event.reason);
+  line.text(kDetail, event.detail);
+  line.text(kPrevSha256, prev_sha256);
+  line.serialize_onto(out);
 }
 
 namespace {

@@ -396,15 +396,17 @@ std::string encode_prompt_payload(const AssistPrompt& p) {
 // payload's own serialization (a complete JSON value) takes that null's place.
 std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence, std::string_view payload_json) {
   static constexpr std::string_view kNullSlot = "null}";
-  detail::StackJsonBuilder b;
-  b.text("type", "PROMPT_SYNC");
-  b.text("frame_id", frame_id);
-  b.unsigned_integer("sequence", sequence);
-  b.null("payload");
-  std::string out = b.finish_object(4);
+  enum { kType, kFrameId, kSequence, kPayload };
+  thread_local detail::FixedJsonObject envelope({"type", "frame_id", "sequence", "payload"});
+  envelope.text(kType, "PROMPT_SYNC");
+  envelope.text(kFrameId, frame_id);
+  envelope.at(kSequence) = sequence;
+  envelope.at(kPayload) = nullptr;
+  std::string out;
+  out.reserve(128 + payload_json.size());
+  envelope.serialize_onto(out);
   assert(out.ends_with(kNullSlot));
   out.resize(out.size() - kNullSlot.size());
-  out.reserve(out.size() + payload_json.size() + 1);
   out += payload_json;
   out += '}';
   return out;
@@ -434,14 +436,17 @@ std::string encode(const Hello& f) {
   return b.text();
 }
 
+// One per PROMPT_SYNC the gateway takes: a reused object per thread.
 std::string encode(const Ack& f) {
-  Builder b;
-  auto& o = b.obj();
-  o.emplace("type", "ACK");
-  o.emplace("frame_id", f.frame_id);
-  o.emplace("sequence", f.sequence);
-  o.emplace("duplicate", f.duplicate);
-  return b.text();
+  enum { kType, kFrameId, kSequence, kDuplicate };
+  thread_local detail::FixedJsonObject ack({"type", "frame_id", "sequence", "duplicate"});
+  ack.text(kType, "ACK");
+  ack.text(kFrameId, f.frame_id);
+  ack.at(kSequence) = f.sequence;
+  ack.at(kDuplicate) = f.duplicate;
+  std::string out;
+  ack.serialize_onto(out);
+  return out;
 }
 
 std::string encode(const Nack& f) {

@@ -136,6 +136,16 @@ TEST(FrameCodec, EveryFrameTypeRoundTrips) {
   }
 }
 
+// ACKs are encoded from one object reused per thread: each shows only its own values.
+TEST(FrameCodec, ConsecutiveAcksCarryNothingOver) {
+  const Ack first{"a-much-longer-frame-id-than-the-next-one", std::numeric_limits<std::uint64_t>::max(), true};
+  const Ack second{"f", 0, false};
+  const auto first_text = encode(first);
+  EXPECT_EQ(decode_as<Ack>(encode(second)), second);
+  EXPECT_EQ(encode(first), first_text);
+  EXPECT_EQ(encode(second), R"({"type":"ACK","frame_id":"f","sequence":0,"duplicate":false})");
+}
+
 TEST(FrameCodec, NackCodesMapBothWays) {
   for (auto code : {NackCode::invalid_frame, NackCode::session_limit, NackCode::stale,
                     NackCode::forbidden, NackCode::inflight_limit})

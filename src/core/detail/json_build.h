@@ -1,16 +1,20 @@
-// Building one JSON object fast, for the hot encoders (the PROMPT_SYNC
-// frame and its payload).
+// Building JSON objects fast, for the hot encoders: the PROMPT_SYNC frame
+// and its payload, the ACK, audit lines.
 #ifndef ASSIST_SRC_CORE_DETAIL_JSON_BUILD_H
 #define ASSIST_SRC_CORE_DETAIL_JSON_BUILD_H
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/monotonic_resource.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serializer.hpp>
+#include <boost/json/value.hpp>
 #include <boost/json/value_stack.hpp>
 
 namespace assist::detail {
@@ -75,6 +79,41 @@ class StackJsonBuilder {
   std::array<unsigned char, 2048> scratch_;
   boost::json::monotonic_resource resource_;
   boost::json::value_stack stack_;
+};
+
+// One JSON object of fixed members (keys and their order), refilled and
+// serialized again for every frame or line of that shape: the object is not
+// rebuilt (no duplicate-key check) and its strings keep their capacity, so
+// after the first uses nothing is allocated. Keep one per thread (it is not
+// thread-safe) and set every member before each serialization.
+class FixedJsonObject {
+ public:
+  // Members named `keys`, in that order, all null.
+  explicit FixedJsonObject(std::initializer_list<std::string_view> keys) {
+    object_.reserve(keys.size());  // no reallocation: the pointers stay valid
+    for (const auto key : keys) members_.push_back(&object_.emplace(key, nullptr).first->value());
+  }
+  FixedJsonObject(const FixedJsonObject&) = delete;
+  FixedJsonObject& operator=(const FixedJsonObject&) = delete;
+
+  // Member `i`, for scalars: `at(i) = 42`, `at(i) = nullptr`.
+  boost::json::value& at(std::size_t i) { return *members_[i]; }
+  // Sets member `i` to a string, reusing its buffer.
+  void text(std::size_t i, std::string_view value) {
+    if (auto* s = members_[i]->if_string()) s->assign(value);
+    else *members_[i] = value;
+  }
+  // Serializes the object, appended to `out`.
+  void serialize_onto(std::string& out) {
+    serializer_.reset(&object_);
+    std::array<char, 1024> chunk;
+    while (!serializer_.done()) out += serializer_.read(chunk.data(), chunk.size());
+  }
+
+ private:
+  boost::json::object object_;
+  std::vector<boost::json::value*> members_;
+  boost::json::serializer serializer_;
 };
 
 }  // namespace assist::detail
