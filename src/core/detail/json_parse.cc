@@ -1,5 +1,6 @@
 #include "core/detail/json_parse.h"
 
+#include <array>
 #include <charconv>
 #include <string>
 
@@ -22,7 +23,11 @@ class ExactHandler {
   static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
   static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
 
-  explicit ExactHandler(json::storage_ptr sp) { stack.reset(std::move(sp)); }
+  // The stack's scratch space (members and elements not yet assembled) is
+  // the handler's own array, not the heap, unless a document needs more.
+  explicit ExactHandler(json::storage_ptr sp) : stack({}, scratch.data(), scratch.size()) {
+    stack.reset(std::move(sp));
+  }
 
   bool on_document_begin(error_code&) { return true; }
   bool on_document_end(error_code&) { return true; }
@@ -51,6 +56,7 @@ class ExactHandler {
   bool on_comment_part(json::string_view, error_code&) { return true; }
   bool on_comment(json::string_view, error_code&) { return true; }
 
+  std::array<unsigned char, 2048> scratch;
   json::value_stack stack;
   std::string number;  // text of a number split across parts
 };
