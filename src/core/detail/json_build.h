@@ -19,11 +19,17 @@
 
 namespace assist::detail {
 
+// Appends what `serializer` (reset to a value) writes to `out`.
+inline void serialize_onto(boost::json::serializer& serializer, std::string& out) {
+  std::array<char, 1024> chunk;
+  while (!serializer.done()) out += serializer.read(chunk.data(), chunk.size());
+}
+
 // json::value_stack (the DOM builder Boost.JSON's own parser uses, which
 // assembles each object in one step instead of inserting and
 // duplicate-checking members one by one) over stack memory. Push members
-// (nested containers through stack()), then serialize with one of the
-// finish calls; the builder is spent after that.
+// (nested containers through stack()), then serialize with finish_object();
+// the builder is spent after that.
 class StackJsonBuilder {
  public:
   StackJsonBuilder() : resource_(values_.data(), values_.size()), stack_({}, scratch_.data(), scratch_.size()) {
@@ -41,10 +47,6 @@ class StackJsonBuilder {
     stack_.push_key(key);
     stack_.push_int64(value);
   }
-  void unsigned_integer(std::string_view key, std::uint64_t value) {
-    stack_.push_key(key);
-    stack_.push_uint64(value);
-  }
   void real(std::string_view key, double value) {
     stack_.push_key(key);
     stack_.push_double(value);
@@ -53,25 +55,16 @@ class StackJsonBuilder {
     stack_.push_key(key);
     stack_.push_bool(value);
   }
-  void null(std::string_view key) {
-    stack_.push_key(key);
-    stack_.push_null();
-  }
 
   // The top-level object of `members` members, serialized.
   std::string finish_object(std::size_t members) {
-    std::string out;
-    finish_object_onto(out, members);
-    return out;
-  }
-  // The same, appended to `out`.
-  void finish_object_onto(std::string& out, std::size_t members) {
     stack_.push_object(members);
     const boost::json::value document = stack_.release();
     boost::json::serializer serializer;
     serializer.reset(&document);
-    std::array<char, 1024> chunk;
-    while (!serializer.done()) out += serializer.read(chunk.data(), chunk.size());
+    std::string out;
+    serialize_onto(serializer, out);
+    return out;
   }
 
  private:
@@ -106,8 +99,7 @@ class FixedJsonObject {
   // Serializes the object, appended to `out`.
   void serialize_onto(std::string& out) {
     serializer_.reset(&object_);
-    std::array<char, 1024> chunk;
-    while (!serializer_.done()) out += serializer_.read(chunk.data(), chunk.size());
+    detail::serialize_onto(serializer_, out);
   }
 
  private:
