@@ -373,10 +373,7 @@ std::error_code AuditLog::open() {
   std::lock_guard lock(d.mu);
   d.published_head = d.head;
   d.open = true;
-  d.writer = std::thread([&d] {
-    detail::name_this_thread("assist-audit");
-    d.run();
-  });
+  d.writer = detail::named_thread("assist-audit", [&d] { d.run(); });
   return {};
 }
 

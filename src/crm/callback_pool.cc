@@ -87,10 +87,8 @@ CrmCallbackPool::CrmCallbackPool(CrmCallback callback, std::size_t workers, std:
                                    clock != nullptr ? *clock : system_clock())) {
   if (workers == 0) workers = 1;
   impl_->workers.reserve(workers);
-  for (std::size_t i = 0; i < workers; ++i) impl_->workers.emplace_back([d = impl_.get()] {
-      detail::name_this_thread("assist-crm");
-      d->work();
-    });
+  for (std::size_t i = 0; i < workers; ++i)
+    impl_->workers.push_back(detail::named_thread("assist-crm", [d = impl_.get()] { d->work(); }));
 }
 
 CrmCallbackPool::~CrmCallbackPool() { stop(impl_->clock.steady_now()); }

@@ -219,10 +219,7 @@ std::error_code CrmWebhook::start(std::string& error) {
   asio::co_spawn(d.io, d.run(), asio::detached);
   std::lock_guard lock(d.mu);
   d.started = true;
-  d.thread = std::thread([&d] {
-    detail::name_this_thread("assist-webhook");
-    d.io.run();
-  });
+  d.thread = detail::named_thread("assist-webhook", [&d] { d.io.run(); });
   return {};
 }
 

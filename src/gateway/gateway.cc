@@ -142,10 +142,7 @@ struct Gateway::Impl {
     asio::co_spawn(asio::make_strand(*ioc), accept_loop(state, *acceptor, *ioc), asio::detached);
     asio::co_spawn(asio::make_strand(*ioc), tick_loop(state), asio::detached);
     for (unsigned i = 0; i < std::max(1u, opts.threads); ++i) {
-      threads.emplace_back([this] {
-        detail::name_this_thread("gateway-io");
-        ioc->run();
-      });
+      threads.push_back(detail::named_thread("gateway-io", [this] { ioc->run(); }));
     }
   }
 

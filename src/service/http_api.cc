@@ -129,10 +129,8 @@ struct HttpApi::Impl {
     }
     bound_port = acceptor.local_endpoint().port();
     asio::co_spawn(io, accept_loop(), asio::detached);
-    for (unsigned i = 0; i < std::max(1u, options.threads); ++i) threads.emplace_back([this] {
-        detail::name_this_thread("assist-http");
-        io.run();
-      });
+    for (unsigned i = 0; i < std::max(1u, options.threads); ++i)
+      threads.push_back(detail::named_thread("assist-http", [this] { io.run(); }));
     return {};
   }
 

@@ -369,10 +369,7 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
       }
     }
     running.store(true);
-    thread = std::thread([this] {
-      detail::name_this_thread("assist-sync");
-      io.run();
-    });
+    thread = detail::named_thread("assist-sync", [this] { io.run(); });
     asio::post(io, [this] { pool.start(); });
     return {};
   }

@@ -9,7 +9,6 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
@@ -83,18 +82,17 @@ class FixedJsonObject {
  public:
   // Members named `keys`, in that order, all null.
   explicit FixedJsonObject(std::initializer_list<std::string_view> keys) {
-    object_.reserve(keys.size());  // no reallocation: the pointers stay valid
-    for (const auto key : keys) members_.push_back(&object_.emplace(key, nullptr).first->value());
+    for (const auto key : keys) object_.emplace(key, nullptr);
   }
   FixedJsonObject(const FixedJsonObject&) = delete;
   FixedJsonObject& operator=(const FixedJsonObject&) = delete;
 
   // Member `i`, for scalars: `at(i) = 42`, `at(i) = nullptr`.
-  boost::json::value& at(std::size_t i) { return *members_[i]; }
+  boost::json::value& at(std::size_t i) { return object_.begin()[i].value(); }
   // Sets member `i` to a string, reusing its buffer.
   void text(std::size_t i, std::string_view value) {
-    if (auto* s = members_[i]->if_string()) s->assign(value);
-    else *members_[i] = value;
+    if (auto* s = at(i).if_string()) s->assign(value);
+    else at(i) = value;
   }
   // Serializes the object, appended to `out`.
   void serialize_onto(std::string& out) {
@@ -103,8 +101,7 @@ class FixedJsonObject {
   }
 
  private:
-  boost::json::object object_;
-  std::vector<boost::json::value*> members_;
+  boost::json::object object_;  // members in insertion order
   boost::json::serializer serializer_;
 };
 
