@@ -6,13 +6,14 @@ namespace assist::gateway {
 
 DeliveryLedger::DeliveryLedger(Clock& clock, std::chrono::seconds window, std::size_t capacity)
     : clock_(clock), window_(window), capacity_(std::max<std::size_t>(capacity, 1)) {
-  // Sized for its bound up front (8 bytes per bucket): growing it rehashes
-  // every entry at once, which stalled all connections for ~15 ms at 85 k
-  // entries.
+  // Sized for its bound up front (48-byte slots, resident as they fill):
+  // growing it rehashes every entry at once, which stalled all connections
+  // for ~15 ms at 85 k entries.
   delivered_.reserve(capacity_ + 1);  // a delivery inserts before it forgets the oldest
 }
 
-void DeliveryLedger::record_delivery_locked(const PromptSync& frame, double age_seconds, Clock::steady_time now) {
+void DeliveryLedger::record_delivery_locked(const detail::FrameKey& id, const PromptSync& frame, double age_seconds,
+                                            Clock::steady_time now) {
   if (delivered_.size() > capacity_) prune_locked(now);
   // Past capacity, the oldest are forgotten early. The new frame_id is not
   // in delivery_order_ yet, so it is never the one forgotten.
@@ -23,7 +24,7 @@ void DeliveryLedger::record_delivery_locked(const PromptSync& frame, double age_
     }
     delivery_order_.pop_front();
   }
-  delivery_order_.emplace_back(now, frame.frame_id);
+  delivery_order_.emplace_back(now, id);
 
   ++stats_.prompts_delivered;
   stats_.max_prompt_age_at_delivery_s = std::max(stats_.max_prompt_age_at_delivery_s, age_seconds);

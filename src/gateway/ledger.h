@@ -12,9 +12,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include "assist/clock.h"
 #include "assist/frame.h"
 #include "assist/gateway.h"
+#include "core/detail/frame_key.h"
 
 namespace assist::gateway {
 
@@ -24,18 +27,19 @@ class DeliveryLedger {
   DeliveryLedger(Clock& clock, std::chrono::seconds window, std::size_t capacity);
 
   enum class Outcome { delivered, duplicate, refused };
-  // Shows `frame` on a desktop unless its frame_id was delivered within the
-  // window (then counts a suppressed duplicate, whatever `admit` would say).
-  // A new frame_id is first put to `admit()` (a callable returning true to
-  // admit; it runs under the ledger's lock, so it must not call back into the
-  // ledger): refused, it leaves no trace. A delivery records the prompt's age
-  // and an order violation when its session already showed a higher sequence.
-  // One hash lookup per frame.
+  // Shows `frame` (whose frame_id is `id`) on a desktop unless that frame_id
+  // was delivered within the window (then counts a suppressed duplicate,
+  // whatever `admit` would say). A new frame_id is first put to `admit()` (a
+  // callable returning true to admit; it runs under the ledger's lock, so it
+  // must not call back into the ledger): refused, it leaves no trace. A
+  // delivery records the prompt's age and an order violation when its session
+  // already showed a higher sequence. One hash lookup per frame, and no
+  // allocation for the frame_id.
   template <typename Admit>
-  Outcome deliver(const PromptSync& frame, double age_seconds, Admit&& admit) {
+  Outcome deliver(const detail::FrameKey& id, const PromptSync& frame, double age_seconds, Admit&& admit) {
     const auto now = clock_.steady_now();
     std::lock_guard lock(mu_);
-    auto [it, inserted] = delivered_.try_emplace(frame.frame_id, now);
+    auto [it, inserted] = delivered_.try_emplace(id, now);
     if (!inserted && now - it->second < window_) {
       ++stats_.duplicates_suppressed;
       return Outcome::duplicate;
@@ -45,7 +49,7 @@ class DeliveryLedger {
       return Outcome::refused;
     }
     it->second = now;
-    record_delivery_locked(frame, age_seconds, now);
+    record_delivery_locked(id, frame, age_seconds, now);
     return Outcome::delivered;
   }
 
@@ -62,7 +66,8 @@ class DeliveryLedger {
  private:
   void prune_locked(Clock::steady_time now);
   // The rest of a delivery once its frame_id is in delivered_ (stamped `now`).
-  void record_delivery_locked(const PromptSync& frame, double age_seconds, Clock::steady_time now);
+  void record_delivery_locked(const detail::FrameKey& id, const PromptSync& frame, double age_seconds,
+                              Clock::steady_time now);
 
   struct SessionOrder {
     std::uint64_t highest_sequence = 0;
@@ -74,8 +79,9 @@ class DeliveryLedger {
   const std::size_t capacity_;
   mutable std::mutex mu_;
   GatewayStats stats_;
-  std::unordered_map<std::string, Clock::steady_time> delivered_;
-  std::deque<std::pair<Clock::steady_time, std::string>> delivery_order_;
+  // Keyed inline (core/detail/frame_key.h): nothing allocated per frame_id.
+  boost::unordered_flat_map<detail::FrameKey, Clock::steady_time, detail::FrameKeyHash> delivered_;
+  std::deque<std::pair<Clock::steady_time, detail::FrameKey>> delivery_order_;
   std::unordered_map<std::string, SessionOrder> sessions_;
 };
 

@@ -237,7 +237,8 @@ class RealtimeSession final : public LiveConnection,
       nack(frame.frame_id, frame.sequence, NackCode::forbidden, "token lacks agentassist:write");
       return;
     }
-    if (!is_uuid_v4(frame.frame_id)) {
+    const auto id = is_uuid_v4(frame.frame_id) ? detail::FrameKey::of(frame.frame_id) : std::nullopt;
+    if (!id) {
       nack(frame.frame_id, frame.sequence, NackCode::invalid_frame, "frame_id: not a UUID v4");
       return;
     }
@@ -262,7 +263,7 @@ class RealtimeSession final : public LiveConnection,
       }
       return !refusal;
     };
-    const auto outcome = state_->ledger.deliver(frame, age, admit);
+    const auto outcome = state_->ledger.deliver(*id, frame, age, admit);
     if (outcome == DeliveryLedger::Outcome::refused) {
       nack(frame.frame_id, frame.sequence, refusal->first, refusal->second);
       return;

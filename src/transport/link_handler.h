@@ -15,10 +15,12 @@
 #include <system_error>
 
 #include "assist/frame.h"
-#include "transport/frame_key.h"
+#include "core/detail/frame_key.h"
 
 namespace assist::transport {
 
+using detail::FrameKey;
+using detail::FrameKeyHash;
 using LinkId = std::uint32_t;
 using SteadyTime = std::chrono::steady_clock::time_point;
 

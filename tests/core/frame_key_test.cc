@@ -1,4 +1,4 @@
-#include "transport/frame_key.h"
+#include "core/detail/frame_key.h"
 
 #include <set>
 
@@ -7,7 +7,7 @@
 
 #include "assist/frame_id.h"
 
-namespace assist::transport {
+namespace assist::detail {
 namespace {
 
 TEST(FrameKey, HoldsExactlyTheCanonicalText) {
@@ -46,4 +46,4 @@ TEST(FrameKey, KeysAFlatMapOfGeneratedIds) {
 }
 
 }  // namespace
-}  // namespace assist::transport
+}  // namespace assist::detail

@@ -1,13 +1,13 @@
 // A frame_id as a fixed-size value, for the maps that track frames by id on
 // the delivery path (in flight on a connection, in flight in the scheduler,
-// delivered). Internal header.
+// delivered; the emulator's delivery ledger). Internal header.
 //
 // The key is the 36 characters of the canonical UUID text, held inline: a map
 // keyed by it allocates nothing per key, compares with one memcmp and hashes
 // two words. The text is kept, not parsed, so a key matches exactly the
 // frame_id strings that compare equal.
-#ifndef ASSIST_SRC_TRANSPORT_FRAME_KEY_H
-#define ASSIST_SRC_TRANSPORT_FRAME_KEY_H
+#ifndef ASSIST_SRC_CORE_DETAIL_FRAME_KEY_H
+#define ASSIST_SRC_CORE_DETAIL_FRAME_KEY_H
 
 #include <array>
 #include <cstdint>
@@ -15,7 +15,7 @@
 #include <optional>
 #include <string_view>
 
-namespace assist::transport {
+namespace assist::detail {
 
 struct FrameKey {
   static constexpr std::size_t size = 36;  // 8-4-4-4-12 hex digits and dashes
@@ -47,6 +47,6 @@ struct FrameKeyHash {
   }
 };
 
-}  // namespace assist::transport
+}  // namespace assist::detail
 
 #endif
