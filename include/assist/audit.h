@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -94,6 +95,11 @@ struct AuditOptions {
   std::uint64_t rotate_bytes = 0;
   Env* env = nullptr;      // nullptr: default_env()
   Clock* clock = nullptr;  // nullptr: system_clock(); stamps each event
+  // Called once, on the writer thread and outside the log's lock, when a
+  // write, sync or rotation first fails (a failure of open() is open()'s
+  // answer instead), with status_message(). It lets the caller fail closed at
+  // once rather than at its next append(). Must not block.
+  std::function<void(const std::string& message)> on_failure = nullptr;
 };
 
 enum class AuditErrc {

@@ -340,7 +340,14 @@ struct AuditLog::Impl {
       batch.clear();  // freed here, not under the lock
 
       lock.lock();
+      const bool newly_failed = !status.ok() && !error;
       if (!status.ok()) fail_locked(status.code, status.message);
+      if (newly_failed && options.on_failure) {  // before this cycle counts as done: flush() returns after it
+        const std::string message = error_message;
+        lock.unlock();
+        options.on_failure(message);
+        lock.lock();
+      }
       completed += taken;
       ++cycles_done;
       if (!error) published_head = head;

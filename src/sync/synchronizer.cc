@@ -103,6 +103,11 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
         pool(io.get_executor(), tokens, options.realtime, scheduler, clock, random) {
     if (!options.audit.path.empty()) {
       if (!options.audit.clock) options.audit.clock = &clock;
+      // Stop sending as soon as the writer fails, not at the next append.
+      options.audit.on_failure = [this, caller = std::move(options.audit.on_failure)](const std::string& message) {
+        fail_closed();
+        if (caller) caller(message);
+      };
       audit = std::make_unique<AuditLog>(options.audit);
     }
     auto report = [this](const CrmReport& r) { on_crm_report(r); };
@@ -123,9 +128,11 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     if (auto ec = audit->append(std::move(event)); ec) fail_closed();
   }
 
-  // The audit log failed: stop sending (fail-closed) and say why, once. On
-  // the synchronizer thread (an event of the delivery path failed to append)
-  // the pause is immediate, so no frame after the one in hand is written.
+  // The audit log failed: stop sending (fail-closed) and say why, once. From
+  // the writer thread (AuditOptions::on_failure) the pause reaches the
+  // synchronizer thread with its next turn; on the synchronizer thread (an
+  // event of the delivery path failed to append) it is immediate, so no frame
+  // after the one in hand is written.
   void fail_closed() {
     if (audit_failed.exchange(true)) return;
     spdlog::error("audit log failed ({}): sending stopped", audit->status_message());
@@ -193,10 +200,16 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     prompt.snippets = {};
     entry->prompt = std::move(prompt);
     entry->done = [state](const SyncOutcome& o) { state->complete(o); };
-    accepted.fetch_add(1);
     bool first = false;
     {
       std::lock_guard lock(inbox_mu);
+      // Checked under the lock stop() closes the inbox with: a prompt is
+      // either in the inbox before stop() empties it for the last time, or
+      // refused here; none is accepted and then left without an outcome.
+      if (inbox_closed) {
+        pending.fetch_sub(1);
+        return refuse(SubmitErrc::not_running, "synchronizer is not running", entry->prompt, std::nullopt);
+      }
       first = inbox.empty();
       inbox.push_back(std::move(entry));
     }
@@ -208,15 +221,13 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     return r;
   }
 
-  void empty_inbox_into_taken() {
-    std::lock_guard lock(inbox_mu);
-    taken.swap(inbox);  // both keep their capacity
-  }
-
   // Hands every prompt accepted since the last call to the scheduler, in
   // acceptance order.
   void take_inbox() {
-    empty_inbox_into_taken();
+    {
+      std::lock_guard lock(inbox_mu);
+      taken.swap(inbox);  // both keep their capacity
+    }
     if (taken.empty()) return;
     for (auto& entry : taken) scheduler.accept(std::move(entry));
     taken.clear();
@@ -304,6 +315,10 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     }
     links_up.store(links_up_set.size());
     metrics.connections.set(static_cast<std::int64_t>(links_up_set.size()));
+    // A rotation opens the link's next connection while the current one
+    // still serves: the link stays up, so neither a close nor an open is
+    // audited (TOKEN_REFRESHED records why it happened).
+    if (state == transport::LinkState::rotating) return;
     if (up == was_up && state != transport::LinkState::failed) return;
     AuditEvent e;
     e.type = up ? AuditEventType::connection_opened : AuditEventType::connection_closed;
@@ -391,9 +406,14 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
 
   // Prompts accepted by a sync_prompt that raced with stop() and reached the
   // inbox after the drain: ended here (the synchronizer thread is gone), so
-  // none is left without an outcome.
+  // none is left without an outcome. The inbox closes here: later ones are
+  // refused.
   void fail_late_arrivals() {
-    empty_inbox_into_taken();
+    {
+      std::lock_guard lock(inbox_mu);
+      inbox_closed = true;
+      taken.swap(inbox);
+    }
     for (auto& entry : taken) scheduler.end_unaccepted(std::move(entry), OutcomeKind::failed, kStoppedBeforeDelivery);
     taken.clear();
   }
@@ -426,12 +446,12 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
   FrameIdGenerator ids;
   std::mutex inbox_mu;
   std::vector<std::unique_ptr<sync::Entry>> inbox;  // accepted, not yet taken (guarded by inbox_mu)
+  bool inbox_closed = false;                        // by stop(), for good (guarded by inbox_mu)
   std::vector<std::unique_ptr<sync::Entry>> taken;  // synchronizer thread only
   std::thread thread;
   std::atomic<bool> running{false};
   std::atomic<bool> audit_failed{false};
   std::atomic<std::uint64_t> pending{0};
-  std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::size_t> links_up{0};
   std::set<transport::LinkId> links_up_set;
   std::set<transport::LinkId> ever_up;  // a link seen up before: its next up is a reconnect
@@ -452,6 +472,10 @@ bool Synchronizer::ready() const { return impl_->running.load() && !impl_->audit
 MetricsSnapshot Synchronizer::metrics() const {
   auto snapshot = impl_->metrics.snapshot();
   if (impl_->audit) snapshot.audit_queue_depth = static_cast<std::int64_t>(impl_->audit->pending());
+  std::size_t crm_queued = 0;
+  if (impl_->crm_pool) crm_queued += impl_->crm_pool->stats().queued;
+  if (impl_->crm_webhook) crm_queued += impl_->crm_webhook->stats().queued;
+  snapshot.crm_queue_depth = static_cast<std::int64_t>(crm_queued);
   return snapshot;
 }
 

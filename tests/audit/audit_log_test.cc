@@ -287,18 +287,23 @@ TEST(AuditLog, FailsClosedOnAWriteError) {
   FaultyEnv env;
   env.fail_append_at = 2;  // the second batch
   const auto path = dir.file("a.jsonl");
-  AuditLog log({.path = path, .env = &env});
+  std::vector<std::string> failures;  // written by the writer thread, read after flush()
+  AuditLog log({.path = path, .env = &env, .on_failure = [&](const std::string& m) { failures.push_back(m); }});
   ASSERT_FALSE(log.open());
   ASSERT_FALSE(log.append(acked_event(1)));
   ASSERT_FALSE(log.flush());
+  EXPECT_TRUE(failures.empty());
   ASSERT_FALSE(log.append(acked_event(2)));
   const auto ec = log.flush();
   EXPECT_EQ(ec, std::error_code(ENOSPC, std::system_category()));
+  ASSERT_EQ(failures.size(), 1u);  // told once, before flush() returned
+  EXPECT_EQ(failures[0], log.status_message());
   EXPECT_EQ(log.status(), ec);
   EXPECT_NE(log.status_message().find(path), std::string::npos);
   EXPECT_NE(log.status_message().find("No space left on device"), std::string::npos);
   EXPECT_EQ(log.append(acked_event(3)), ec);  // refused from now on
   EXPECT_EQ(log.close(), ec);
+  EXPECT_EQ(failures.size(), 1u);
   EXPECT_EQ(split_lines(read_all(path)).size(), 1u);
 }
 

@@ -121,6 +121,12 @@ class SynchronizerTest : public ::testing::Test {
     ASSERT_TRUE(eventually([&] { return sync_->ready(); })) << "no connection came up";
   }
 
+  void start_sync_with_audit_env(Env& env) {
+    auto o = sync_options();
+    o.audit.env = &env;
+    start_sync(o);
+  }
+
   AssistPrompt prompt(const std::string& session, const std::string& interaction = "INT-1") {
     auto p = testing::source_example_prompt();
     p.session_id = session;
@@ -214,6 +220,7 @@ TEST_F(SynchronizerTest, OrderAndSupersedeUnderAStalledGateway) {
   auto first = submit(prompt("S1", "I-A"));
   ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 1; }));
   auto old_b = submit(prompt("S1", "I-B"));
+  auto d = submit(prompt("S1", "I-D"));
   auto urgent = prompt("S1", "I-C");
   urgent.priority_override = true;
   urgent.priority_level = 5;
@@ -221,15 +228,15 @@ TEST_F(SynchronizerTest, OrderAndSupersedeUnderAStalledGateway) {
   auto new_b = submit(prompt("S1", "I-B"));
   EXPECT_EQ(old_b.wait().kind, OutcomeKind::superseded);
   gateway_->set_stalled(false);
-  const auto oa = first.wait(), oc = c.wait(), ob = new_b.wait();
-  EXPECT_EQ(oa.kind, OutcomeKind::acked);
-  EXPECT_EQ(oc.kind, OutcomeKind::acked);
-  EXPECT_EQ(ob.kind, OutcomeKind::acked);
-  // The override went ahead of the queued normal prompt.
+  const auto oa = first.wait(), od = d.wait(), oc = c.wait(), ob = new_b.wait();
+  for (const auto& outcome : {oa, od, oc, ob}) EXPECT_EQ(outcome.kind, OutcomeKind::acked) << outcome.reason;
+  // The override went ahead of the normal prompt queued before it; the
+  // normal ones kept their order.
   EXPECT_LT(oa.sequence, oc.sequence);
-  EXPECT_LT(oc.sequence, ob.sequence);
+  EXPECT_LT(oc.sequence, od.sequence);
+  EXPECT_LT(od.sequence, ob.sequence);
   EXPECT_EQ(gateway_->stats().order_violations, 0u);
-  EXPECT_EQ(gateway_->stats().prompts_delivered, 3u);
+  EXPECT_EQ(gateway_->stats().prompts_delivered, 4u);
   sync_->stop();
   EXPECT_EQ(count_events("SYNC_SUPERSEDED"), 1u);
 }
@@ -354,7 +361,12 @@ TEST_F(SynchronizerTest, SlowCrmCallbackDoesNotSlowDelivery) {
   ASSERT_TRUE(eventually([&] { return calls.load() >= 1; }));  // a CRM worker is now stuck
   std::vector<PromptTicket> tickets;
   for (int i = 0; i < 300; ++i) tickets.push_back(submit(prompt(testing::numbered("S", i % 10), testing::numbered("I", i))));
-  for (auto& t : tickets) EXPECT_EQ(t.wait().kind, OutcomeKind::acked);
+  for (auto& t : tickets) {
+    // Bounded: a delivery path that waited on the callback fails here, not by hanging.
+    ASSERT_EQ(t.future().wait_for(20s), std::future_status::ready) << "delivery waits for the CRM callback";
+    EXPECT_EQ(t.future().get().kind, OutcomeKind::acked);
+  }
+  EXPECT_GE(sync_->metrics().crm_queue_depth, 1);  // the stuck call at least
   release.count_down();
   sync_->stop();  // queued callbacks use `release` and `calls`: finish them while those live
 }
@@ -362,9 +374,7 @@ TEST_F(SynchronizerTest, SlowCrmCallbackDoesNotSlowDelivery) {
 TEST_F(SynchronizerTest, AuditFailureStopsSending) {
   start_gateway();
   BreakableEnv env;
-  auto o = sync_options();
-  o.audit.env = &env;
-  start_sync(o);
+  start_sync_with_audit_env(env);
   EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
   env.broken = true;
   // The failure surfaces when the writer thread hits it; from then on
@@ -381,6 +391,64 @@ TEST_F(SynchronizerTest, AuditFailureStopsSending) {
   EXPECT_FALSE(sync_->sync_prompt(prompt("S2")));
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(gateway_->stats().frames_received, received);
+}
+
+TEST_F(SynchronizerTest, AuditWriterFailureStopsSendingWithoutWaitingForAnotherEvent) {
+  start_gateway();
+  BreakableEnv env;
+  start_sync_with_audit_env(env);
+  gateway_->set_stalled(true);  // no ACK: nothing is appended after the prompt's SYNC_BROADCAST
+  env.broken = true;
+  auto t = submit(prompt("S1"));
+  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 1; }));
+  // Only the writer's own report of its failure can stop sending here.
+  ASSERT_TRUE(eventually([&] { return !sync_->ready(); }));
+  const auto r = sync_->sync_prompt(prompt("S2"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error, make_error_code(SubmitErrc::audit_unavailable));
+  EXPECT_NE(r.message.find("No space left on device"), std::string::npos) << r.message;
+  EXPECT_EQ(gateway_->stats().frames_received, 1u);
+  gateway_->set_stalled(false);
+  EXPECT_EQ(t.wait().kind, OutcomeKind::acked);  // delivered before the failure was known
+}
+
+// The system clock, except that unix_now() called on `gated` blocks until
+// `release` counts down: it holds a sync_prompt() between its running check
+// and its hand-off (a timestamp of 0 is stamped in between).
+class GatedClock final : public Clock {
+ public:
+  steady_time steady_now() const override { return system_clock().steady_now(); }
+  double unix_now() const override {
+    if (std::this_thread::get_id() == gated) {
+      entered.count_down();
+      release.wait();
+    }
+    return system_clock().unix_now();
+  }
+  std::atomic<std::thread::id> gated;
+  mutable std::latch entered{1};
+  mutable std::latch release{1};
+};
+
+TEST_F(SynchronizerTest, PromptRacingStopIsRefusedNotLeftWithoutOutcome) {
+  start_gateway();
+  GatedClock clock;
+  auto o = sync_options();
+  o.clock = &clock;
+  start_sync(o);
+  SubmitResult late;
+  std::thread submitter([&] {
+    clock.gated = std::this_thread::get_id();
+    late = sync_->sync_prompt(prompt("S1"));
+  });
+  clock.entered.wait();  // past the running check, not yet handed over
+  sync_->stop();
+  clock.release.count_down();
+  submitter.join();
+  // Refused: accepted now, it would wait forever for an outcome.
+  ASSERT_FALSE(late) << "accepted after stop() returned; its ticket is "
+                     << (late.ticket.future().wait_for(0s) == std::future_status::ready ? "ended" : "never ending");
+  EXPECT_EQ(late.error, make_error_code(SubmitErrc::not_running)) << late.message;
 }
 
 TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {
@@ -432,6 +500,20 @@ TEST_F(SynchronizerTest, TokenRefreshIsAuditedAndCountedWithoutTheToken) {
     EXPECT_EQ(v.at("detail").as_string(), "lifetime 1800 s, scope 'realtime:read agentassist:write interactions:read'");
     EXPECT_EQ(line.find("demo-secret"), std::string::npos);
   }
+}
+
+TEST_F(SynchronizerTest, TokenRotationIsNotAuditedAsAConnectionClosing) {
+  GatewayOptions g;
+  g.token_ttl = 2s;  // refreshed at half life: a rotation about every second
+  start_gateway(g);
+  start_sync(sync_options());
+  ASSERT_TRUE(eventually([&] { return sync_->metrics().token_refreshes >= 3; }));
+  EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
+  EXPECT_GE(gateway_->stats().connections_opened, 3u);  // the rotations happened
+  sync_->stop();
+  // One link, up from start to stop: opened once, closed once.
+  EXPECT_EQ(count_events("CONNECTION_OPENED"), 1u);
+  EXPECT_EQ(count_events("CONNECTION_CLOSED"), 1u);
 }
 
 TEST_F(SynchronizerTest, UnwritableAuditPathFailsAtStart) {
