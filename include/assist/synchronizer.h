@@ -130,8 +130,11 @@ class Synchronizer {
   boost::asio::awaitable<SubmitResult> async_sync_prompt(AssistPrompt prompt);
 
   // Stops accepting, lets queued and in-flight prompts finish within
-  // stop_drain, fails the rest, closes connections with 1000, flushes and
-  // closes the audit log. Idempotent; blocks until done.
+  // stop_drain, fails the rest, closes connections with 1000 (abandoning a
+  // token fetch or connection attempt under way), flushes and closes the
+  // audit log. Every prompt accepted before it returns has its outcome; a
+  // later sync_prompt is refused with not_running. Idempotent; blocks until
+  // done.
   void stop();
 
   // True while the token is valid and at least one connection is up.

@@ -97,6 +97,7 @@ enum class TransportErrc {
   token_expired,           // close 4001
   closed_by_peer,          // another close code, or an abrupt drop
   secret_unavailable,      // load_secret found no secret
+  stopped,                 // stop() ended a token fetch or a connection attempt
 };
 const std::error_category& transport_category();
 std::error_code make_error_code(TransportErrc e);

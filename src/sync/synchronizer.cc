@@ -429,6 +429,7 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     take_inbox();  // accepted just before stop(): ended below with the rest
     scheduler.fail_all(OutcomeKind::failed, kStoppedBeforeDelivery);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    tokens.stop();  // a link still waiting for a token gives up now, not after the endpoint's retries
     co_await pool.stop(std::max(left, std::chrono::milliseconds(0)));
   }
 

@@ -37,6 +37,7 @@ class TransportCategory final : public std::error_category {
       case TransportErrc::token_expired: return "connection token expired (close 4001)";
       case TransportErrc::closed_by_peer: return "connection closed by the gateway";
       case TransportErrc::secret_unavailable: return "client secret unavailable";
+      case TransportErrc::stopped: return "stopped before it could finish";
     }
     return "unknown transport error";
   }

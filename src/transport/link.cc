@@ -87,6 +87,7 @@ void Link::stop(Millis drain) {
   if (stopping_) return;
   stopping_ = true;
   stop_deadline_ = RealClock::now() + drain;
+  if (opening_) opening_->abort();  // nothing to drain on a connection not yet open
   for (const auto& leg : legs_) {
     if (leg->alive) retire(leg, stop_deadline_);
   }
@@ -204,7 +205,9 @@ asio::awaitable<Link::Opened> Link::open_leg() {
       co_return Opened{nullptr, token.error, is_fatal(token.error), backoff_.next(ctx_.random)};
     }
     auto conn = std::make_shared<Connection>(ctx_.executor, ctx_.target);
+    opening_ = conn;
     OpenResult result = co_await conn->open(token.token->access_token, ctx_.clock);
+    opening_.reset();
     if (!result.error) {
       auto leg = std::make_shared<Leg>(ctx_.executor);
       leg->conn = std::move(conn);

@@ -109,6 +109,7 @@ class Link : public std::enable_shared_from_this<Link> {
   RealTime stop_deadline_{};
   RealTime rotation_at_{};
   std::shared_ptr<Leg> sending_;
+  std::shared_ptr<Connection> opening_;  // while open_leg() waits for its handshake
   std::vector<std::shared_ptr<Leg>> legs_;  // every leg with a coroutine still running
   struct Unacked {
     std::uint64_t sequence;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <optional>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -191,6 +192,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     Backoff backoff(options.backoff);
     unsigned attempts = 0;
     for (;;) {
+      if (stopped) co_return stopped_result();
       const auto sent_at = clock.steady_now();
       ++attempts;
       ++requests;
@@ -250,6 +252,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   // Holds `self`, so the provider's state outlives a fetch still running.
   static asio::awaitable<void> run_flight(std::shared_ptr<Impl> self, std::shared_ptr<Flight> flight) {
     TokenResult result = co_await self->fetch();
+    if (flight->result) co_return;  // ended by stop()
     if (result) {
       self->cached = result.token;
       if (self->observer) self->observer(*result.token);
@@ -258,6 +261,8 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     if (self->current == flight) self->current.reset();
     flight->done.cancel();
   }
+
+  static TokenResult stopped_result() { return failure(TransportErrc::stopped, "the token provider is stopping"); }
 
   asio::any_io_executor executor;
   TokenOptions options;
@@ -269,6 +274,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<const Token> cached;
   std::shared_ptr<Flight> current;
   std::function<void(const Token&)> observer;
+  bool stopped = false;
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> fetched{0};
 };
@@ -281,6 +287,7 @@ TokenProvider::~TokenProvider() = default;
 
 asio::awaitable<TokenResult> TokenProvider::token() {
   auto impl = impl_;
+  if (impl->stopped) co_return Impl::stopped_result();
   if (impl->cached && impl->clock.steady_now() < impl->cached->refresh_at) co_return TokenResult{impl->cached, {}, {}};
   if (!impl->current) {
     impl->current = std::make_shared<Impl::Flight>(impl->executor);
@@ -290,6 +297,14 @@ asio::awaitable<TokenResult> TokenProvider::token() {
   const auto flight = impl->current;
   while (!flight->result) co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
   co_return *flight->result;
+}
+
+void TokenProvider::stop() {
+  impl_->stopped = true;
+  if (auto flight = std::exchange(impl_->current, nullptr)) {
+    flight->result = Impl::stopped_result();
+    flight->done.cancel();
+  }
 }
 
 void TokenProvider::invalidate(std::string_view access_token) {

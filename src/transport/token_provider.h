@@ -85,6 +85,11 @@ class TokenProvider {
   // is the cached token, forget it so the next token() fetches a new one.
   void invalidate(std::string_view access_token);
 
+  // Ends the fetch in flight for its waiters (TransportErrc::stopped), and
+  // every later token() at once: shutting down never waits out a silent or
+  // retrying token endpoint. For good.
+  void stop();
+
   // Calls `observer` on the provider's executor with every token obtained
   // (e.g. to audit TOKEN_REFRESHED). It must not log the access token.
   void on_fetched(std::function<void(const Token&)> observer);

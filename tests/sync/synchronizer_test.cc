@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -397,17 +398,19 @@ TEST_F(SynchronizerTest, AuditWriterFailureStopsSendingWithoutWaitingForAnotherE
   start_gateway();
   BreakableEnv env;
   start_sync_with_audit_env(env);
-  gateway_->set_stalled(true);  // no ACK: nothing is appended after the prompt's SYNC_BROADCAST
+  EXPECT_EQ(submit(prompt("S0")).wait().kind, OutcomeKind::acked);
+  ASSERT_TRUE(eventually([&] { return sync_->metrics().audit_queue_depth == 0; }));  // all written so far
+  gateway_->set_stalled(true);  // no ACK: nothing is appended after the next prompt's SYNC_BROADCAST
   env.broken = true;
   auto t = submit(prompt("S1"));
-  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 1; }));
+  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 2; }));
   // Only the writer's own report of its failure can stop sending here.
   ASSERT_TRUE(eventually([&] { return !sync_->ready(); }));
   const auto r = sync_->sync_prompt(prompt("S2"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error, make_error_code(SubmitErrc::audit_unavailable));
   EXPECT_NE(r.message.find("No space left on device"), std::string::npos) << r.message;
-  EXPECT_EQ(gateway_->stats().frames_received, 1u);
+  EXPECT_EQ(gateway_->stats().frames_received, 2u);
   gateway_->set_stalled(false);
   EXPECT_EQ(t.wait().kind, OutcomeKind::acked);  // delivered before the failure was known
 }
@@ -449,6 +452,52 @@ TEST_F(SynchronizerTest, PromptRacingStopIsRefusedNotLeftWithoutOutcome) {
   ASSERT_FALSE(late) << "accepted after stop() returned; its ticket is "
                      << (late.ticket.future().wait_for(0s) == std::future_status::ready ? "ended" : "never ending");
   EXPECT_EQ(late.error, make_error_code(SubmitErrc::not_running)) << late.message;
+}
+
+// stop() with a prompt waiting for a connection that cannot open: the
+// drain bound holds, however long the silent peer would keep it waiting.
+class SynchronizerStopTest : public SynchronizerTest {
+ protected:
+  // `silence` points one peer at the silent listener.
+  void expect_bounded_stop(const std::function<void(SynchronizerOptions&)>& silence) {
+    start_gateway();
+    auto o = sync_options();
+    silence(o);
+    o.stop_drain = 100ms;
+    Synchronizer sync(std::move(o));
+    ASSERT_FALSE(sync.start());
+    auto r = sync.sync_prompt(prompt("S1"));
+    ASSERT_TRUE(r) << r.message;
+    std::this_thread::sleep_for(50ms);  // the connection attempt is under way
+    const auto started = std::chrono::steady_clock::now();
+    sync.stop();
+    // A liveness bound, far below the silent peer's 60 s timeouts.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    const auto outcome = r.ticket.wait();
+    EXPECT_EQ(outcome.kind, OutcomeKind::failed);
+    EXPECT_EQ(outcome.reason, "synchronizer stopped before delivery");
+  }
+
+  std::string silent_url(std::string_view scheme, std::string_view path) {
+    return std::string(scheme) + "://127.0.0.1:" + std::to_string(silent_.local_endpoint().port()) + std::string(path);
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor silent_{io_, {boost::asio::ip::make_address("127.0.0.1"), 0}};  // never answers
+};
+
+TEST_F(SynchronizerStopTest, IsBoundedWhileTheTokenEndpointIsSilent) {
+  expect_bounded_stop([&](SynchronizerOptions& o) {
+    o.token.token_url = silent_url("http", "/oauth/token");
+    o.token.request_timeout = 60s;
+  });
+}
+
+TEST_F(SynchronizerStopTest, IsBoundedWhileTheGatewayHandshakeIsSilent) {
+  expect_bounded_stop([&](SynchronizerOptions& o) {
+    o.realtime.realtime_url = silent_url("ws", "/v1/realtime");
+    o.realtime.handshake_timeout = 60s;
+  });
 }
 
 TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {

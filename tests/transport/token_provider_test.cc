@@ -1,5 +1,6 @@
 // The token provider against the gateway emulator's token endpoint.
 #include <memory>
+#include <optional>
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,6 +15,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::run_test;
+using testing::sleep_ms;
 using testing::token_options;
 
 GatewayOptions gateway_options() {
@@ -285,6 +287,33 @@ TEST_F(TokenProviderTls, TrustsAPinnedFingerprintOnly) {
   EXPECT_TRUE(pinned) << pinned.detail;
   auto wrong = fetch({true, "", std::string(64, 'a')});
   EXPECT_EQ(wrong.error, TransportErrc::tls);
+}
+
+
+TEST(TokenProvider, StopEndsTheFetchItsCallersWaitOnAtOnce) {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor silent(ioc, {asio::ip::make_address("127.0.0.1"), 0});  // the kernel accepts; nobody answers
+  TokenOptions options;
+  options.token_url = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/oauth/token";
+  options.client_id = "c";
+  options.client_secret = "s";
+  options.request_timeout = Millis{60'000};
+  SeededRandom random(1);
+  TokenProvider tokens(ioc.get_executor(), options, system_clock(), random);
+  std::optional<TokenResult> waited;
+  run_test(ioc, [&]() -> asio::awaitable<void> {
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> { waited = co_await tokens.token(); }, asio::detached);
+    co_await sleep_ms(20);
+    EXPECT_FALSE(waited);  // the endpoint never answers
+    tokens.stop();
+    for (int i = 0; i < 2000 && !waited; ++i) co_await sleep_ms(1);
+    EXPECT_TRUE(waited) << "the waiter still waits for the silent endpoint";
+    EXPECT_EQ(waited.value_or(TokenResult{}).error, TransportErrc::stopped);
+    const auto later = co_await tokens.token();
+    EXPECT_EQ(later.error, TransportErrc::stopped);
+    EXPECT_EQ(tokens.requests_sent(), 1u);
+    ioc.stop();  // abandons the unanswered request
+  });
 }
 
 }  // namespace
