@@ -136,6 +136,24 @@ TEST_F(CliTest, DemoExitsZeroWithASummaryThatAddsUp) {
 
   ChildProcess verify({kBinary, "audit", "verify", path("demo.jsonl")});
   EXPECT_EQ(verify.wait(20s), 0) << verify.out() << verify.err();
+
+  // One byte of line 3 changed (a digit of its timestamp): exit 1, naming it.
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(path("demo.jsonl"));
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  ASSERT_GE(lines.size(), 4u);
+  auto& third = lines[2];
+  const auto digit = third.find("\"timestamp\":\"") + 16;  // inside the year
+  third[digit] = third[digit] == '0' ? '1' : '0';
+  std::string tampered;
+  for (const auto& line : lines) tampered += line + "\n";
+  write("tampered.jsonl", tampered);
+  ChildProcess check({kBinary, "audit", "verify", path("tampered.jsonl")});
+  EXPECT_EQ(check.wait(20s), 1) << check.out() << check.err();
+  EXPECT_NE(check.out().find(path("tampered.jsonl") + ":3: changed"), std::string::npos) << check.out();
+  EXPECT_NE(check.out().find("FAILED: 1 problem"), std::string::npos) << check.out();
 }
 
 TEST_F(CliTest, SendReportsBadLinesAndGoesOn) {

@@ -2,11 +2,13 @@
 // 127.0.0.1: one test per delivery property (issue 5 §10).
 #include "assist/synchronizer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <latch>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include <boost/asio/co_spawn.hpp>
@@ -325,6 +327,10 @@ void SynchronizerTest::expect_replays_show_nothing_twice() {
   // (it is never shown twice: the gateway deduplicates by frame_id).
   EXPECT_GE(stats.prompts_delivered, acked);
   EXPECT_LE(stats.prompts_delivered, acked + stale);
+  // Each drop loses the ACK of the frame that triggered it: its replay is
+  // recognised, not shown again, and acknowledged as a duplicate.
+  EXPECT_GT(stats.duplicates_suppressed, 0u);
+  EXPECT_LE(sync_->metrics().duplicate_acks, stats.duplicates_suppressed);
   EXPECT_EQ(stats.order_violations, 0u);
   EXPECT_GT(acked, 0u);
 }
@@ -370,6 +376,48 @@ TEST_F(SynchronizerTest, SlowCrmCallbackDoesNotSlowDelivery) {
   EXPECT_GE(sync_->metrics().crm_queue_depth, 1);  // the stuck call at least
   release.count_down();
   sync_->stop();  // queued callbacks use `release` and `calls`: finish them while those live
+}
+
+TEST_F(SynchronizerTest, AdoptionFeedbackReachesCrmAuditAndAdoptionRate) {
+  GatewayOptions g;
+  g.desktop.send_feedback = true;
+  g.desktop.adoption_probability = 1.0;  // every agent adopts
+  start_gateway(g);
+  auto o = sync_options();
+  std::mutex mu;
+  std::vector<std::pair<std::string, CrmUpdate>> updates;
+  o.crm_callback = [&](const std::string& interaction_id, const CrmUpdate& u) {
+    std::lock_guard lock(mu);
+    updates.emplace_back(interaction_id, u);
+  };
+  start_sync(o);
+  auto p = prompt("S1", "I-adopt");
+  p.priority_level = 4;
+  auto t = submit(p);
+  ASSERT_EQ(t.wait().kind, OutcomeKind::acked);
+  ASSERT_TRUE(eventually([&] { return sync_->metrics().adopted == 1; }));
+  EXPECT_DOUBLE_EQ(sync_->metrics().adoption_rate, 1.0);
+  sync_->stop();  // runs the CRM calls still queued
+  {
+    std::lock_guard lock(mu);
+    // On ACK (not adopted yet), then on PROMPT_FEEDBACK ADOPTED.
+    ASSERT_EQ(updates.size(), 2u);
+    std::sort(updates.begin(), updates.end(), [](const auto& a, const auto& b) { return a.second.adopted < b.second.adopted; });
+    EXPECT_EQ(updates[0], std::make_pair(std::string("I-adopt"), CrmUpdate{"I-adopt", t.frame_id(), 4, false}));
+    EXPECT_EQ(updates[1], std::make_pair(std::string("I-adopt"), CrmUpdate{"I-adopt", t.frame_id(), 4, true}));
+  }
+  // The audit line is attributed from what was delivered: feedback carries only the ids.
+  std::ifstream in(audit_path());
+  std::size_t adopted_lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto v = boost::json::parse(line).as_object();
+    if (v.at("event_type").as_string() != "PROMPT_ADOPTED") continue;
+    ++adopted_lines;
+    EXPECT_EQ(v.at("frame_id").as_string(), t.frame_id());
+    EXPECT_EQ(v.at("interaction_id").as_string(), "I-adopt");
+    EXPECT_EQ(v.at("agent_id").as_string(), p.agent_id);
+  }
+  EXPECT_EQ(adopted_lines, 1u);
 }
 
 TEST_F(SynchronizerTest, AuditFailureStopsSending) {
