@@ -40,6 +40,10 @@ struct SynchronizerOptions {
   // Prompts accepted and not yet finished (queued or in flight), over all
   // sessions. Beyond it sync_prompt fails fast with SubmitErrc::queue_full.
   std::size_t max_pending = 20'000;
+  // One session's unsent prompts. Checked on the synchronizer thread, which
+  // owns the queues: the prompt beyond it is accepted and ends at once as
+  // rejected_concurrency (ticket and SYNC_REJECTED_CONCURRENCY), so one busy
+  // session cannot take the whole of max_pending.
   std::size_t max_queued_per_session = 64;
   // Audit events queued and not yet written. Beyond it the disk is behind and
   // sync_prompt fails fast with SubmitErrc::queue_full (not audited: that

@@ -189,6 +189,10 @@ TEST_F(SynchronizerTest, SourceExampleIsAckedAndAudited) {
   const auto o = t.wait();
   EXPECT_EQ(o.kind, OutcomeKind::acked) << o.reason;
   EXPECT_GT(o.sequence, 0u);
+  const auto m = sync_->metrics();
+  EXPECT_EQ(m.connections, 1);
+  EXPECT_EQ(m.reconnects, 0u);
+  EXPECT_EQ(m.syncs_successful, 1u);
   sync_->stop();
   EXPECT_EQ(gateway_->stats().prompts_delivered, 1u);
   const auto events = terminal_events();
@@ -322,6 +326,7 @@ void SynchronizerTest::expect_replays_show_nothing_twice() {
   }
   const auto stats = gateway_->stats();
   EXPECT_GT(stats.connections_dropped, 0u);
+  EXPECT_GT(sync_->metrics().reconnects, 0u);  // the same link, up again after each drop
   // Every ACK is a prompt shown once. A prompt may also have been shown while
   // its ACK was lost with the connection and its replay then refused as stale
   // (it is never shown twice: the gateway deduplicates by frame_id).
