@@ -66,7 +66,8 @@ class RecordingSink final : public SchedulerSink {
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  explicit SchedulerTest(std::size_t links = 1, std::size_t slots = 100) : placement_(links, slots) {}
+  explicit SchedulerTest(std::size_t links = 1, std::size_t slots = 100, SchedulerOptions options = {})
+      : placement_(links, slots), scheduler_{options, placement_, clock_, sink_} {}
 
   std::string submit(std::string session, std::string interaction = "INT-1", bool urgent = false,
                      double age = 0.0) {
@@ -105,7 +106,7 @@ class SchedulerTest : public ::testing::Test {
   FakePlacement placement_;
   RecordingSink sink_;
   std::map<std::string, OutcomeKind> done_;
-  Scheduler scheduler_{SchedulerOptions{}, placement_, clock_, sink_};
+  Scheduler scheduler_;
 };
 
 TEST_F(SchedulerTest, SessionFramesGoOutInOrderWithIncreasingSequence) {
@@ -274,6 +275,32 @@ TEST_F(SchedulerTest, FeedbackIsAttributedToTheDeliveredPrompt) {
   ASSERT_EQ(sink_.feedback.size(), 2u);
   EXPECT_EQ(sink_.feedback[0], std::make_pair(std::string("INT-9"), FeedbackAction::adopted));
   EXPECT_EQ(sink_.feedback[1].first, "");
+}
+
+class SmallMemoryTest : public SchedulerTest {
+ protected:
+  SmallMemoryTest() : SchedulerTest(1, 100, SchedulerOptions{.remembered_deliveries = 3}) {}
+
+  // Delivers and acks a prompt of interaction `interaction`; its frame_id.
+  std::string deliver(const std::string& interaction) {
+    submit("S1", interaction);
+    const auto f = write();
+    ack(*f);
+    return id_of(*f);
+  }
+  // The interaction feedback for `frame_id` is attributed to ("" if none).
+  std::string attributed(const std::string& frame_id) {
+    scheduler_.on_feedback(0, PromptFeedback{frame_id, "S1", FeedbackAction::adopted, 1.0});
+    return sink_.feedback.back().first;
+  }
+};
+
+TEST_F(SmallMemoryTest, FeedbackAttributionForgetsTheOldestBeyondItsBound) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(deliver(testing::numbered("I-", i)));
+  // The last three are remembered, each as itself; the four before are not.
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(attributed(ids[static_cast<std::size_t>(i)]), "") << i;
+  for (int i = 4; i < 7; ++i) EXPECT_EQ(attributed(ids[static_cast<std::size_t>(i)]), testing::numbered("I-", i)) << i;
 }
 
 TEST_F(SchedulerTest, FailAllEndsQueuedAndInflight) {
