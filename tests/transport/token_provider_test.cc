@@ -289,7 +289,6 @@ TEST_F(TokenProviderTls, TrustsAPinnedFingerprintOnly) {
   EXPECT_EQ(wrong.error, TransportErrc::tls);
 }
 
-
 TEST(TokenProvider, StopEndsTheFetchItsCallersWaitOnAtOnce) {
   asio::io_context ioc;
   asio::ip::tcp::acceptor silent(ioc, {asio::ip::make_address("127.0.0.1"), 0});  // the kernel accepts; nobody answers
