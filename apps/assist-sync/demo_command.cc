@@ -216,6 +216,7 @@ int run_demo(const DemoOptions& opt) {
   for (const auto& [why, n] : tally.refusals()) fmt::print("{:<34}{:>26}\n", "refused: " + why, n);
   fmt::print("{:<34}{:>26}\n", "superseded by newer guidance", tally.count(OutcomeKind::superseded));
   fmt::print("{:<34}{:>26}\n", "failed", tally.count(OutcomeKind::failed));
+  fmt::print("{:<34}{:>26}\n", "unconfirmed (may have been shown)", tally.count(OutcomeKind::unconfirmed));
   fmt::print("{:<34}{:>26}\n", "without an outcome", accepted - finished);
   fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p50", tally.percentile_ms(0.50));
   fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p99", tally.percentile_ms(0.99));

@@ -56,6 +56,7 @@ class SendTally {
       case OutcomeKind::rejected_concurrency: ++rejected_["concurrency"]; break;
       case OutcomeKind::superseded: ++superseded_; break;
       case OutcomeKind::failed: ++failed_; break;
+      case OutcomeKind::unconfirmed: ++unconfirmed_; break;
     }
     ++finished_;
     cv_.notify_all();
@@ -117,6 +118,7 @@ class SendTally {
     s["rejected"] = counts(rejected_);
     s["superseded"] = superseded_;
     s["failed"] = failed_;
+    s["unconfirmed"] = unconfirmed_;
     s["malformed"] = malformed_;
     s["timed_out"] = timed_out_;
     s["p50_ms"] = three_decimals(percentile(0.50));
@@ -136,7 +138,7 @@ class SendTally {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::size_t lines_ = 0, submitted_ = 0, finished_ = 0, acked_ = 0, superseded_ = 0, failed_ = 0;
+  std::size_t lines_ = 0, submitted_ = 0, finished_ = 0, acked_ = 0, superseded_ = 0, failed_ = 0, unconfirmed_ = 0;
   std::size_t malformed_ = 0, timed_out_ = 0, without_outcome_ = 0;
   std::map<std::string, std::size_t> nacked_, rejected_;
   std::vector<double> latencies_ms_;
@@ -154,6 +156,7 @@ void print_text_summary(const boost::json::object& s) {
     fmt::print("{:<32}{:>20}\n", fmt::format("rejected: {}", std::string_view(reason)), count.as_uint64());
   fmt::print("{:<32}{:>20}\n", "superseded", n("superseded"));
   fmt::print("{:<32}{:>20}\n", "failed", n("failed"));
+  fmt::print("{:<32}{:>20}\n", "unconfirmed (may have shown)", n("unconfirmed"));
   fmt::print("{:<32}{:>20}\n", "malformed lines", n("malformed"));
   fmt::print("{:<32}{:>20}\n", "no outcome before --timeout", n("timed_out"));
   fmt::print("{:<32}{:>17.3f} ms\n", "write->ACK p50", s.at("p50_ms").as_double());

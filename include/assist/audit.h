@@ -31,7 +31,8 @@ enum class AuditEventType {
   sync_rejected_freshness,    // terminal: refused before send, stale
   sync_rejected_concurrency,  // terminal: refused before send, no session slot
   sync_superseded,            // terminal: replaced by a newer prompt of its session
-  sync_failed,                // terminal: could not be delivered (reason)
+  sync_failed,                // terminal: never written, could not be delivered (reason)
+  sync_unconfirmed,           // terminal: written, no ACK before its connection died or stop(): may have been shown
   session_evicted,
   prompt_adopted,             // PROMPT_FEEDBACK ADOPTED
   prompt_dismissed,           // PROMPT_FEEDBACK DISMISSED

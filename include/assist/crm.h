@@ -78,14 +78,18 @@ class CrmCallbackPool {
 
   // Refuses new updates, runs queued ones until `deadline` (the clock's steady
   // time), drops the rest (reported), and waits for running callbacks to
-  // return. True when nothing was dropped. Idempotent.
+  // return until the deadline: one still running then is abandoned (reported
+  // failed; its thread ends on its own and reports nothing more). True when
+  // nothing was dropped or abandoned. Idempotent. Not from a worker thread.
   bool stop(Clock::steady_time deadline);
+  // True on one of the pool's worker threads (inside a callback).
+  bool on_worker_thread() const;
 
   CrmStats stats() const;
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
 struct CrmWebhookOptions {
@@ -103,6 +107,7 @@ struct CrmWebhookOptions {
   std::size_t queue_capacity = 1024;
   CrmReportHandler on_report;
   Random* random = nullptr;  // backoff jitter; nullptr: seeded from the OS
+  Clock* clock = nullptr;    // retry waits and the stop deadline; nullptr: system_clock()
 };
 
 enum class CrmErrc {
@@ -134,10 +139,10 @@ class CrmWebhook {
   // queue is full, the webhook is not started, or it is stopping.
   bool submit(CrmUpdate update);
 
-  // Refuses new updates, delivers queued ones until `deadline` (steady
-  // clock), then abandons the rest (reported as dropped, or failed for one
+  // Refuses new updates, delivers queued ones until `deadline` (the clock's
+  // steady time), then abandons the rest (reported as dropped, or failed for one
   // in progress) and joins the I/O thread. True when nothing was lost.
-  bool stop(std::chrono::steady_clock::time_point deadline);
+  bool stop(Clock::steady_time deadline);
 
   CrmStats stats() const;
 

@@ -21,7 +21,7 @@ struct Hello {
   std::uint32_t max_snippets = 10;
   std::uint32_t max_inflight = 1000;
   std::uint32_t max_frame_bytes = 65536;
-  std::int64_t token_expires_at = 0;  // Unix seconds
+  double token_expires_at = 0.0;  // Unix seconds; any JSON number (a foreign gateway may send a fraction)
 
   bool operator==(const Hello&) const = default;
 };

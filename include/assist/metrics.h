@@ -114,7 +114,7 @@ class LatencyHistogram {
 };
 
 // How a prompt ended is an OutcomeKind (assist/outcome.h); there are this many.
-inline constexpr std::size_t kOutcomeKindCount = static_cast<std::size_t>(OutcomeKind::failed) + 1;
+inline constexpr std::size_t kOutcomeKindCount = static_cast<std::size_t>(OutcomeKind::unconfirmed) + 1;
 // Label spelling: "acked", "rejected_freshness"...
 std::string_view outcome_label(OutcomeKind outcome);
 
@@ -143,6 +143,7 @@ struct MetricsSnapshot {
   std::uint64_t crm_delivered = 0;
   std::uint64_t crm_dropped = 0;  // queue full or shut down
   std::uint64_t crm_failed = 0;   // callback threw / webhook gave up
+  std::uint64_t callback_errors = 0;  // exceptions thrown by outcome callbacks (PromptTicket::then)
 };
 
 // Everything the synchronizer reports. Thread-safe: record from any thread;

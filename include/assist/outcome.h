@@ -18,7 +18,9 @@ enum class OutcomeKind {
   rejected_freshness,    // too old when it was about to be written; never sent (again)
   rejected_concurrency,  // no queue space or session slot; never sent
   superseded,            // a newer prompt for the same session and interaction replaced it before it was written
-  failed,                // could not be delivered (connection failed for good, stopped, audit log down)
+  failed,                // never written: could not be delivered (connection failed for good, stopped, audit log down)
+  unconfirmed,           // written, but no ACK came before its connection died (and it could not be
+                         // replayed while fresh) or before stop()'s drain bound: it may have been shown
 };
 
 // Wire-style name: "ACKED", "NACKED", "REJECTED_VALIDATION"...

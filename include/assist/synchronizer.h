@@ -28,6 +28,33 @@
 
 namespace assist {
 
+namespace sync {
+class SynchronizerCore;
+}
+
+// The health of one part of the synchronizer, for probes and status pages.
+struct ComponentStatus {
+  bool ok = true;
+  std::error_code error;  // why it is not ok (the latest failure)
+  std::string detail;     // for people: what failed, naming the URL or file; never a secret
+};
+
+// What the synchronizer knows of its parts. A snapshot; thread-safe to take.
+struct SynchronizerStatus {
+  bool running = false;
+  ComponentStatus token;        // a valid access token is held
+  ComponentStatus connections;  // at least one gateway connection is up
+  ComponentStatus audit;        // the audit log is writable (ok when there is none)
+  std::size_t connections_up = 0;
+  // Set when the synchronizer has given up for good: options that cannot
+  // work (start()'s error), credentials or permissions refused, a peer that
+  // is not a usable gateway. Every prompt pending then has ended with it, and
+  // sync_prompt refuses with SubmitErrc::failed. Only a restart with other
+  // settings cures it.
+  std::error_code fatal;
+  std::string fatal_detail;
+};
+
 struct SynchronizerOptions {
   transport::TokenOptions token;
   transport::RealtimeOptions realtime;
@@ -37,6 +64,13 @@ struct SynchronizerOptions {
   // false: the caller's score is kept (and validated).
   bool compute_relevance = true;
   double freshness_seconds = limits::default_freshness_seconds;
+  // A frame is written only while its age is at most freshness_seconds minus
+  // this: the allowance for the time from the check to the agent's desktop
+  // (the burst's gathering and the network), so what arrives is not stale.
+  double freshness_margin_seconds = 0.005;
+  // A timestamp further ahead of the clock than this is refused at acceptance
+  // (protocol §3): a prompt from the future would pass every age check.
+  double max_future_skew_seconds = 1.0;
   // Prompts accepted and not yet finished (queued or in flight), over all
   // sessions. Beyond it sync_prompt fails fast with SubmitErrc::queue_full.
   std::size_t max_pending = 20'000;
@@ -65,7 +99,12 @@ struct SynchronizerOptions {
   // The HTTP alternative: POST each update as JSON. An empty url: off.
   CrmWebhookOptions crm_webhook;
 
-  Clock* clock = nullptr;    // nullptr: system_clock()
+  // Called once, on the synchronizer's thread, when it gives up for good
+  // (SynchronizerStatus::fatal): a service ends or alerts here. Must not block
+  // (it may call stop(), which then returns at once and finishes in the background).
+  std::function<void(const SynchronizerStatus&)> on_fatal;
+
+  Clock* clock = nullptr;    // nullptr: system_clock(); every timer and deadline runs on it
   Random* random = nullptr;  // nullptr: seeded from the OS; used on the synchronizer thread only
 };
 
@@ -74,9 +113,24 @@ enum class SubmitErrc {
   queue_full,          // max_pending prompts are already waiting, or the audit log is behind
   not_running,         // before start() or after stop()
   audit_unavailable,   // the audit log cannot be written: sending is stopped (fail-closed)
+  failed,              // the synchronizer gave up for good (SynchronizerStatus::fatal says why)
 };
 const std::error_category& submit_category();
 std::error_code make_error_code(SubmitErrc e);
+
+// Why start() refused the options: the code names the option (its message:
+// "invalid option: token_url"); SynchronizerStatus::fatal_detail says what
+// is wrong with it.
+enum class OptionErrc {
+  token_url = 1,   // token.token_url: not an absolute http(s) URL with a host
+  realtime_url,    // realtime.realtime_url: not an absolute ws(s) URL with a host
+  client_id,       // token.client_id: empty
+  client_secret,   // token.client_secret: empty
+  tls,             // a TLS setting (ca_file, pin) that cannot be used
+  limits,          // a number out of its range (freshness, bounds, timeouts)
+};
+const std::error_category& option_category();
+std::error_code make_error_code(OptionErrc e);
 
 // A handle on an accepted prompt's final outcome. Cheap to copy.
 class PromptTicket {
@@ -85,11 +139,14 @@ class PromptTicket {
   const std::string& frame_id() const;
   bool valid() const { return state_ != nullptr; }
   bool done() const;
-  // Blocks until the outcome is known. Do not call on the synchronizer's thread.
+  // Blocks until the outcome is known. Do not call on the synchronizer's
+  // thread. On an invalid ticket (a refused prompt's) returns at once a
+  // `failed` outcome saying so.
   SyncOutcome wait() const;
   std::shared_future<SyncOutcome> future() const;
   // Calls `fn` once with the outcome: at once if known, else on the
-  // synchronizer's thread (keep it short).
+  // synchronizer's thread (keep it short; never block). An exception from
+  // `fn` is caught, logged and counted (callback_errors), never propagated.
   void then(std::function<void(const SyncOutcome&)> fn) const;
   // Awaits the outcome from a coroutine on any executor, without blocking it.
   boost::asio::awaitable<SyncOutcome> async_wait() const;
@@ -116,14 +173,16 @@ struct SubmitResult {
 class Synchronizer {
  public:
   explicit Synchronizer(SynchronizerOptions options);
-  // stop()s.
+  // stop()s. Must not run on the synchronizer's own thread (a callback).
   ~Synchronizer();
   Synchronizer(const Synchronizer&) = delete;
   Synchronizer& operator=(const Synchronizer&) = delete;
 
-  // Opens the audit log and starts the synchronizer thread, which fetches a
-  // token and opens the first connection. Returns the audit log's error if it
-  // cannot be opened; connection trouble shows in metrics and outcomes.
+  // Checks the options (URLs, TLS files, limits: an error names the option,
+  // status().fatal_detail says what is wrong), opens the audit log and
+  // starts the synchronizer thread, which fetches a token and opens the
+  // first connection. Connection trouble later shows in status(), metrics
+  // and outcomes. Call once.
   std::error_code start();
 
   // Thread-safe. Prepares (snippet policy, relevance) and validates `prompt`;
@@ -134,29 +193,36 @@ class Synchronizer {
   boost::asio::awaitable<SubmitResult> async_sync_prompt(AssistPrompt prompt);
 
   // Stops accepting, lets queued and in-flight prompts finish within
-  // stop_drain, fails the rest, closes connections with 1000 (abandoning a
-  // token fetch or connection attempt under way), flushes and closes the
-  // audit log. Every prompt accepted before it returns has its outcome; a
-  // later sync_prompt is refused with not_running. Idempotent; blocks until
-  // done.
+  // stop_drain, ends the rest (queued: failed; written: unconfirmed), closes
+  // connections with 1000 (abandoning a token fetch or connection attempt
+  // under way), stops CRM delivery and flushes and closes the audit log, all
+  // within stop_drain plus a little. Every prompt accepted before it returns
+  // has its outcome; a later sync_prompt is refused with not_running.
+  // Thread-safe and idempotent: a concurrent second call waits for the first.
+  // Called from a callback (the synchronizer's or a CRM worker's thread), it
+  // starts the stop and returns at once; the destructor waits for the end.
   void stop();
 
-  // True while the token is valid and at least one connection is up.
+  // True while running, with a valid token and at least one connection up,
+  // the audit log writable and no fatal error.
   bool ready() const;
+
+  // The health of token, connections and audit, and the fatal error if any.
+  SynchronizerStatus status() const;
 
   // Counts by outcome, latency histogram, queue depths, connections...
   // Thread-safe; see docs/metrics.md.
   MetricsSnapshot metrics() const;
 
-  struct Impl;
-
  private:
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<sync::SynchronizerCore> core_;
 };
 
 }  // namespace assist
 
 template <>
 struct std::is_error_code_enum<assist::SubmitErrc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<assist::OptionErrc> : std::true_type {};
 
 #endif  // ASSIST_SYNCHRONIZER_H

@@ -61,8 +61,19 @@ struct RealtimeOptions {
   Millis ping_interval{20'000};
   Millis pong_timeout{10'000};
   Millis handshake_timeout{10'000};  // TCP + TLS + WebSocket upgrade + HELLO
+  // Between failed attempts to open a connection. A connection that was
+  // healthy (a frame of it was answered, or it stayed up healthy_reset_after)
+  // is reopened at once when it drops, and the backoff starts afresh.
   BackoffOptions reconnect{Millis{500}, 2.0, Millis{30'000}};
-  Millis healthy_reset_after{30'000};  // up this long: the next drop starts backoff afresh
+  Millis healthy_reset_after{30'000};
+  // A written frame without ACK/NACK this long means a dead connection (one
+  // that answers pings but not frames included): it is closed and its frames
+  // are replayed on its successor while fresh, else end unconfirmed.
+  Millis ack_timeout{10'000};
+  // Consecutive openings answered with something the client cannot use (a
+  // first frame that is not a usable HELLO, an upgrade refused with a status
+  // the contract does not list) before the link gives up for good (bad_gateway).
+  unsigned max_unusable_answers = 5;
   Millis retry_after_cap{60'000};      // longest Retry-After honoured on 429/503
   unsigned max_connections = 8;        // links the pool may open
   Millis idle_close_after{60'000};     // a link without sessions closes after this (never the last)
@@ -98,7 +109,14 @@ enum class TransportErrc {
   closed_by_peer,          // another close code, or an abrupt drop
   secret_unavailable,      // load_secret found no secret
   stopped,                 // stop() ended a token fetch or a connection attempt
+  ack_timeout,             // a written frame got no ACK/NACK within ack_timeout
+  bad_gateway,             // max_unusable_answers openings in a row gave nothing usable
+  internal_error,          // an exception ended a connection's task (logged with its cause)
 };
+
+// Whether `error` is one that no retry can cure (configuration, credentials,
+// permissions, a peer that is not a usable gateway): the link gives up.
+bool is_fatal(const std::error_code& error);
 const std::error_category& transport_category();
 std::error_code make_error_code(TransportErrc e);
 

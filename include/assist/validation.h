@@ -3,6 +3,7 @@
 #ifndef ASSIST_VALIDATION_H
 #define ASSIST_VALIDATION_H
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +27,11 @@ struct Violation {
 // priority 1..5, override only at level 4 or 5, relevance 0..1, ttl 10..120,
 // finite numbers, and the byte limits in assist::limits.
 std::vector<Violation> validate(const AssistPrompt& prompt);
+
+// The future-timestamp rule (protocol §3): a `timestamp` more than
+// `max_skew_seconds` ahead of `now` (Unix seconds) would pass every age
+// check, so it is refused, naming `timestamp`; nullopt when it is not ahead.
+std::optional<Violation> check_not_future(const AssistPrompt& prompt, double now, double max_skew_seconds);
 
 // Joins violations as "field: reason; field: reason" for error messages.
 std::string describe(std::span<const Violation> violations);

@@ -22,6 +22,7 @@ std::string_view to_string(AuditEventType type) {
     case AuditEventType::sync_rejected_concurrency: return "SYNC_REJECTED_CONCURRENCY";
     case AuditEventType::sync_superseded: return "SYNC_SUPERSEDED";
     case AuditEventType::sync_failed: return "SYNC_FAILED";
+    case AuditEventType::sync_unconfirmed: return "SYNC_UNCONFIRMED";
     case AuditEventType::session_evicted: return "SESSION_EVICTED";
     case AuditEventType::prompt_adopted: return "PROMPT_ADOPTED";
     case AuditEventType::prompt_dismissed: return "PROMPT_DISMISSED";
@@ -41,7 +42,8 @@ bool is_terminal(AuditEventType type) {
     case AuditEventType::sync_rejected_freshness:
     case AuditEventType::sync_rejected_concurrency:
     case AuditEventType::sync_superseded:
-    case AuditEventType::sync_failed: return true;
+    case AuditEventType::sync_failed:
+    case AuditEventType::sync_unconfirmed: return true;
     default: return false;
   }
 }

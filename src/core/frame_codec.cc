@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cassert>
+#include <cmath>
 #include <limits>
 #include <type_traits>
 
@@ -113,7 +114,11 @@ class Decoder {
     const Path at{&parent, key};
     const auto* v = member(obj, at, need);
     if (v == nullptr) return need == Need::optional;
-    if (!v->is_int64() && !v->is_uint64()) return wrong_type(at, "an integer", *v);
+    // A whole number written with a fraction (100.0) is still a whole number:
+    // accept what the contract allows, whatever the writer's JSON library did.
+    const bool whole_double = v->is_double() && std::isfinite(v->get_double()) &&
+                              std::trunc(v->get_double()) == v->get_double();
+    if (!v->is_int64() && !v->is_uint64() && !whole_double) return wrong_type(at, "an integer", *v);
     boost::system::error_code ec;
     const auto n = v->to_number<Int>(ec);
     if (ec) return fail(FrameErrc::out_of_range, at, "does not fit its range");
@@ -253,7 +258,7 @@ DecodeResult decode_object(const json::object& obj, Decoder& d) {
                          d.integer(obj, root, "max_snippets", f.max_snippets, Need::optional) &&
                          d.integer(obj, root, "max_inflight", f.max_inflight, Need::optional) &&
                          d.integer(obj, root, "max_frame_bytes", f.max_frame_bytes, Need::optional) &&
-                         d.integer(obj, root, "token_expires_at", f.token_expires_at, Need::optional),
+                         d.number(obj, root, "token_expires_at", f.token_expires_at, Need::optional),
                   std::move(f));
   }
   if (type == "PROMPT_FEEDBACK") {
@@ -432,7 +437,11 @@ std::string encode(const Hello& f) {
   o.emplace("max_snippets", f.max_snippets);
   o.emplace("max_inflight", f.max_inflight);
   o.emplace("max_frame_bytes", f.max_frame_bytes);
-  o.emplace("token_expires_at", f.token_expires_at);
+  // Whole seconds as an integer (what most readers expect), a fraction as is.
+  if (std::trunc(f.token_expires_at) == f.token_expires_at && std::abs(f.token_expires_at) < 9e15)
+    o.emplace("token_expires_at", static_cast<std::int64_t>(f.token_expires_at));
+  else
+    o.emplace("token_expires_at", f.token_expires_at);
   return b.text();
 }
 

@@ -11,6 +11,7 @@ std::string_view to_string(OutcomeKind kind) {
     case OutcomeKind::rejected_concurrency: return "REJECTED_CONCURRENCY";
     case OutcomeKind::superseded: return "SUPERSEDED";
     case OutcomeKind::failed: return "FAILED";
+    case OutcomeKind::unconfirmed: return "UNCONFIRMED";
   }
   return "FAILED";
 }

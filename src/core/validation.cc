@@ -135,6 +135,15 @@ std::vector<Violation> validate(const AssistPrompt& prompt) {
   return std::move(check.out);
 }
 
+std::optional<Violation> check_not_future(const AssistPrompt& prompt, double now, double max_skew_seconds) {
+  const double ahead = prompt.timestamp - now;
+  if (!(ahead > max_skew_seconds)) return std::nullopt;
+  return Violation{"timestamp",
+                   fmt::format("is {:.3f} s ahead of this clock (allowed skew {:.3f} s): a clock error, or "
+                               "milliseconds sent as seconds",
+                               ahead, max_skew_seconds)};
+}
+
 std::string describe(std::span<const Violation> violations) {
   std::string out;
   for (const auto& v : violations) {

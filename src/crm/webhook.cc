@@ -5,8 +5,6 @@
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +19,8 @@
 #include "net/tls_client.h"
 #include "transport/backoff.h"
 #include "transport/endpoint.h"
+#include "util/spawn.h"
+#include "util/timer.h"
 
 namespace assist {
 namespace {
@@ -66,7 +66,10 @@ const std::error_category& crm_category() noexcept {
 std::error_code make_error_code(CrmErrc e) noexcept { return {static_cast<int>(e), crm_category()}; }
 
 struct CrmWebhook::Impl {
-  explicit Impl(CrmWebhookOptions o) : options(std::move(o)) {
+  explicit Impl(CrmWebhookOptions o)
+      : options(std::move(o)),
+        clock(options.clock != nullptr ? *options.clock : system_clock()),
+        stop_deadline(io.get_executor(), clock) {
     if (options.random == nullptr) {
       own_random = std::make_unique<SeededRandom>(entropy_seed());
       options.random = own_random.get();
@@ -74,6 +77,7 @@ struct CrmWebhook::Impl {
   }
 
   CrmWebhookOptions options;
+  Clock& clock;
   std::unique_ptr<Random> own_random;
 
   transport::Endpoint url;  // the request's Host and target
@@ -81,14 +85,14 @@ struct CrmWebhook::Impl {
 
   asio::io_context io{1};
   asio::steady_timer wake{io};            // cancelled when there is work or a stop
-  asio::steady_timer stop_deadline{io};   // fires when stop()'s deadline passes
+  util::Timer stop_deadline;              // fires when stop()'s deadline passes
   std::thread thread;
 
   // I/O-thread state.
   bool abandon = false;                     // the stop deadline passed
   bool finished = false;                    // run() has returned
   net::HttpCallCanceller in_progress;       // aborts the attempt in progress on abandon
-  asio::steady_timer* backoff = nullptr;    // the retry wait in progress
+  util::Timer* backoff = nullptr;           // the retry wait in progress
 
   // Shared state, guarded by mu.
   mutable std::mutex mu;
@@ -150,10 +154,10 @@ struct CrmWebhook::Impl {
                             : fmt::format("POST answered HTTP {}", out.status);
       if (!out.net_error && !retryable_status(out.status)) break;
       if (attempts == max_attempts || abandon) break;
-      asio::steady_timer wait(co_await asio::this_coro::executor,
-                              transport::full_jitter(backoff_options, attempts - 1, *options.random));
+      util::Timer wait(co_await asio::this_coro::executor, clock);
+      wait.expires_after(transport::full_jitter(backoff_options, attempts - 1, *options.random));
       backoff = &wait;
-      co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await wait.wait();
       backoff = nullptr;
     }
     if (!delivered && abandon) error = fmt::format("stopped before delivery ({})", error.empty() ? "no attempt" : error);
@@ -196,6 +200,10 @@ struct CrmWebhook::Impl {
     stop_deadline.cancel();
   }
 
+  asio::awaitable<void> give_up_at_deadline() {
+    if (co_await stop_deadline.wait()) give_up();
+  }
+
   // On the I/O thread: the stop deadline passed.
   void give_up() {
     abandon = true;
@@ -207,7 +215,7 @@ struct CrmWebhook::Impl {
 
 CrmWebhook::CrmWebhook(CrmWebhookOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-CrmWebhook::~CrmWebhook() { stop(std::chrono::steady_clock::now()); }
+CrmWebhook::~CrmWebhook() { stop(impl_->clock.steady_now()); }
 
 std::error_code CrmWebhook::start(std::string& error) {
   Impl& d = *impl_;
@@ -216,7 +224,12 @@ std::error_code CrmWebhook::start(std::string& error) {
     if (d.started || d.stopping) return {};
   }
   if (auto ec = d.configure(error)) return ec;
-  asio::co_spawn(d.io, d.run(), asio::detached);
+  util::spawn(d.io.get_executor(), d.run(), "CRM webhook", [&d](std::exception_ptr) {
+    // Nothing delivers any more: end as a stop that passed its deadline would.
+    d.abandon = true;
+    d.finished = true;
+    d.stop_deadline.cancel();
+  });
   std::lock_guard lock(d.mu);
   d.started = true;
   d.thread = detail::named_thread("assist-webhook", [&d] { d.io.run(); });
@@ -240,7 +253,7 @@ bool CrmWebhook::submit(CrmUpdate update) {
   return false;
 }
 
-bool CrmWebhook::stop(std::chrono::steady_clock::time_point deadline) {
+bool CrmWebhook::stop(Clock::steady_time deadline) {
   Impl& d = *impl_;
   bool started = false;
   {
@@ -252,9 +265,7 @@ bool CrmWebhook::stop(std::chrono::steady_clock::time_point deadline) {
         asio::post(d.io, [&d, deadline] {
           if (d.finished) return;  // drained before this ran
           d.stop_deadline.expires_at(deadline);
-          d.stop_deadline.async_wait([&d](boost::system::error_code ec) {
-            if (!ec) d.give_up();
-          });
+          util::spawn(d.io.get_executor(), d.give_up_at_deadline(), "CRM webhook stop deadline");
           d.wake.cancel();
         });
       }

@@ -32,6 +32,8 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using asio::awaitable;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// How far ahead of the gateway's clock a prompt's timestamp may be (protocol §2).
+constexpr double kMaxFutureSkewSeconds = 5.0;
 
 template <class... Ts>
 struct overloaded : Ts... {
@@ -95,7 +97,7 @@ class RealtimeSession final : public LiveConnection,
     hello.max_snippets = opts_.max_snippets;
     hello.max_inflight = opts_.max_inflight;
     hello.max_frame_bytes = opts_.max_frame_bytes;
-    hello.token_expires_at = static_cast<std::int64_t>(token_.expires_at);
+    hello.token_expires_at = std::floor(token_.expires_at);
     enqueue({encode(hello)});
     asio::co_spawn(ws_.get_executor(), write_loop(), asio::detached);
 
@@ -252,7 +254,12 @@ class RealtimeSession final : public LiveConnection,
     // slot; a new one must pass these first.
     std::optional<std::pair<NackCode, std::string>> refusal;
     const auto admit = [&]() -> bool {
-      if (age > frame.payload.ttl_seconds) {
+      if (-age > kMaxFutureSkewSeconds) {
+        // A prompt from the future would pass every age check (protocol §2).
+        refusal.emplace(NackCode::invalid_frame,
+                        fmt::format("timestamp: {:.3f} s ahead of the gateway's clock (more than {} s)", -age,
+                                    kMaxFutureSkewSeconds));
+      } else if (age > frame.payload.ttl_seconds) {
         refusal.emplace(NackCode::stale, fmt::format("prompt is {:.3f} s old, older than its ttl of {} s", age,
                                                      frame.payload.ttl_seconds));
       } else if (!sessions_.contains(session_id) && sessions_.size() >= opts_.max_sessions) {

@@ -98,6 +98,7 @@ std::string_view outcome_label(OutcomeKind outcome) {
     case OutcomeKind::rejected_concurrency: return "rejected_concurrency";
     case OutcomeKind::superseded: return "superseded";
     case OutcomeKind::failed: return "failed";
+    case OutcomeKind::unconfirmed: return "unconfirmed";
   }
   return "unknown";
 }
@@ -236,6 +237,8 @@ std::string prometheus_text(const MetricsSnapshot& s) {
   e.sample("crm_updates_total", s.crm_delivered, "result=\"delivered\"");
   e.sample("crm_updates_total", s.crm_dropped, "result=\"dropped\"");
   e.sample("crm_updates_total", s.crm_failed, "result=\"failed\"");
+  e.single("callback_errors_total", "counter", "Exceptions thrown by outcome callbacks (caught and logged).",
+           s.callback_errors);
   return e.take();
 }
 

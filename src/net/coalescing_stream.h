@@ -23,6 +23,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/role.hpp>
 #include <boost/beast/websocket/teardown.hpp>
+#include <boost/system/system_error.hpp>
 
 namespace assist::net {
 
@@ -64,6 +65,41 @@ class CoalescingStream {
     return boost::asio::async_compose<ReadToken, void(boost::beast::error_code, std::size_t)>(
         ReadOp<MutableBufferSequence>{*this, buffers}, token, next_);
   }
+
+  // The synchronous side (Beast's SyncStream requirements). A synchronous
+  // write only gathers, whatever the cork, and never blocks: the writer
+  // gathers a whole burst this way between one freshness check and the next
+  // and sends it with async_flush(). A synchronous read serves buffered bytes
+  // first, then reads from the next layer.
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers, boost::beast::error_code& ec) {
+    ec = {};
+    const auto n = boost::asio::buffer_copy(gathered_.prepare(boost::asio::buffer_size(buffers)), buffers);
+    gathered_.commit(n);
+    return n;
+  }
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers) {
+    boost::beast::error_code ec;
+    return write_some(buffers, ec);
+  }
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, boost::beast::error_code& ec) {
+    ec = {};
+    if (in_.size() == 0) return next_.read_some(buffers, ec);
+    const auto copied = boost::asio::buffer_copy(buffers, in_.data());
+    in_.consume(copied);
+    return copied;
+  }
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    boost::beast::error_code ec;
+    const auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  // Bytes gathered and not yet handed to a send.
+  std::size_t gathered_bytes() const noexcept { return gathered_.size(); }
 
   template <class ConstBufferSequence, class WriteToken>
   auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {

@@ -3,10 +3,36 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "util/spawn.h"
 
 namespace assist {
 
-PromptTicket::State::State(std::string id) : frame_id(std::move(id)) {}
+PromptTicket::State::State(std::string id, std::shared_ptr<std::atomic<std::uint64_t>> errors)
+    : frame_id(std::move(id)), callback_errors(std::move(errors)) {}
+
+namespace {
+
+// A user callback must not take the synchronizer thread down with it.
+void call_isolated(const std::function<void(const SyncOutcome&)>& fn, const SyncOutcome& outcome,
+                   std::atomic<std::uint64_t>* errors) {
+  try {
+    fn(outcome);
+  } catch (...) {
+    if (errors != nullptr) errors->fetch_add(1);
+    spdlog::error("prompt {}: an outcome callback threw: {}", outcome.frame_id, util::describe(std::current_exception()));
+  }
+}
+
+SyncOutcome no_prompt() {
+  SyncOutcome o;
+  o.kind = OutcomeKind::failed;
+  o.reason = "no prompt: this ticket belongs to a refused prompt (see SubmitResult::error)";
+  return o;
+}
+
+}  // namespace
 
 void PromptTicket::State::complete(const SyncOutcome& outcome) {
   std::vector<std::function<void(const SyncOutcome&)>> to_call;
@@ -21,7 +47,7 @@ void PromptTicket::State::complete(const SyncOutcome& outcome) {
   // After the lock: result is set, so future() no longer touches the promise.
   if (fulfil) promise->set_value(outcome);
   completed.notify_all();
-  for (auto& fn : to_call) fn(outcome);
+  for (auto& fn : to_call) call_isolated(fn, outcome, callback_errors.get());
 }
 
 SyncOutcome PromptTicket::State::wait() {
@@ -51,9 +77,14 @@ bool PromptTicket::done() const {
   return state_->result.has_value();
 }
 
-SyncOutcome PromptTicket::wait() const { return state_->wait(); }
+SyncOutcome PromptTicket::wait() const { return state_ ? state_->wait() : no_prompt(); }
 
-std::shared_future<SyncOutcome> PromptTicket::future() const { return state_->future(); }
+std::shared_future<SyncOutcome> PromptTicket::future() const {
+  if (state_) return state_->future();
+  std::promise<SyncOutcome> none;
+  none.set_value(no_prompt());
+  return none.get_future().share();
+}
 
 void PromptTicket::State::on_complete(std::function<void(const SyncOutcome&)> fn) {
   std::optional<SyncOutcome> known;
@@ -62,12 +93,16 @@ void PromptTicket::State::on_complete(std::function<void(const SyncOutcome&)> fn
     if (result) known = result;
     else waiters.push_back(std::move(fn));
   }
-  if (known) fn(*known);
+  if (known) call_isolated(fn, *known, callback_errors.get());
 }
 
-void PromptTicket::then(std::function<void(const SyncOutcome&)> fn) const { state_->on_complete(std::move(fn)); }
+void PromptTicket::then(std::function<void(const SyncOutcome&)> fn) const {
+  if (state_) state_->on_complete(std::move(fn));
+  else call_isolated(fn, no_prompt(), nullptr);
+}
 
 boost::asio::awaitable<SyncOutcome> PromptTicket::async_wait() const {
+  if (!state_) co_return no_prompt();
   const auto state = state_;  // keeps the state alive while suspended
   // The initiation captures only a raw pointer: g++ 12 may destroy a
   // temporary of a co_await expression twice, and a captured shared_ptr was

@@ -2,7 +2,9 @@
 #ifndef ASSIST_SRC_SYNC_PROMPT_TICKET_H
 #define ASSIST_SRC_SYNC_PROMPT_TICKET_H
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -15,8 +17,11 @@
 namespace assist {
 
 struct PromptTicket::State {
-  explicit State(std::string id);
-  // Records the outcome (the first call wins) and runs the waiters.
+  // `callback_errors` counts exceptions thrown by then() callbacks; shared,
+  // since a ticket may outlive its synchronizer.
+  State(std::string id, std::shared_ptr<std::atomic<std::uint64_t>> callback_errors);
+  // Records the outcome (the first call wins) and runs the waiters. A waiter
+  // that throws is logged and counted; the others still run.
   void complete(const SyncOutcome& outcome);
   // Calls `fn` once with the outcome: at once if known, else from complete().
   void on_complete(std::function<void(const SyncOutcome&)> fn);
@@ -29,6 +34,7 @@ struct PromptTicket::State {
   std::shared_future<SyncOutcome> future();
 
   const std::string frame_id;
+  const std::shared_ptr<std::atomic<std::uint64_t>> callback_errors;
   std::mutex mu;
   std::condition_variable completed;
   std::optional<SyncOutcome> result;

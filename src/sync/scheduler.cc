@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <limits>
 
+#include <boost/intrusive/list.hpp>
 #include <fmt/format.h>
 
 #include "assist/frame.h"
 
 namespace assist::sync {
+
+namespace bi = boost::intrusive;
 
 struct Scheduler::Session {
   std::string id;
@@ -16,16 +19,34 @@ struct Scheduler::Session {
   std::deque<std::unique_ptr<Entry>> urgent;  // priority_override prompts
   std::deque<std::unique_ptr<Entry>> normal;
   std::size_t inflight = 0;
-  std::uint64_t last_used = 0;
-  bool ready = false;  // listed in its link's ready queue
+  // The gateway ended it while frames were in flight: those re-open it at the
+  // gateway when they arrive, so it keeps its slot until they are answered,
+  // then a SESSION_END frees it on both sides.
+  bool ending = false;
+  // In its link's ready list, and in the idle list. Each unlinks itself when
+  // the session is destroyed, so a list never points at a freed session.
+  bi::list_member_hook<bi::link_mode<bi::auto_unlink>> ready_hook;
+  bi::list_member_hook<bi::link_mode<bi::auto_unlink>> idle_hook;
 
   std::size_t queued() const { return urgent.size() + normal.size(); }
   bool idle() const { return queued() == 0 && inflight == 0; }
+  bool ready() const { return ready_hook.is_linked(); }
 };
 
 struct Scheduler::LinkQueues {
   std::deque<OutFrame> control;  // SESSION_END frames, written before prompts
-  std::deque<Session*> ready;    // sessions with queued prompts, served round-robin
+  // Sessions with queued prompts, served round-robin.
+  bi::list<Session, bi::member_hook<Session, decltype(Session::ready_hook), &Session::ready_hook>,
+           bi::constant_time_size<false>>
+      ready;
+};
+
+// Eviction takes the front: O(1), where a scan of every session made a flood
+// of new sessions quadratic.
+struct Scheduler::IdleSessions {
+  bi::list<Session, bi::member_hook<Session, decltype(Session::idle_hook), &Session::idle_hook>,
+           bi::constant_time_size<false>>
+      list;
 };
 
 namespace {
@@ -38,7 +59,7 @@ SyncOutcome make_outcome(OutcomeKind kind, std::string reason = {}) {
 }  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, Placement& placement, Clock& clock, SchedulerSink& sink)
-    : options_(options), placement_(placement), clock_(clock), sink_(sink) {
+    : options_(options), placement_(placement), clock_(clock), sink_(sink), idle_(std::make_unique<IdleSessions>()) {
   // Sized for its bound up front: growing it rehashes every entry at once,
   // which stalled delivery for milliseconds at ~42 k entries.
   delivered_.reserve(options_.remembered_deliveries);
@@ -48,7 +69,7 @@ Scheduler::~Scheduler() = default;
 
 std::optional<std::string> Scheduler::staleness(const Entry& entry) const {
   const double age = clock_.unix_now() - entry.prompt.timestamp;
-  if (age > options_.freshness_seconds)
+  if (age > options_.freshness_seconds - options_.freshness_margin_seconds)
     return fmt::format("age {:.3f} s is over the {:.3f} s freshness threshold", age, options_.freshness_seconds);
   if (age > entry.prompt.ttl_seconds)
     return fmt::format("age {:.3f} s is over its ttl of {} s", age, entry.prompt.ttl_seconds);
@@ -79,7 +100,8 @@ void Scheduler::accept(std::unique_ptr<Entry> entry) {
   }
   Session& session = *slot;
   session.agent_id = entry->prompt.agent_id;
-  session.last_used = ++tick_;
+  session.idle_hook.unlink();  // in use: the most recently used, whatever happens next
+  session.ending = false;      // a new prompt: the session goes on where it is
   supersede(session, *entry);
 
   if (session.queued() >= options_.max_queued_per_session) {
@@ -119,31 +141,48 @@ void Scheduler::supersede(Session& session, const Entry& newer) {
 }
 
 bool Scheduler::evict_lru_idle(const std::string& except) {
-  Session* victim = nullptr;
-  for (auto& [id, s] : sessions_) {
-    if (id == except || !s->link || !s->idle()) continue;
-    if (victim == nullptr || s->last_used < victim->last_used) victim = s.get();
-  }
-  if (victim == nullptr) return false;
+  if (idle_->list.empty() || idle_->list.front().id == except) return false;
+  Session* victim = &idle_->list.front();
   const LinkId link = *victim->link;
   links_[link].control.push_back(OutFrame{std::nullopt, 0, encode(SessionEnd{victim->id})});
-  placement_.release_session(victim->id);
   sink_.on_evicted(victim->id, victim->agent_id);
-  sessions_.erase(victim->id);
+  detach_from_link(*victim);
+  const std::string victim_id = victim->id;  // not a reference into the element erased
+  sessions_.erase(victim_id);
   placement_.wake(link);
   return true;
 }
 
+// Lists the session on its link when it has prompts to write there. A
+// session never changes links while frames of it are in flight (an ending
+// session keeps its slot until they are answered), so its frames cannot
+// overtake each other on two connections.
 void Scheduler::mark_ready(Session& session) {
-  if (session.ready || session.queued() == 0 || !session.link) return;
-  links_[*session.link].ready.push_back(&session);
-  session.ready = true;
+  if (session.ready() || session.queued() == 0 || !session.link) return;
+  links_[*session.link].ready.push_back(session);
+}
+
+// Keeps the idle list true: a placed session with nothing queued or in
+// flight is at its back (most recently used), any other is off it.
+void Scheduler::note_idle(Session& session) {
+  if (session.idle() && session.link) {
+    if (!session.idle_hook.is_linked()) idle_->list.push_back(session);
+  } else {
+    session.idle_hook.unlink();
+  }
+}
+
+// The session leaves its link (slot freed): off that link's lists too.
+void Scheduler::detach_from_link(Session& session) {
+  session.ready_hook.unlink();
+  session.idle_hook.unlink();
+  if (session.link) placement_.release_session(session.id);
+  session.link.reset();
 }
 
 void Scheduler::forget_if_idle(const std::string& session_id) {
   auto it = sessions_.find(session_id);
-  if (it != sessions_.end() && it->second->idle() && !it->second->link && !it->second->ready)
-    sessions_.erase(it);
+  if (it != sessions_.end() && it->second->idle() && !it->second->link) sessions_.erase(it);
 }
 
 std::optional<OutFrame> Scheduler::next_frame(LinkId link) {
@@ -155,24 +194,21 @@ std::optional<OutFrame> Scheduler::next_frame(LinkId link) {
     return frame;
   }
   while (!lq.ready.empty()) {
-    Session& session = *lq.ready.front();
+    Session& session = lq.ready.front();
     lq.ready.pop_front();
-    session.ready = false;
     auto& queue = session.urgent.empty() ? session.normal : session.urgent;
-    if (queue.empty()) {  // its prompts ended while it waited (session ended)
-      const std::string id = session.id;
-      forget_if_idle(id);
-      continue;
-    }
+    if (queue.empty()) continue;  // its prompts ended while it waited (superseded)
     auto entry = std::move(queue.front());
     queue.pop_front();
     --queued_;
     mark_ready(session);  // round-robin: back of the line if more are queued
     if (auto why = staleness(*entry)) {
       finish(std::move(entry), make_outcome(OutcomeKind::rejected_freshness, *why));
+      note_idle(session);
       continue;
     }
     entry->sequence = ++sequence_;
+    entry->written_on = link;
     OutFrame frame{entry->key, entry->sequence,
                    encode_prompt_sync(entry->frame_id, entry->sequence, entry->payload_json)};
     ++session.inflight;
@@ -182,15 +218,18 @@ std::optional<OutFrame> Scheduler::next_frame(LinkId link) {
   return std::nullopt;
 }
 
+// A frame written on a connection that died unanswered may have been shown:
+// when it cannot be replayed it ends unconfirmed, never as not sent.
 std::optional<OutFrame> Scheduler::replay(LinkId, const FrameKey& key) {
   auto it = inflight_.find(key);
   if (it == inflight_.end()) return std::nullopt;
   if (paused_) {
-    finish_inflight(key, make_outcome(OutcomeKind::failed, "not replayed: sending is stopped"), clock_.steady_now());
+    finish_inflight(key, make_outcome(OutcomeKind::unconfirmed, "written, then its connection died; not replayed: sending is stopped"),
+                    clock_.steady_now());
     return std::nullopt;
   }
   if (auto why = staleness(*it->second)) {
-    finish_inflight(key, make_outcome(OutcomeKind::rejected_freshness, "not replayed after reconnect: " + *why),
+    finish_inflight(key, make_outcome(OutcomeKind::unconfirmed, "written, then its connection died; not replayed: " + *why),
                     clock_.steady_now());
     return std::nullopt;
   }
@@ -207,17 +246,46 @@ void Scheduler::on_written(LinkId, const OutFrame& frame, SteadyTime at) {
   sink_.on_written(*it->second, replayed);
 }
 
-void Scheduler::on_hello(LinkId, const Hello&) {}
+// Sessions are placed on a link before its HELLO says how many it may hold
+// (prompts accepted while the first connection opens). Those beyond the
+// limit move to other links now, before any of their frames is written;
+// written ones would be refused with SESSION_LIMIT.
+void Scheduler::on_hello(LinkId link, const Hello& hello) {
+  std::vector<Session*> placed;
+  for (auto& [id, s] : sessions_)
+    if (s->link == link) placed.push_back(s.get());
+  std::size_t excess = placed.size() > hello.max_sessions ? placed.size() - hello.max_sessions : 0;
+  for (Session* s : placed) {
+    if (excess == 0) break;
+    if (s->inflight > 0) continue;
+    --excess;
+    detach_from_link(*s);
+    s->link = placement_.place_session(s->id);
+    if (!s->link) {
+      fail_session_queue(*s, OutcomeKind::rejected_concurrency,
+                         fmt::format("no session slot: the gateway allows {} sessions per connection", hello.max_sessions));
+      const std::string id = s->id;
+      forget_if_idle(id);
+      continue;
+    }
+    mark_ready(*s);
+    placement_.wake(*s->link);
+  }
+}
 
 void Scheduler::finish_inflight(const FrameKey& key, SyncOutcome outcome, SteadyTime at) {
   auto it = inflight_.find(key);
   if (it == inflight_.end()) return;
   auto entry = std::move(it->second);
   inflight_.erase(it);
-  if (entry->written_at && outcome.kind != OutcomeKind::rejected_freshness)
+  if (entry->written_at && (outcome.kind == OutcomeKind::acked || outcome.kind == OutcomeKind::nacked))
     outcome.latency_seconds = std::chrono::duration<double>(at - *entry->written_at).count();
   const std::string sid = entry->prompt.session_id;
-  if (auto s = sessions_.find(sid); s != sessions_.end() && s->second->inflight > 0) --s->second->inflight;
+  if (auto s = sessions_.find(sid); s != sessions_.end() && s->second->inflight > 0) {
+    Session& session = *s->second;
+    if (--session.inflight == 0 && session.ending) end_session(session);
+    note_idle(session);
+  }
   const bool acked = outcome.kind == OutcomeKind::acked;
   report(*entry, std::move(outcome));
   if (acked) remember(std::move(*entry));  // last use: its strings move
@@ -268,6 +336,7 @@ void Scheduler::fail_session_queue(Session& session, OutcomeKind kind, const std
       finish(std::move(entry), make_outcome(kind, reason));
     }
   }
+  note_idle(session);
 }
 
 void Scheduler::on_session_ended(LinkId, const SessionEnded& ended) {
@@ -276,47 +345,59 @@ void Scheduler::on_session_ended(LinkId, const SessionEnded& ended) {
   Session& session = *it->second;
   fail_session_queue(session, OutcomeKind::failed,
                      fmt::format("session ended by the gateway ({})", ended.reason));
-  if (session.link) placement_.release_session(session.id);
-  session.link.reset();
-  // A ready-listed session stays until its link drops the stale pointer.
-  if (!session.ready) forget_if_idle(ended.session_id);
+  if (session.inflight > 0 && session.link) {
+    session.ending = true;
+    return;
+  }
+  detach_from_link(session);
+  forget_if_idle(ended.session_id);
+}
+
+// An ending session's last frame was answered: free its slot on both sides.
+void Scheduler::end_session(Session& session) {
+  session.ending = false;
+  if (!session.link) return;
+  const LinkId link = *session.link;
+  links_[link].control.push_back(OutFrame{std::nullopt, 0, encode(SessionEnd{session.id})});
+  detach_from_link(session);
+  placement_.wake(link);
 }
 
 void Scheduler::on_state(LinkId link, transport::LinkState state, std::error_code error) {
   sink_.on_link_state(link, state, error);
   if (state != transport::LinkState::failed && state != transport::LinkState::closed) return;
   // The link is gone for good: nothing on it can be delivered any more.
+  // Frames written on it (by where they were written, not where their
+  // session lives now) may have been shown; queued ones were not.
   const std::string reason = state == transport::LinkState::failed
                                  ? fmt::format("connection failed: {}", error.message())
                                  : std::string("connection closed");
   std::vector<FrameKey> lost;
   for (auto& [key, entry] : inflight_) {
-    auto s = sessions_.find(entry->prompt.session_id);
-    if (s != sessions_.end() && s->second->link == link) lost.push_back(key);
+    if (entry->written_on == link) lost.push_back(key);
   }
   for (const auto& key : lost)
-    finish_inflight(key, make_outcome(OutcomeKind::failed, reason), clock_.steady_now());
+    finish_inflight(key, make_outcome(OutcomeKind::unconfirmed, "written, no answer: " + reason), clock_.steady_now());
   std::vector<std::string> gone;
   for (auto& [id, s] : sessions_) {
     if (s->link != link) continue;
     fail_session_queue(*s, OutcomeKind::failed, reason);
-    s->link.reset();
-    s->ready = false;
     gone.push_back(id);
   }
-  links_.erase(link);
   for (const auto& id : gone) {
-    placement_.release_session(id);
+    detach_from_link(*sessions_.at(id));
     forget_if_idle(id);
   }
+  links_.erase(link);
 }
 
-void Scheduler::fail_all(OutcomeKind kind, const std::string& reason) {
-  for (auto& [id, s] : sessions_) fail_session_queue(*s, kind, reason);
+void Scheduler::fail_all(const std::string& queued_reason, const std::string& inflight_reason) {
+  for (auto& [id, s] : sessions_) fail_session_queue(*s, OutcomeKind::failed, queued_reason);
   std::vector<FrameKey> keys;
   keys.reserve(inflight_.size());
   for (auto& [key, e] : inflight_) keys.push_back(key);
-  for (const auto& key : keys) finish_inflight(key, make_outcome(kind, reason), clock_.steady_now());
+  for (const auto& key : keys)
+    finish_inflight(key, make_outcome(OutcomeKind::unconfirmed, inflight_reason), clock_.steady_now());
 }
 
 void Scheduler::end_unaccepted(std::unique_ptr<Entry> entry, OutcomeKind kind, std::string reason) {

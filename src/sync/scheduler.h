@@ -38,6 +38,7 @@ struct Entry {
   std::string payload_json;          // encode_prompt_payload(prompt), made off the synchronizer thread
   std::uint64_t sequence = 0;        // assigned at first write
   std::optional<SteadyTime> written_at;  // last write, for write-to-ACK latency
+  std::optional<LinkId> written_on;      // the link it was written on: the one that answers or replays it
   std::function<void(const SyncOutcome&)> done;  // called once, with the final outcome
 };
 
@@ -77,6 +78,7 @@ class SchedulerSink {
 
 struct SchedulerOptions {
   double freshness_seconds = limits::default_freshness_seconds;
+  double freshness_margin_seconds = 0.0;  // written only while age <= freshness - margin
   std::size_t max_queued_per_session = 64;
   std::size_t remembered_deliveries = 65536;  // for feedback attribution
 };
@@ -93,8 +95,9 @@ class Scheduler final : public transport::LinkHandler {
   // entry may end at once (rejected_concurrency) through sink and done.
   void accept(std::unique_ptr<Entry> entry);
 
-  // Ends every queued and in-flight prompt with `kind` and `reason`.
-  void fail_all(OutcomeKind kind, const std::string& reason);
+  // Ends every queued prompt as failed (with `queued_reason`) and every
+  // in-flight one (written, not answered) as unconfirmed (`inflight_reason`).
+  void fail_all(const std::string& queued_reason, const std::string& inflight_reason);
 
   // Ends an entry that was never accepted (through sink and done, like any
   // other outcome).
@@ -121,6 +124,7 @@ class Scheduler final : public transport::LinkHandler {
  private:
   struct Session;
   struct LinkQueues;
+  struct IdleSessions;
 
   // Why `entry` may not be written now, or nullopt when it is fresh.
   std::optional<std::string> staleness(const Entry& entry) const;
@@ -129,7 +133,10 @@ class Scheduler final : public transport::LinkHandler {
   void finish_inflight(const FrameKey& key, SyncOutcome outcome, SteadyTime at);
   void supersede(Session& session, const Entry& newer);
   bool evict_lru_idle(const std::string& except);
+  void note_idle(Session& session);
   void mark_ready(Session& session);
+  void detach_from_link(Session& session);
+  void end_session(Session& session);
   void forget_if_idle(const std::string& session_id);
   void fail_session_queue(Session& session, OutcomeKind kind, const std::string& reason);
   void remember(Entry&& entry);
@@ -140,10 +147,10 @@ class Scheduler final : public transport::LinkHandler {
   SchedulerSink& sink_;
   bool paused_ = false;
   std::uint64_t sequence_ = 0;
-  std::uint64_t tick_ = 0;  // LRU clock
   std::size_t queued_ = 0;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<LinkId, LinkQueues> links_;
+  std::unique_ptr<IdleSessions> idle_;  // placed sessions with nothing queued or in flight, least recently used first
   // Flat tables keyed inline: no allocation per frame on the delivery path.
   boost::unordered_flat_map<FrameKey, std::unique_ptr<Entry>, FrameKeyHash> inflight_;
   boost::unordered_flat_map<FrameKey, Delivered, FrameKeyHash> delivered_;

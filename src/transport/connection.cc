@@ -3,7 +3,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -13,6 +12,8 @@
 
 #include "net/coalescing_stream.h"
 #include "transport/retry_after.h"
+#include "util/spawn.h"
+#include "util/timer.h"
 
 namespace assist::transport {
 
@@ -25,6 +26,8 @@ using asio::ip::tcp;
 namespace {
 
 constexpr std::size_t default_read_max = 65536;
+// How long close() waits for the peer's close frame.
+constexpr Millis kCloseTimeout{1000};
 
 OpenResult open_failure(TransportErrc code, std::string detail) {
   OpenResult out;
@@ -43,32 +46,91 @@ TransportErrc refusal_error(unsigned status) {
   }
 }
 
-}  // namespace
+// Why a read, write, ping or flush failed: the close code when the peer
+// closed, else the system's own error (kept, so logs and outcomes name it).
+std::error_code io_failure(const beast::error_code& ec, const websocket::close_reason& reason) {
+  if (ec == websocket::error::closed) {
+    if (reason.code == 1001) return make_error_code(TransportErrc::going_away);
+    if (reason.code == 4001) return make_error_code(TransportErrc::token_expired);
+    return make_error_code(TransportErrc::closed_by_peer);
+  }
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return make_error_code(TransportErrc::closed_by_peer);
+  return ec;
+}
 
-struct Connection::Stream {
-  virtual ~Stream() = default;
-  virtual asio::awaitable<OpenResult> open(const ConnectionTarget& target, const std::string& token,
-                                           Clock& clock, std::uint64_t& pongs, bool& timed_out) = 0;
-  virtual asio::awaitable<std::error_code> read(std::string& text) = 0;
-  virtual asio::awaitable<std::error_code> write(const std::string& text) = 0;
-  virtual asio::awaitable<std::error_code> ping() = 0;
-  virtual asio::awaitable<void> close(std::uint16_t code) = 0;
-  virtual void abort() = 0;
-  virtual bool no_delay() = 0;
-  virtual void set_cork(bool on) = 0;
-  virtual asio::awaitable<std::error_code> flush() = 0;
-};
-
+// The WebSocket stream over `Next` (beast::tcp_stream, or an ssl_stream of
+// one), with a coalescing layer that gathers a burst into one send.
 template <typename Next>
-struct Connection::StreamImpl final : Connection::Stream {
+class WsConnection final : public Connection, public std::enable_shared_from_this<WsConnection<Next>> {
+ public:
   static constexpr bool tls = !std::is_same_v<Next, beast::tcp_stream>;
-
   using Ws = websocket::stream<net::CoalescingStream<Next>>;
 
-  StreamImpl(const asio::any_io_executor& ex, asio::ssl::context* context) : ws(make_ws(ex, context)) {
-    ws.next_layer().flush_on_read(false);  // the writer flushes at the end of each burst
+  WsConnection(const asio::any_io_executor& ex, std::shared_ptr<const ConnectionTarget> target, Clock& clock)
+      : target_(std::move(target)), clock_(clock), ws_(make_ws(ex, target_->tls_context.get())) {
+    ws_.next_layer().flush_on_read(false);  // the writer flushes at the end of each burst
+    const auto& ep = target_->endpoint;
+    description_ = std::string(ep.tls ? "wss://" : "ws://") + ep.host_header +
+                   redact_url(target_->token_in_query ? target_with_token(ep.target, "-") : ep.target);
   }
 
+  asio::awaitable<OpenResult> open(const std::string& access_token) override {
+    // One deadline for the whole opening: connect, TLS, upgrade and HELLO.
+    const auto watchdog = abort_after(target_->handshake_timeout);
+    OpenResult result = co_await open_steps(access_token);
+    watchdog->cancel();  // its coroutine sees a cancelled wait and ends
+    co_return result;
+  }
+
+  asio::awaitable<std::error_code> read(std::string& text) override {
+    auto [ec, n] = co_await ws_.async_read(buffer_, asio::as_tuple(asio::use_awaitable));
+    (void)n;
+    if (ec) co_return io_failure(ec, ws_.reason());
+    text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    co_return std::error_code{};
+  }
+
+  std::error_code gather(std::string_view text) override {
+    beast::error_code ec;
+    ws_.write(asio::buffer(text.data(), text.size()), ec);
+    return ec ? io_failure(ec, ws_.reason()) : std::error_code{};
+  }
+
+  asio::awaitable<std::error_code> flush() override {
+    auto [ec, n] = co_await ws_.next_layer().async_flush(asio::as_tuple(asio::use_awaitable));
+    (void)n;
+    co_return ec ? io_failure(ec, ws_.reason()) : std::error_code{};
+  }
+
+  asio::awaitable<std::error_code> ping() override {
+    auto [ec] = co_await ws_.async_ping({}, asio::as_tuple(asio::use_awaitable));
+    co_return ec ? io_failure(ec, ws_.reason()) : std::error_code{};
+  }
+
+  // Waits for the peer's close frame a bounded time: a gateway that never
+  // answers must not hold stop() or a rotation.
+  asio::awaitable<void> close(std::uint16_t code) override {
+    if (ws_.is_open()) {
+      const auto watchdog = abort_after(kCloseTimeout);
+      co_await ws_.async_close(websocket::close_reason(code), asio::as_tuple(asio::use_awaitable));
+      watchdog->cancel();
+    }
+    abort();
+  }
+
+  void abort() override { beast::get_lowest_layer(ws_).close(); }
+  std::uint64_t pongs() const override { return pongs_; }
+  const std::string& description() const override { return description_; }
+
+  bool no_delay() {
+    tcp::no_delay option;
+    boost::system::error_code ec;
+    beast::get_lowest_layer(ws_).socket().get_option(option, ec);
+    return !ec && option.value();
+  }
+
+ private:
   static Ws make_ws(const asio::any_io_executor& ex, asio::ssl::context* context) {
     if constexpr (tls) {
       return Ws(ex, *context);
@@ -78,178 +140,135 @@ struct Connection::StreamImpl final : Connection::Stream {
     }
   }
 
-  asio::awaitable<OpenResult> open(const ConnectionTarget& target, const std::string& token, Clock& clock,
-                                   std::uint64_t& pongs, bool& timed_out) override {
-    const Endpoint& ep = target.endpoint;
-    tcp::resolver resolver(ws.get_executor());
-    auto [resolve_ec, results] =
-        co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable));
-    if (resolve_ec) co_return open_failure(TransportErrc::connection_failed, "resolve: " + resolve_ec.message());
-    auto& lowest = beast::get_lowest_layer(ws);
+  // Aborts the connection `delay` from now (on the injected clock) unless the
+  // returned timer is cancelled first.
+  std::shared_ptr<util::Timer> abort_after(Millis delay) {
+    auto watchdog = std::make_shared<util::Timer>(ws_.get_executor(), clock_);
+    watchdog->expires_after(delay);
+    util::spawn(ws_.get_executor(), abort_when_due(this->weak_from_this(), watchdog), "connection watchdog");
+    return watchdog;
+  }
+
+  static asio::awaitable<void> abort_when_due(std::weak_ptr<WsConnection> weak, std::shared_ptr<util::Timer> watchdog) {
+    if (!co_await watchdog->wait()) co_return;
+    if (auto self = weak.lock()) {
+      self->timed_out_ = true;
+      self->abort();
+    }
+  }
+
+  // A failure of a step: a timeout when the watchdog fired, else `code`.
+  OpenResult step_failure(TransportErrc code, std::string detail) const {
+    return open_failure(timed_out_ ? TransportErrc::timeout : code, std::move(detail));
+  }
+
+  asio::awaitable<OpenResult> open_steps(const std::string& access_token) {
+    if (auto failed = co_await connect_tcp()) co_return std::move(*failed);
+    if constexpr (tls) {
+      if (auto failed = co_await handshake_tls()) co_return std::move(*failed);
+    }
+    if (auto failed = co_await upgrade(access_token)) co_return std::move(*failed);
+    co_return co_await read_hello();
+  }
+
+  asio::awaitable<std::optional<OpenResult>> connect_tcp() {
+    const Endpoint& ep = target_->endpoint;
+    tcp::resolver resolver(ws_.get_executor());
+    auto [resolve_ec, results] = co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable));
+    if (resolve_ec) co_return step_failure(TransportErrc::connection_failed, "resolve " + ep.host + ": " + resolve_ec.message());
+    auto& lowest = beast::get_lowest_layer(ws_);
     auto [connect_ec, connected] = co_await lowest.async_connect(results, asio::as_tuple(asio::use_awaitable));
     (void)connected;
-    if (connect_ec) {
-      co_return open_failure(timed_out ? TransportErrc::timeout : TransportErrc::connection_failed,
-                             "connect: " + connect_ec.message());
-    }
+    if (connect_ec) co_return step_failure(TransportErrc::connection_failed, "connect: " + connect_ec.message());
     lowest.socket().set_option(tcp::no_delay(true));
-    if constexpr (tls) {
-      auto& tls_layer = ws.next_layer().next_layer();
-      net::set_server_name(tls_layer.native_handle(), ep.host);
-      tls_layer.set_verify_callback(net::make_verify_callback(target.tls_config, ep.host));
-      auto [tls_ec] =
-          co_await tls_layer.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-      if (tls_ec) {
-        // Only OpenSSL's own verdicts (certificate, protocol) are TLS errors;
-        // a reset or truncation during the handshake is a connection failure.
-        const bool verdict = tls_ec.category() == asio::error::get_ssl_category();
-        co_return open_failure(timed_out   ? TransportErrc::timeout
-                               : verdict ? TransportErrc::tls
-                                         : TransportErrc::connection_failed,
-                               "TLS handshake: " + tls_ec.message());
-      }
-    }
-    lowest.expires_never();  // the websocket stream keeps its own timeouts
+    co_return std::nullopt;
+  }
+
+  asio::awaitable<std::optional<OpenResult>> handshake_tls() {
+    const Endpoint& ep = target_->endpoint;
+    auto& tls_layer = ws_.next_layer().next_layer();
+    net::set_server_name(tls_layer.native_handle(), ep.host);
+    tls_layer.set_verify_callback(net::make_verify_callback(target_->tls_config, ep.host));
+    auto [ec] = co_await tls_layer.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+    if (!ec) co_return std::nullopt;
+    // Only OpenSSL's own verdicts (certificate, protocol) are TLS errors; a
+    // reset or truncation during the handshake is a connection failure.
+    const bool verdict = ec.category() == asio::error::get_ssl_category();
+    co_return step_failure(verdict ? TransportErrc::tls : TransportErrc::connection_failed,
+                           "TLS handshake: " + ec.message());
+  }
+
+  asio::awaitable<std::optional<OpenResult>> upgrade(const std::string& access_token) {
+    const Endpoint& ep = target_->endpoint;
+    beast::get_lowest_layer(ws_).expires_never();  // the watchdog bounds the opening
     websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = target.handshake_timeout;
+    timeouts.handshake_timeout = websocket::stream_base::none();
     timeouts.idle_timeout = websocket::stream_base::none();
     timeouts.keep_alive_pings = false;
-    ws.set_option(timeouts);
-    const bool bearer = !target.token_in_query;
-    ws.set_option(websocket::stream_base::decorator([bearer, token](websocket::request_type& request) {
+    ws_.set_option(timeouts);
+    const bool bearer = !target_->token_in_query;
+    ws_.set_option(websocket::stream_base::decorator([bearer, access_token](websocket::request_type& request) {
       request.set(http::field::user_agent, "assist-sync");
-      if (bearer) request.set(http::field::authorization, "Bearer " + token);
+      if (bearer) request.set(http::field::authorization, "Bearer " + access_token);
     }));
-    ws.read_message_max(default_read_max);
-    ws.control_callback([&pongs](websocket::frame_type kind, beast::string_view) {
-      if (kind == websocket::frame_type::pong) ++pongs;
+    ws_.read_message_max(default_read_max);
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::pong) ++pongs_;
     });
-    const std::string request_target = bearer ? ep.target : target_with_token(ep.target, token);
+    const std::string request_target = bearer ? ep.target : target_with_token(ep.target, access_token);
     websocket::response_type response;
-    auto [upgrade_ec] = co_await ws.async_handshake(response, ep.host_header, request_target,
-                                                    asio::as_tuple(asio::use_awaitable));
-    if (upgrade_ec) {
-      const unsigned status = response.result_int();
-      if (status != 0 && status != 101) {
-        OpenResult out = open_failure(refusal_error(status), "upgrade refused with " + std::to_string(status));
-        out.http_status = status;
-        if (const auto header = response[http::field::retry_after]; !header.empty()) {
-          out.retry_after = parse_retry_after(header, clock.unix_now(), target.retry_after_cap);
-        }
-        co_return out;
-      }
-      co_return open_failure(timed_out ? TransportErrc::timeout : TransportErrc::connection_failed,
-                             "upgrade: " + upgrade_ec.message());
-    }
-    std::string text;
-    if (const auto read_ec = co_await read(text)) {
-      co_return open_failure(timed_out ? TransportErrc::timeout : TransportErrc::connection_failed,
-                             "waiting for HELLO: " + read_ec.message());
-    }
-    auto decoded = decode_frame(text);
-    if (!decoded || !std::holds_alternative<Hello>(decoded.frame())) {
-      co_return open_failure(TransportErrc::bad_hello, decoded ? "first frame is not HELLO" : decoded.error().detail);
-    }
-    OpenResult out;
-    out.hello = std::get<Hello>(decoded.frame());
-    if (out.hello.max_frame_bytes > 0) ws.read_message_max(out.hello.max_frame_bytes);
-    ws.text(true);
+    auto [ec] = co_await ws_.async_handshake(response, ep.host_header, request_target, asio::as_tuple(asio::use_awaitable));
+    if (!ec) co_return std::nullopt;
+    const unsigned status = response.result_int();
+    if (status == 0 || status == 101) co_return step_failure(TransportErrc::connection_failed, "upgrade: " + ec.message());
+    OpenResult out = open_failure(refusal_error(status), "upgrade refused with " + std::to_string(status));
+    out.http_status = status;
+    if (const auto header = response[http::field::retry_after]; !header.empty())
+      out.retry_after = parse_retry_after(header, clock_.unix_now(), target_->retry_after_cap);
     co_return out;
   }
 
-  asio::awaitable<std::error_code> read(std::string& text) override {
-    auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
-    (void)n;
-    if (ec) {
-      if (ec == websocket::error::closed) {
-        const auto code = ws.reason().code;
-        if (code == 1001) co_return make_error_code(TransportErrc::going_away);
-        if (code == 4001) co_return make_error_code(TransportErrc::token_expired);
-      }
-      co_return make_error_code(TransportErrc::closed_by_peer);
-    }
-    text = beast::buffers_to_string(buffer.data());
-    buffer.consume(buffer.size());
-    co_return std::error_code{};
+  asio::awaitable<OpenResult> read_hello() {
+    std::string text;
+    if (const auto ec = co_await read(text))
+      co_return step_failure(TransportErrc::connection_failed, "waiting for HELLO: " + ec.message());
+    auto decoded = decode_frame(text);
+    if (!decoded) co_return open_failure(TransportErrc::bad_hello, "first frame: " + decoded.error().detail);
+    if (!std::holds_alternative<Hello>(decoded.frame()))
+      co_return open_failure(TransportErrc::bad_hello, "first frame is not a HELLO");
+    OpenResult out;
+    out.hello = std::get<Hello>(decoded.frame());
+    if (out.hello.max_frame_bytes > 0) ws_.read_message_max(out.hello.max_frame_bytes);
+    ws_.text(true);
+    co_return out;
   }
 
-  asio::awaitable<std::error_code> write(const std::string& text) override {
-    auto [ec, n] = co_await ws.async_write(asio::buffer(text), asio::as_tuple(asio::use_awaitable));
-    (void)n;
-    co_return ec ? make_error_code(TransportErrc::closed_by_peer) : std::error_code{};
-  }
-
-  asio::awaitable<std::error_code> ping() override {
-    auto [ec] = co_await ws.async_ping({}, asio::as_tuple(asio::use_awaitable));
-    co_return ec ? make_error_code(TransportErrc::closed_by_peer) : std::error_code{};
-  }
-
-  asio::awaitable<void> close(std::uint16_t code) override {
-    if (ws.is_open()) {
-      co_await ws.async_close(websocket::close_reason(code), asio::as_tuple(asio::use_awaitable));
-    }
-    abort();
-  }
-
-  void abort() override { beast::get_lowest_layer(ws).close(); }
-
-  void set_cork(bool on) override { ws.next_layer().cork(on); }
-
-  asio::awaitable<std::error_code> flush() override {
-    auto [ec, n] = co_await ws.next_layer().async_flush(asio::as_tuple(asio::use_awaitable));
-    (void)n;
-    co_return ec ? make_error_code(TransportErrc::closed_by_peer) : std::error_code{};
-  }
-
-  bool no_delay() override {
-    tcp::no_delay option;
-    boost::system::error_code ec;
-    beast::get_lowest_layer(ws).socket().get_option(option, ec);
-    return !ec && option.value();
-  }
-
-  Ws ws;
-  beast::flat_buffer buffer;
+  std::shared_ptr<const ConnectionTarget> target_;
+  Clock& clock_;
+  Ws ws_;
+  beast::flat_buffer buffer_;
+  std::uint64_t pongs_ = 0;
+  bool timed_out_ = false;
+  std::string description_;
 };
 
-Connection::Connection(asio::any_io_executor executor, std::shared_ptr<const ConnectionTarget> target)
-    : executor_(std::move(executor)), target_(std::move(target)) {
-  if (target_->endpoint.tls) {
-    stream_ = std::make_unique<StreamImpl<beast::ssl_stream<beast::tcp_stream>>>(executor_, target_->tls_context.get());
-  } else {
-    stream_ = std::make_unique<StreamImpl<beast::tcp_stream>>(executor_, nullptr);
-  }
-  // What is logged: the URL as requested, with a query token redacted.
-  const auto& ep = target_->endpoint;
-  description_ = std::string(ep.tls ? "wss://" : "ws://") + ep.host_header +
-                 redact_url(target_->token_in_query ? target_with_token(ep.target, "-") : ep.target);
+using PlainConnection = WsConnection<beast::tcp_stream>;
+using TlsConnection = WsConnection<beast::ssl_stream<beast::tcp_stream>>;
+
+}  // namespace
+
+ConnectionFactory websocket_connections(asio::any_io_executor executor, std::shared_ptr<const ConnectionTarget> target,
+                                        Clock& clock) {
+  return [executor = std::move(executor), target = std::move(target), &clock]() -> std::shared_ptr<Connection> {
+    if (target->endpoint.tls) return std::make_shared<TlsConnection>(executor, target, clock);
+    return std::make_shared<PlainConnection>(executor, target, clock);
+  };
 }
 
-Connection::~Connection() = default;
-
-asio::awaitable<OpenResult> Connection::open(const std::string& access_token, Clock& clock) {
-  // One deadline for the whole opening: connect, TLS, upgrade and HELLO.
-  auto timed_out = std::make_shared<bool>(false);
-  asio::steady_timer watchdog(executor_, target_->handshake_timeout);
-  watchdog.async_wait([weak = weak_from_this(), timed_out](boost::system::error_code ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) {
-      *timed_out = true;
-      self->abort();
-    }
-  });
-  OpenResult result = co_await stream_->open(*target_, access_token, clock, pongs_, *timed_out);
-  watchdog.cancel();
-  co_return result;
+bool has_no_delay(Connection& connection) {
+  if (auto* plain = dynamic_cast<PlainConnection*>(&connection)) return plain->no_delay();
+  if (auto* secure = dynamic_cast<TlsConnection*>(&connection)) return secure->no_delay();
+  return false;
 }
-
-asio::awaitable<std::error_code> Connection::read(std::string& text) { return stream_->read(text); }
-asio::awaitable<std::error_code> Connection::write(const std::string& text) { return stream_->write(text); }
-asio::awaitable<std::error_code> Connection::ping() { return stream_->ping(); }
-asio::awaitable<void> Connection::close(std::uint16_t code) { return stream_->close(code); }
-void Connection::abort() { stream_->abort(); }
-bool Connection::no_delay() { return stream_->no_delay(); }
-void Connection::set_cork(bool on) { stream_->set_cork(on); }
-asio::awaitable<std::error_code> Connection::flush() { return stream_->flush(); }
 
 }  // namespace assist::transport

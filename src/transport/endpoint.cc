@@ -68,6 +68,7 @@ std::string redact_url(std::string_view url_or_target) {
   } else {
     return "<unparsable URL>";
   }
+  u.remove_userinfo();
   for (auto it = u.params().begin(); it != u.params().end(); ++it) {
     if ((*it).key == "access_token") it = u.params().set(it, "REDACTED");
   }

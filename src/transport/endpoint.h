@@ -28,8 +28,8 @@ std::optional<Endpoint> parse_endpoint(std::string_view url, Scheme scheme, std:
 // `target` with `access_token=<token>` appended to its query, percent-encoded.
 std::string target_with_token(std::string_view target, std::string_view token);
 
-// The URL or request target with the value of every access_token parameter
-// replaced by "REDACTED": what may be logged.
+// The URL or request target without user credentials, and with the value of
+// every access_token parameter replaced by "REDACTED": what may be logged.
 std::string redact_url(std::string_view url_or_target);
 
 }  // namespace assist::transport

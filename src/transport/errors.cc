@@ -31,13 +31,16 @@ class TransportCategory final : public std::error_category {
       case TransportErrc::handshake_rate_limited: return "WebSocket upgrade refused: 429 too many connections";
       case TransportErrc::handshake_unavailable: return "WebSocket upgrade refused: 503 gateway draining";
       case TransportErrc::handshake_rejected: return "WebSocket upgrade refused";
-      case TransportErrc::bad_hello: return "the gateway's first frame was not a HELLO";
+      case TransportErrc::bad_hello: return "the gateway's first frame was not a usable HELLO";
       case TransportErrc::peer_timeout: return "no pong from the gateway in time";
       case TransportErrc::going_away: return "gateway going away (close 1001)";
       case TransportErrc::token_expired: return "connection token expired (close 4001)";
       case TransportErrc::closed_by_peer: return "connection closed by the gateway";
       case TransportErrc::secret_unavailable: return "client secret unavailable";
       case TransportErrc::stopped: return "stopped before it could finish";
+      case TransportErrc::ack_timeout: return "no ACK from the gateway within the ACK deadline";
+      case TransportErrc::bad_gateway: return "the gateway kept answering with frames or statuses the client cannot use";
+      case TransportErrc::internal_error: return "internal error (see the log)";
     }
     return "unknown transport error";
   }
@@ -51,6 +54,27 @@ const std::error_category& transport_category() {
 }
 
 std::error_code make_error_code(TransportErrc e) { return {static_cast<int>(e), transport_category()}; }
+
+bool is_fatal(const std::error_code& error) {
+  if (error.category() != transport_category()) return false;
+  switch (static_cast<TransportErrc>(error.value())) {
+    case TransportErrc::invalid_client:
+    case TransportErrc::invalid_scope:
+    case TransportErrc::invalid_request:
+    case TransportErrc::unsupported_grant_type:
+    case TransportErrc::token_rejected:
+    case TransportErrc::missing_scope:
+    case TransportErrc::bad_token_response:
+    case TransportErrc::bad_url:
+    case TransportErrc::tls:
+    case TransportErrc::handshake_forbidden:
+    case TransportErrc::bad_gateway:
+    case TransportErrc::secret_unavailable:
+      return true;
+    default:
+      return false;
+  }
+}
 
 std::string load_secret(const SecretSource& source, std::error_code& error, std::string& detail) {
   error.clear();

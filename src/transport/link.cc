@@ -2,81 +2,79 @@
 
 #include <algorithm>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <spdlog/spdlog.h>
+
+#include "util/spawn.h"
 
 namespace assist::transport {
 
 namespace asio = boost::asio;
-using RealClock = std::chrono::steady_clock;
 
 namespace {
 
-// Errors no retry can cure: configuration or permission problems.
-bool is_fatal(const std::error_code& error) {
-  if (error.category() != transport_category()) return false;
-  switch (static_cast<TransportErrc>(error.value())) {
-    case TransportErrc::invalid_client:
-    case TransportErrc::invalid_scope:
-    case TransportErrc::invalid_request:
-    case TransportErrc::unsupported_grant_type:
-    case TransportErrc::token_rejected:
-    case TransportErrc::missing_scope:
-    case TransportErrc::bad_token_response:
-    case TransportErrc::bad_url:
-    case TransportErrc::tls:
-    case TransportErrc::handshake_forbidden:
-      return true;
-    default:
-      return false;
-  }
-}
+// What one burst may gather before it is sent: about 40 KB of typical
+// PROMPT_SYNC frames, under one loopback segment. The burst is gathered
+// synchronously, so this also bounds the time from the first frame's
+// freshness check to its bytes reaching the socket.
+constexpr std::size_t kMaxBurstFrames = 64;
+constexpr std::size_t kMaxBurstBytes = 64 * 1024;
 
-// Frames a corked burst may gather before it is flushed: about 40 KB of
-// typical PROMPT_SYNC frames, under one loopback segment.
-constexpr unsigned kMaxCorkedBurst = 64;
+// An opening answered with something the client cannot use: a first frame
+// that is no usable HELLO, or an upgrade refusal the contract does not list
+// (a 4xx other than 401/403/429: a wrong path, a server that is no gateway).
+bool unusable(const OpenResult& result) {
+  if (result.error == TransportErrc::bad_hello) return true;
+  return result.error == TransportErrc::handshake_rejected && result.http_status >= 400 && result.http_status < 500;
+}
 
 }  // namespace
 
 // One physical connection and what was written on it.
 struct Link::Leg {
-  explicit Leg(const asio::any_io_executor& ex) : wake(ex), keepalive(ex) {}
+  Leg(const asio::any_io_executor& ex, Clock& clock) : wake(ex, clock), keepalive(ex, clock), ack_timer(ex, clock) {}
   std::shared_ptr<Connection> conn;
   std::shared_ptr<const Token> token;
   Hello hello;
-  asio::steady_timer wake;       // the writer waits here when it has nothing to do
-  asio::steady_timer keepalive;
+  util::Timer wake;       // the writer waits here when it has nothing to do
+  util::Timer keepalive;
+  util::Timer ack_timer;  // the ACK deadline of the oldest unanswered frame
   bool alive = true;
   bool wake_pending = false;
   bool ping_due = false;
-  bool retiring = false;  // takes no new frames; closes once its in-flight frames are answered
-  RealClock::time_point drain_deadline = RealClock::time_point::max();
+  bool retiring = false;    // takes no new frames; closes once its in-flight frames are answered
+  bool progressed = false;  // a frame written on it was answered: it is a working connection
+  Clock::steady_time drain_deadline = Clock::steady_time::max();
   Clock::steady_time up_since;
   std::error_code death;
   unsigned tasks = 0;
-  unsigned burst = 0;  // frames written back to back since the writer last waited
   // Written, not answered yet: key -> sequence. Flat (no allocation per
   // frame); the frames themselves stay with the handler.
   boost::unordered_flat_map<FrameKey, std::uint64_t, FrameKeyHash> inflight;
+  // Write times in write order, for the ACK deadline; answered frames are
+  // dropped from the front as the deadline watcher reaches them.
+  std::deque<std::pair<Clock::steady_time, FrameKey>> written;
 };
 
 Link::Link(LinkId id, LinkContext context)
     : id_(id),
       ctx_(std::move(context)),
       backoff_(ctx_.options.reconnect),
-      events_(ctx_.executor),
-      finished_signal_(ctx_.executor, RealClock::time_point::max()) {}
+      events_(ctx_.executor, ctx_.clock),
+      finished_signal_(ctx_.executor, ctx_.clock) {}
 
 Link::~Link() = default;
 
 void Link::start() {
   if (started_) return;
   started_ = true;
-  asio::co_spawn(ctx_.executor, run(), asio::detached);
+  util::spawn(ctx_.executor, run(), "link " + std::to_string(id_), [self = shared_from_this()](std::exception_ptr) {
+    // The link's main loop died: nothing will reconnect it. Fail it, so the
+    // pool and the synchronizer end what depended on it.
+    self->set_state(LinkState::failed, make_error_code(TransportErrc::internal_error));
+    for (const auto& leg : self->legs_) self->die(leg, make_error_code(TransportErrc::internal_error));
+    self->finish();
+  });
 }
 
 void Link::wake() {
@@ -86,7 +84,7 @@ void Link::wake() {
 void Link::stop(Millis drain) {
   if (stopping_) return;
   stopping_ = true;
-  stop_deadline_ = RealClock::now() + drain;
+  stop_deadline_ = ctx_.clock.steady_now() + drain;
   if (opening_) opening_->abort();  // nothing to drain on a connection not yet open
   for (const auto& leg : legs_) {
     if (leg->alive) retire(leg, stop_deadline_);
@@ -97,13 +95,18 @@ void Link::stop(Millis drain) {
 asio::awaitable<void> Link::wait_closed() {
   auto self = shared_from_this();
   if (!started_) co_return;
-  while (!finished_) co_await finished_signal_.async_wait(asio::as_tuple(asio::use_awaitable));
+  while (!finished_) co_await finished_signal_.wait();
 }
 
 std::size_t Link::in_flight() const {
   std::size_t n = 0;
   for (const auto& leg : legs_) n += leg->inflight.size();
   return n + replay_.size();
+}
+
+bool Link::others_in_flight(const Leg& leg) const {
+  return std::any_of(legs_.begin(), legs_.end(),
+                     [&leg](const auto& other) { return other.get() != &leg && other->alive && !other->inflight.empty(); });
 }
 
 std::size_t Link::window(const Leg& leg) const {
@@ -119,6 +122,11 @@ void Link::set_state(LinkState state, std::error_code error) {
   ctx_.handler.on_state(id_, state, error);
 }
 
+void Link::finish() {
+  finished_ = true;
+  finished_signal_.cancel();
+}
+
 void Link::notify() { events_.cancel(); }
 
 void Link::wake_leg(Leg& leg) {
@@ -127,10 +135,10 @@ void Link::wake_leg(Leg& leg) {
 }
 
 asio::awaitable<void> Link::sleep_for(Millis delay) {
-  const auto deadline = RealClock::now() + delay;
-  while (!stopping_ && RealClock::now() < deadline) {
+  const auto deadline = ctx_.clock.steady_now() + delay;
+  while (!stopping_ && ctx_.clock.steady_now() < deadline) {
     events_.expires_at(deadline);
-    co_await events_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await events_.wait();
   }
 }
 
@@ -141,22 +149,16 @@ asio::awaitable<void> Link::run() {
   while (!stopping_) {
     bool rotating = false;
     if (sending_ && sending_->alive) {
-      if (RealClock::now() < rotation_at_) {
+      if (ctx_.clock.steady_now() < rotation_at_) {
         events_.expires_at(rotation_at_);
-        co_await events_.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await events_.wait();
         continue;
       }
       rotating = true;
       set_state(LinkState::rotating);
     } else if (sending_) {
-      const auto death = sending_->death;
-      if (ctx_.clock.steady_now() - sending_->up_since >= ctx_.options.healthy_reset_after) backoff_.reset();
-      sending_.reset();
-      set_state(LinkState::down, death);
-      // 4001 asks for a fresh token, not for patience: reconnect at once.
-      if (death != TransportErrc::token_expired) co_await sleep_for(backoff_.next(ctx_.random));
+      co_await reopen_after_death();
       if (stopping_) break;
-      set_state(LinkState::connecting);
     }
     Opened opened = co_await open_leg();
     if (stopping_) {
@@ -175,7 +177,7 @@ asio::awaitable<void> Link::run() {
     }
     if (sending_ && sending_->alive) {
       ++rotations_;
-      retire(sending_, RealClock::now() + ctx_.options.rotation_drain);
+      retire(sending_, ctx_.clock.steady_now() + ctx_.options.rotation_drain);
     } else if (!first) {
       ++reconnects_;
     }
@@ -183,18 +185,32 @@ asio::awaitable<void> Link::run() {
     install(std::move(opened.leg));
   }
   // Stopping or failed: close what is open, after its in-flight frames are answered.
-  const auto deadline = stopping_ ? stop_deadline_ : RealClock::now();
+  const auto deadline = stopping_ ? stop_deadline_ : ctx_.clock.steady_now();
   for (const auto& leg : legs_) {
     if (leg->alive) retire(leg, deadline);
   }
   while (!legs_.empty()) {
-    events_.expires_at(RealClock::time_point::max());
-    co_await events_.async_wait(asio::as_tuple(asio::use_awaitable));
+    events_.expires_never();
+    co_await events_.wait();
   }
   sending_.reset();
   if (state_ != LinkState::failed) set_state(LinkState::closed);
-  finished_ = true;
-  finished_signal_.cancel();
+  finish();
+}
+
+// The sending connection died. A healthy one (answered frames, or stayed up
+// healthy_reset_after) is reopened at once with the backoff starting afresh,
+// as gRPC does after a connection that worked; 4001 asks for a fresh token,
+// not for patience. Anything else waits its backoff.
+asio::awaitable<void> Link::reopen_after_death() {
+  const auto death = sending_->death;
+  const bool healthy = sending_->progressed ||
+                       ctx_.clock.steady_now() - sending_->up_since >= ctx_.options.healthy_reset_after;
+  if (healthy) backoff_.reset();
+  sending_.reset();
+  set_state(LinkState::down, death);
+  if (!healthy && death != TransportErrc::token_expired) co_await sleep_for(backoff_.next(ctx_.random));
+  if (!stopping_) set_state(LinkState::connecting);
 }
 
 asio::awaitable<Link::Opened> Link::open_leg() {
@@ -204,12 +220,13 @@ asio::awaitable<Link::Opened> Link::open_leg() {
       spdlog::warn("link {}: no token: {} ({})", id_, token.error.message(), token.detail);
       co_return Opened{nullptr, token.error, is_fatal(token.error), backoff_.next(ctx_.random)};
     }
-    auto conn = std::make_shared<Connection>(ctx_.executor, ctx_.target);
+    auto conn = ctx_.connect();
     opening_ = conn;
-    OpenResult result = co_await conn->open(token.token->access_token, ctx_.clock);
+    OpenResult result = co_await conn->open(token.token->access_token);
     opening_.reset();
     if (!result.error) {
-      auto leg = std::make_shared<Leg>(ctx_.executor);
+      unusable_answers_ = 0;
+      auto leg = std::make_shared<Leg>(ctx_.executor, ctx_.clock);
       leg->conn = std::move(conn);
       leg->token = std::move(token.token);
       leg->hello = std::move(result.hello);
@@ -222,29 +239,52 @@ asio::awaitable<Link::Opened> Link::open_leg() {
       ++forced_refreshes_;
       continue;
     }
-    const Millis jitter = backoff_.next(ctx_.random);
-    const Millis delay = result.retry_after ? std::max(*result.retry_after, Millis{0}) : jitter;
-    co_return Opened{nullptr, result.error, is_fatal(result.error), delay};
+    co_return refused(result);
   }
 }
 
+Link::Opened Link::refused(const OpenResult& result) {
+  if (unusable(result) && ++unusable_answers_ >= ctx_.options.max_unusable_answers) {
+    spdlog::error("link {}: {} openings in a row gave nothing usable; last: {} ({})", id_, unusable_answers_,
+                  result.error.message(), result.detail);
+    return Opened{nullptr, make_error_code(TransportErrc::bad_gateway), true, Millis{0}};
+  }
+  const Millis jitter = backoff_.next(ctx_.random);
+  const Millis delay = result.retry_after ? std::max(*result.retry_after, Millis{0}) : jitter;
+  return Opened{nullptr, result.error, is_fatal(result.error), delay};
+}
+
 void Link::install(std::shared_ptr<Leg> leg) {
-  leg->up_since = ctx_.clock.steady_now();
+  const auto now = ctx_.clock.steady_now();
+  leg->up_since = now;
   hello_ = leg->hello;
-  // Rotate when the token is due for refresh (the provider's schedule).
-  rotation_at_ = RealClock::now() + (leg->token->refresh_at - ctx_.clock.steady_now());
+  has_hello_ = true;
+  rotation_at_ = leg->token->refresh_at;  // rotate when the token is due for refresh (the provider's schedule)
   sending_ = leg;
   legs_.push_back(leg);
-  leg->tasks = 3;
-  asio::co_spawn(ctx_.executor, reader(leg), asio::detached);
-  asio::co_spawn(ctx_.executor, writer(leg), asio::detached);
-  asio::co_spawn(ctx_.executor, keepalive(leg), asio::detached);
   spdlog::info("link {}: up on {} (connection {})", id_, leg->conn->description(), leg->hello.connection_id);
+  // Before the writer starts (co_spawn may run it at once, on this thread):
+  // the handler learns the limits first.
   ctx_.handler.on_hello(id_, leg->hello);
+  leg->tasks = 4;
+  spawn_task(leg, reader(leg), "reader");
+  spawn_task(leg, writer(leg), "writer");
+  spawn_task(leg, keepalive(leg), "keepalive");
+  spawn_task(leg, ack_deadline(leg), "ACK deadline");
   set_state(LinkState::up);
 }
 
-void Link::retire(const std::shared_ptr<Leg>& leg, RealTime deadline) {
+// A task that dies by an exception takes its connection down with it (its
+// frames are replayed on the successor) rather than leaving it half served.
+void Link::spawn_task(const std::shared_ptr<Leg>& leg, asio::awaitable<void> task, const char* what) {
+  util::spawn(ctx_.executor, std::move(task), fmt::format("link {} {}", id_, what),
+              [self = shared_from_this(), leg](std::exception_ptr) {
+                self->die(leg, make_error_code(TransportErrc::internal_error));
+                self->task_done(leg);
+              });
+}
+
+void Link::retire(const std::shared_ptr<Leg>& leg, Time deadline) {
   leg->retiring = true;
   leg->drain_deadline = std::min(leg->drain_deadline, deadline);
   wake_leg(*leg);
@@ -257,6 +297,8 @@ void Link::die(const std::shared_ptr<Leg>& leg, std::error_code error) {
   leg->conn->abort();
   leg->wake.cancel();
   leg->keepalive.cancel();
+  leg->ack_timer.cancel();
+  leg->written.clear();
   if (error == TransportErrc::token_expired) {
     ctx_.tokens.invalidate(leg->token->access_token);
     ++forced_refreshes_;
@@ -280,22 +322,52 @@ void Link::task_done(const std::shared_ptr<Leg>& leg) {
   }
 }
 
-asio::awaitable<void> Link::idle(std::shared_ptr<Leg> leg, RealTime deadline) {
-  co_await end_burst(leg);
-  if (!leg->alive) co_return;
+asio::awaitable<void> Link::idle(std::shared_ptr<Leg> leg, Time deadline) {
   if (!leg->wake_pending) {
     leg->wake.expires_at(deadline);
-    co_await leg->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await leg->wake.wait();
   }
   leg->wake_pending = false;
 }
 
-asio::awaitable<void> Link::end_burst(std::shared_ptr<Leg> leg) {
-  const bool corked = leg->burst > 0;
-  leg->burst = 0;
-  if (!corked) co_return;
-  // Sends what the burst gathered: nothing gathered may wait for a later write.
-  if (auto ec = co_await leg->conn->flush()) die(leg, ec);
+// The next frame to write: replays of dead connections first, in their
+// original order, then what the handler has.
+std::optional<OutFrame> Link::take_frame() {
+  while (!replay_.empty()) {
+    const FrameKey key = replay_.front().key;
+    replay_.pop_front();
+    if (auto frame = ctx_.handler.replay(id_, key)) return frame;
+  }
+  return ctx_.handler.next_frame(id_);
+}
+
+// Gathers a burst, synchronously: each frame is checked by the handler
+// (freshness), recorded and gathered with no other work in between, so the
+// first frame's check is microseconds before the burst leaves, whatever else
+// (intake, other links) is queued on the executor.
+std::size_t Link::gather_burst(const std::shared_ptr<Leg>& leg) {
+  std::size_t frames = 0;
+  std::size_t bytes = 0;
+  const std::size_t limit = window(*leg);
+  while (frames < kMaxBurstFrames && bytes < kMaxBurstBytes && leg->inflight.size() < limit) {
+    auto frame = take_frame();
+    if (!frame) break;
+    const auto now = ctx_.clock.steady_now();
+    // Tracked before the write: the ACK may be read before the send completes.
+    if (frame->key) {
+      leg->inflight.emplace(*frame->key, frame->sequence);
+      leg->written.emplace_back(now, *frame->key);
+      if (leg->written.size() == 1) leg->ack_timer.cancel();  // the watcher had nothing to watch
+    }
+    ctx_.handler.on_written(id_, *frame, now);
+    if (auto ec = leg->conn->gather(frame->text)) {
+      die(leg, ec);
+      break;
+    }
+    ++frames;
+    bytes += frame->text.size();
+  }
+  return frames;
 }
 
 asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
@@ -307,8 +379,7 @@ asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
       continue;
     }
     if (leg->retiring) {
-      if (leg->inflight.empty() || RealClock::now() >= leg->drain_deadline) {
-        co_await end_burst(leg);  // the close frame must not be gathered
+      if (leg->inflight.empty() || ctx_.clock.steady_now() >= leg->drain_deadline) {
         co_await leg->conn->close(1000);
         die(leg, {});
         break;
@@ -316,33 +387,20 @@ asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
       co_await idle(leg, leg->drain_deadline);
       continue;
     }
-    if (leg->inflight.size() >= window(*leg)) {
-      co_await idle(leg, RealClock::time_point::max());
+    // Frames of another connection of this link (the one a rotation retires)
+    // still unanswered: a frame written here now could overtake them, so
+    // per-session order waits for their answers (or their replay here).
+    if (leg->inflight.size() >= window(*leg) || others_in_flight(*leg)) {
+      co_await idle(leg, Time::max());
       continue;
     }
-    std::optional<OutFrame> frame;
-    if (!replay_.empty()) {
-      const FrameKey key = replay_.front().key;
-      replay_.pop_front();
-      frame = ctx_.handler.replay(id_, key);
-      if (!frame) continue;
-    } else {
-      frame = ctx_.handler.next_frame(id_);
-    }
-    if (!frame) {
-      co_await idle(leg, RealClock::time_point::max());
+    const std::size_t gathered = gather_burst(leg);
+    if (!leg->alive) break;
+    if (gathered == 0) {
+      co_await idle(leg, Time::max());
       continue;
     }
-    // Tracked before the write: the ACK may be read before the write completes.
-    if (frame->key) leg->inflight.emplace(*frame->key, frame->sequence);
-    ctx_.handler.on_written(id_, *frame, ctx_.clock.steady_now());
-    // Frames written back to back leave in one send: each is gathered, and
-    // what the burst gathered leaves as soon as the writer runs out of frames
-    // (a lone frame leaves at once, with no send of its own before the rest
-    // of a burst) or after kMaxCorkedBurst frames, so a long burst flows.
-    if (leg->burst == 0) leg->conn->set_cork(true);
-    if (auto ec = co_await leg->conn->write(frame->text)) die(leg, ec);
-    if (++leg->burst == kMaxCorkedBurst) co_await end_burst(leg);
+    if (auto ec = co_await leg->conn->flush()) die(leg, ec);
   }
   task_done(leg);
 }
@@ -365,17 +423,47 @@ asio::awaitable<void> Link::keepalive(std::shared_ptr<Leg> leg) {
   auto self = shared_from_this();
   while (leg->alive) {
     leg->keepalive.expires_after(ctx_.options.ping_interval);
-    co_await leg->keepalive.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await leg->keepalive.wait();
     if (!leg->alive) break;
     const auto pongs = leg->conn->pongs();
     leg->ping_due = true;
     wake_leg(*leg);
     leg->keepalive.expires_after(ctx_.options.pong_timeout);
-    co_await leg->keepalive.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await leg->keepalive.wait();
     if (!leg->alive) break;
     if (leg->conn->pongs() == pongs) die(leg, make_error_code(TransportErrc::peer_timeout));
   }
   task_done(leg);
+}
+
+// A frame unanswered past the ACK deadline means the connection is dead for
+// delivery, whatever its pongs say: it is closed, and its frames replayed.
+asio::awaitable<void> Link::ack_deadline(std::shared_ptr<Leg> leg) {
+  auto self = shared_from_this();
+  while (leg->alive) {
+    while (!leg->written.empty() && !leg->inflight.contains(leg->written.front().second)) leg->written.pop_front();
+    if (leg->written.empty()) {
+      leg->ack_timer.expires_never();
+    } else {
+      const auto deadline = leg->written.front().first + ctx_.options.ack_timeout;
+      if (ctx_.clock.steady_now() >= deadline) {
+        spdlog::warn("link {}: frame {} unanswered for {} ms: closing connection {}", id_,
+                     leg->written.front().second.view(), ctx_.options.ack_timeout.count(), leg->hello.connection_id);
+        die(leg, make_error_code(TransportErrc::ack_timeout));
+        break;
+      }
+      leg->ack_timer.expires_at(deadline);
+    }
+    co_await leg->ack_timer.wait();
+  }
+  task_done(leg);
+}
+
+// A frame of `leg` was answered: its writer may go on, and when a retiring
+// leg has nothing left in flight the sending one may write again.
+void Link::settled(Leg& leg) {
+  wake_leg(leg);
+  if (leg.inflight.empty() && sending_ && sending_.get() != &leg && sending_->alive) wake_leg(*sending_);
 }
 
 void Link::dispatch(Leg& leg, const std::string& text) {
@@ -398,15 +486,17 @@ void Link::dispatch(Leg& leg, const std::string& text) {
             spdlog::debug("link {}: ACK for a frame not in flight here", id_);
             return;
           }
+          leg.progressed = true;
           ctx_.handler.on_ack(id_, frame, now);
-          wake_leg(leg);
+          settled(leg);
         } else if constexpr (std::is_same_v<T, Nack>) {
           if (!settle(frame.frame_id)) {
             spdlog::warn("link {}: NACK {} for a frame not in flight here: {}", id_, frame.code_text, frame.reason);
             return;
           }
+          leg.progressed = true;
           ctx_.handler.on_nack(id_, frame, now);
-          wake_leg(leg);
+          settled(leg);
         } else if constexpr (std::is_same_v<T, PromptFeedback>) {
           ctx_.handler.on_feedback(id_, frame);
         } else if constexpr (std::is_same_v<T, SessionEnded>) {

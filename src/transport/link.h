@@ -1,8 +1,9 @@
 // A link: one logical gateway connection that outlives its physical
-// WebSockets. It reconnects with backoff, rotates onto a fresh token before
+// connections. It reconnects with backoff, rotates onto a fresh token before
 // the current one expires (make-before-break), replays unacknowledged frames
-// of a dead connection on its successor before any new frame, and matches
-// ACK/NACK to the frames it wrote.
+// of a dead connection on its successor before any new frame, matches
+// ACK/NACK to the frames it wrote, and treats a frame left unanswered past the
+// ACK deadline as written on a dead connection.
 #ifndef ASSIST_SRC_TRANSPORT_LINK_H
 #define ASSIST_SRC_TRANSPORT_LINK_H
 
@@ -14,7 +15,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "assist/clock.h"
 #include "assist/transport.h"
@@ -22,6 +22,7 @@
 #include "transport/connection.h"
 #include "transport/link_handler.h"
 #include "transport/token_provider.h"
+#include "util/timer.h"
 
 namespace assist::transport {
 
@@ -30,15 +31,14 @@ struct LinkContext {
   boost::asio::any_io_executor executor;
   TokenProvider& tokens;
   const RealtimeOptions& options;
-  std::shared_ptr<const ConnectionTarget> target;
+  ConnectionFactory connect;
   LinkHandler& handler;
   Clock& clock;
   Random& random;
 };
 
-// Not thread-safe: everything runs on the context's executor. Timers run on
-// the real steady clock; decisions (token refresh, healthy time) read the
-// context's clock, so it should be system_clock() outside unit tests.
+// Not thread-safe: everything runs on the context's executor. Every timer
+// and deadline runs on the context's clock.
 class Link : public std::enable_shared_from_this<Link> {
  public:
   Link(LinkId id, LinkContext context);
@@ -58,15 +58,18 @@ class Link : public std::enable_shared_from_this<Link> {
 
   LinkId id() const { return id_; }
   LinkState state() const { return state_; }
+  // Why the link is down or failed (empty while up).
+  std::error_code error() const { return state_error_; }
   bool stopping() const { return stopping_; }
   // The last HELLO's max_sessions (100 before the first HELLO).
   std::uint32_t max_sessions() const { return hello_.max_sessions; }
+  bool has_hello() const { return has_hello_; }
   std::size_t in_flight() const;
   std::uint64_t reconnects() const { return reconnects_; }
   std::uint64_t rotations() const { return rotations_; }
   std::uint64_t forced_token_refreshes() const { return forced_refreshes_; }
   // Consecutive failures the reconnect backoff has counted: grows with each
-  // drop or failed attempt, starts over after healthy_reset_after of uptime.
+  // failed attempt or unhealthy drop, starts over after a healthy connection.
   unsigned backoff_step() const { return backoff_.failures(); }
 
  private:
@@ -77,24 +80,32 @@ class Link : public std::enable_shared_from_this<Link> {
     bool fatal = false;
     Millis delay{0};
   };
-  using RealTime = std::chrono::steady_clock::time_point;
+  using Time = Clock::steady_time;
 
   boost::asio::awaitable<void> run();
+  boost::asio::awaitable<void> reopen_after_death();
   boost::asio::awaitable<Opened> open_leg();
+  Opened refused(const OpenResult& result);
   void install(std::shared_ptr<Leg> leg);
-  void retire(const std::shared_ptr<Leg>& leg, RealTime deadline);
+  void spawn_task(const std::shared_ptr<Leg>& leg, boost::asio::awaitable<void> task, const char* what);
+  void retire(const std::shared_ptr<Leg>& leg, Time deadline);
   void die(const std::shared_ptr<Leg>& leg, std::error_code error);
   boost::asio::awaitable<void> reader(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> writer(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> keepalive(std::shared_ptr<Leg> leg);
-  boost::asio::awaitable<void> idle(std::shared_ptr<Leg> leg, RealTime deadline);
-  boost::asio::awaitable<void> end_burst(std::shared_ptr<Leg> leg);
+  boost::asio::awaitable<void> ack_deadline(std::shared_ptr<Leg> leg);
+  boost::asio::awaitable<void> idle(std::shared_ptr<Leg> leg, Time deadline);
   boost::asio::awaitable<void> sleep_for(Millis delay);
+  std::size_t gather_burst(const std::shared_ptr<Leg>& leg);
+  std::optional<OutFrame> take_frame();
   void dispatch(Leg& leg, const std::string& text);
   void wake_leg(Leg& leg);
+  void settled(Leg& leg);
+  bool others_in_flight(const Leg& leg) const;
   void task_done(const std::shared_ptr<Leg>& leg);
   std::size_t window(const Leg& leg) const;
   void set_state(LinkState state, std::error_code error = {});
+  void finish();
   void notify();
 
   LinkId id_;
@@ -106,8 +117,10 @@ class Link : public std::enable_shared_from_this<Link> {
   bool started_ = false;
   bool stopping_ = false;
   bool finished_ = false;
-  RealTime stop_deadline_{};
-  RealTime rotation_at_{};
+  bool has_hello_ = false;
+  unsigned unusable_answers_ = 0;  // consecutive openings that gave nothing usable
+  Time stop_deadline_{};
+  Time rotation_at_{};
   std::shared_ptr<Leg> sending_;
   std::shared_ptr<Connection> opening_;  // while open_leg() waits for its handshake
   std::vector<std::shared_ptr<Leg>> legs_;  // every leg with a coroutine still running
@@ -115,9 +128,9 @@ class Link : public std::enable_shared_from_this<Link> {
     std::uint64_t sequence;
     FrameKey key;
   };
-  std::deque<Unacked> replay_;              // unacked frames of dead legs, in write order
-  boost::asio::steady_timer events_;        // run() waits here; notify() cancels it
-  boost::asio::steady_timer finished_signal_;
+  std::deque<Unacked> replay_;  // unacked frames of dead legs, in write order
+  util::Timer events_;          // run() waits here; notify() cancels it
+  util::Timer finished_signal_;
   std::uint64_t reconnects_ = 0;
   std::uint64_t rotations_ = 0;
   std::uint64_t forced_refreshes_ = 0;

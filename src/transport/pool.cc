@@ -2,29 +2,29 @@
 
 #include <algorithm>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+
+#include "util/spawn.h"
 
 namespace assist::transport {
 
 namespace asio = boost::asio;
 
 Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts, LinkHandler& handler,
-           Clock& clock, Random& random)
+           Clock& clock, Random& random, ConnectionFactory connect)
     : executor_(std::move(ex)),
       tokens_(tokens),
       options_(std::move(opts)),
       handler_(handler),
       clock_(clock),
-      random_(random) {
+      random_(random),
+      connect_(std::move(connect)) {
+  if (connect_) return;
   std::string error;
   auto endpoint = parse_endpoint(options_.realtime_url, Scheme::websocket, error);
   if (!endpoint) {
-    config_error_ = "realtime_url: " + error;
+    config_error_ = make_error_code(TransportErrc::bad_url);
+    config_detail_ = "realtime_url: " + error;
     return;
   }
   auto target = std::make_shared<ConnectionTarget>();
@@ -36,14 +36,20 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
     target->tls_config = {options_.tls.verify, options_.tls.ca_file, options_.tls.pin_sha256};
     target->tls_context = net::make_client_context(target->tls_config, error);
     if (!target->tls_context) {
-      config_error_ = "realtime TLS: " + error;
+      config_error_ = make_error_code(TransportErrc::tls);
+      config_detail_ = "realtime TLS (tls options of the gateway): " + error;
       return;
     }
   }
   if (options_.token_in_query) {
     spdlog::warn("realtime: token sent in the URL query (RFC 9700 advises against it); URLs are logged redacted");
   }
-  target_ = std::move(target);
+  connect_ = websocket_connections(executor_, std::move(target), clock_);
+}
+
+std::error_code Pool::config_error(std::string* detail) const {
+  if (detail != nullptr) *detail = config_detail_;
+  return config_error_;
 }
 
 Pool::~Pool() = default;
@@ -56,7 +62,7 @@ bool Pool::usable(const Slot& slot) const {
 LinkId Pool::open_link() {
   const LinkId id = next_id_++;
   auto link = std::make_shared<Link>(
-      id, LinkContext{executor_, tokens_, options_, target_, handler_, clock_, random_});
+      id, LinkContext{executor_, tokens_, options_, connect_, handler_, clock_, random_});
   links_[id].link = link;
   link->start();
   return id;
@@ -64,10 +70,9 @@ LinkId Pool::open_link() {
 
 void Pool::start() {
   if (!links_.empty() || stopping_) return;
-  if (!config_error_.empty()) {
-    spdlog::error("pool: {}", config_error_);
-    const auto code = config_error_.rfind("realtime TLS", 0) == 0 ? TransportErrc::tls : TransportErrc::bad_url;
-    handler_.on_state(next_id_++, LinkState::failed, make_error_code(code));
+  if (config_error_) {
+    spdlog::error("pool: {}", config_detail_);
+    handler_.on_state(next_id_++, LinkState::failed, config_error_);
     return;
   }
   open_link();
@@ -75,13 +80,20 @@ void Pool::start() {
 
 std::optional<LinkId> Pool::place_session(const std::string& session_id) {
   if (const auto it = sessions_.find(session_id); it != sessions_.end()) return it->second;
-  if (stopping_ || !target_) return std::nullopt;
+  if (stopping_ || config_error_) return std::nullopt;
+  // A link that has no HELLO yet takes what the others' HELLO says (one
+  // gateway, one limit), not the default of 100: sessions placed beyond the
+  // real limit would be refused (SESSION_LIMIT).
+  std::uint32_t learned = 100;
+  for (const auto& [id, slot] : links_)
+    if (slot.link->has_hello()) learned = slot.link->max_sessions();
   std::optional<LinkId> chosen;
   std::size_t live = 0;
   for (auto& [id, slot] : links_) {
     if (!usable(slot)) continue;
     ++live;
-    if (!chosen && slot.sessions < slot.link->max_sessions()) chosen = id;
+    const auto capacity = slot.link->has_hello() ? slot.link->max_sessions() : learned;
+    if (!chosen && slot.sessions < capacity) chosen = id;
   }
   if (!chosen) {
     if (live >= options_.max_connections) return std::nullopt;
@@ -90,6 +102,7 @@ std::optional<LinkId> Pool::place_session(const std::string& session_id) {
   Slot& slot = links_[*chosen];
   if (slot.sessions++ == 0) ++slot.idle_generation;
   sessions_.emplace(session_id, *chosen);
+  spdlog::debug("pool: session {} placed on link {} ({} there)", session_id, *chosen, slot.sessions);
   return chosen;
 }
 
@@ -98,20 +111,22 @@ void Pool::release_session(const std::string& session_id) {
   if (it == sessions_.end()) return;
   const LinkId id = it->second;
   sessions_.erase(it);
+  spdlog::debug("pool: session {} released from link {}", session_id, id);
   const auto slot_it = links_.find(id);
   if (slot_it == links_.end()) return;
   Slot& slot = slot_it->second;
   if (slot.sessions > 0 && --slot.sessions == 0 && !stopping_) {
-    asio::co_spawn(executor_, close_when_idle(id, ++slot.idle_generation), asio::detached);
+    util::spawn(executor_, close_when_idle(id, ++slot.idle_generation), "pool idle close");
   }
 }
 
 asio::awaitable<void> Pool::close_when_idle(LinkId id, std::uint64_t generation) {
-  auto timer = std::make_shared<asio::steady_timer>(executor_, options_.idle_close_after);
+  auto timer = std::make_shared<util::Timer>(executor_, clock_);
+  timer->expires_after(options_.idle_close_after);
   auto& slot_timer = idle_timers_[id];
   if (slot_timer) slot_timer->cancel();  // an older watcher of this link is obsolete
   slot_timer = timer;
-  co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  co_await timer->wait();
   if (const auto t = idle_timers_.find(id); t != idle_timers_.end() && t->second == timer) idle_timers_.erase(t);
   auto it = links_.find(id);
   if (stopping_ || it == links_.end() || it->second.idle_generation != generation || it->second.sessions != 0) {

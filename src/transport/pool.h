@@ -16,13 +16,13 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "assist/clock.h"
 #include "assist/transport.h"
 #include "transport/link.h"
 #include "transport/link_handler.h"
 #include "transport/token_provider.h"
+#include "util/timer.h"
 
 namespace assist::transport {
 
@@ -43,14 +43,19 @@ struct PoolStats {
 // co_await stop() before destroying them.
 class Pool {
  public:
+  // `connect` makes the physical connections; nullptr: WebSocket connections
+  // to opts.realtime_url.
   Pool(boost::asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts,
-       LinkHandler& handler, Clock& clock, Random& random);
+       LinkHandler& handler, Clock& clock, Random& random, ConnectionFactory connect = nullptr);
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Opens the first link. A bad realtime_url fails that link at once
-  // (on_state failed, bad_url).
+  // Why the options cannot work (a realtime_url that is no ws(s) URL, a TLS
+  // setup that failed: bad_url, tls), with `detail` naming the option.
+  std::error_code config_error(std::string* detail = nullptr) const;
+  // Opens the first link. With a config_error() that link fails at once
+  // (on_state failed with that error).
   void start();
   // The link holding the session, or one with a free slot (opening a new link
   // if under max_connections); nullopt when every link is full and no new
@@ -82,11 +87,12 @@ class Pool {
   LinkHandler& handler_;
   Clock& clock_;
   Random& random_;
-  std::shared_ptr<const ConnectionTarget> target_;
-  std::string config_error_;
+  ConnectionFactory connect_;
+  std::error_code config_error_;
+  std::string config_detail_;
   std::map<LinkId, Slot> links_;
   std::unordered_map<std::string, LinkId> sessions_;
-  std::unordered_map<LinkId, std::shared_ptr<boost::asio::steady_timer>> idle_timers_;
+  std::unordered_map<LinkId, std::shared_ptr<util::Timer>> idle_timers_;
   LinkId next_id_ = 1;
   bool stopping_ = false;
   std::uint64_t closed_reconnects_ = 0;

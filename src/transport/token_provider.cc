@@ -5,11 +5,6 @@
 #include <optional>
 #include <utility>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -23,6 +18,8 @@
 #include "transport/backoff.h"
 #include "transport/endpoint.h"
 #include "transport/retry_after.h"
+#include "util/spawn.h"
+#include "util/timer.h"
 
 namespace assist::transport {
 
@@ -143,18 +140,19 @@ TokenResult parse_token_response(std::string_view body, const std::vector<std::s
 
 struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   struct Flight {
-    explicit Flight(const asio::any_io_executor& ex) : done(ex, Clock::steady_time::max()) {}
-    asio::steady_timer done;  // cancelled when `result` is set
+    Flight(const asio::any_io_executor& ex, Clock& clock) : done(ex, clock) {}
+    util::Timer done;  // cancelled when `result` is set
     std::optional<TokenResult> result;
   };
 
-  Impl(asio::any_io_executor ex, TokenOptions opts, Clock& c, Random& r)
-      : executor(std::move(ex)), options(std::move(opts)), clock(c), random(r) {
+  Impl(asio::any_io_executor ex, TokenOptions opts, Clock& c, Random& r, TokenTransport t)
+      : executor(std::move(ex)), options(std::move(opts)), clock(c), random(r), transport(std::move(t)) {
     std::string error;
     if (auto parsed = parse_endpoint(options.token_url, Scheme::http, error)) {
       endpoint = std::move(*parsed);
     } else {
-      config_error = "token_url: " + error;
+      config_error = make_error_code(TransportErrc::bad_url);
+      config_detail = "token_url: " + error;
       return;
     }
     target.host = endpoint.host;
@@ -162,8 +160,26 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     if (endpoint.tls) {
       target.tls_config = {options.tls.verify, options.tls.ca_file, options.tls.pin_sha256};
       target.tls_context = net::make_client_context(target.tls_config, error);
-      if (!target.tls_context) config_error = "token endpoint TLS: " + error;
+      if (!target.tls_context) {
+        config_error = make_error_code(TransportErrc::tls);
+        config_detail = "token endpoint TLS (tls options of the token endpoint): " + error;
+      }
     }
+    if (!transport) transport = [this]() { return http_transport(); };
+  }
+
+  // One request to token_url over HTTP(S).
+  asio::awaitable<TokenReply> http_transport() {
+    const auto request = make_request();  // a named local: g++ 12 mishandles temporaries in co_await
+    const net::HttpReply out = co_await net::http_call(target, request, options.request_timeout, kMaxResponseBytes);
+    TokenReply reply;
+    reply.net_error = out.net_error == beast::error::timeout ? make_error_code(TransportErrc::timeout)
+                                                             : std::error_code(out.net_error);
+    reply.tls_failure = out.tls_failure;
+    reply.status = out.status;
+    reply.body = out.body;
+    reply.retry_after = out.retry_after;
+    co_return reply;
   }
 
   http::request<http::string_body> make_request() const {
@@ -187,7 +203,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::awaitable<TokenResult> fetch() {
-    if (!config_error.empty()) co_return failure(TransportErrc::bad_url, config_error);
+    if (config_error) co_return failure(static_cast<TransportErrc>(config_error.value()), config_detail);
     const auto started = clock.steady_now();
     Backoff backoff(options.backoff);
     unsigned attempts = 0;
@@ -196,67 +212,74 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       const auto sent_at = clock.steady_now();
       ++attempts;
       ++requests;
-      const auto request = make_request();  // a named local: g++ 12 mishandles temporaries in co_await
-      const net::HttpReply out = co_await net::http_call(target, request, options.request_timeout, kMaxResponseBytes);
-      TransportErrc retry_reason{};
-      Millis delay{0};
-      if (out.net_error) {
-        if (out.tls_failure) {
-          co_return failure(TransportErrc::tls, "token endpoint TLS handshake: " + out.net_error.message());
-        }
-        retry_reason = out.net_error == beast::error::timeout ? TransportErrc::timeout
-                                                              : TransportErrc::connection_failed;
-        delay = backoff.next(random);
-      } else if (out.status == 200) {
-        auto result = parse_token_response(out.body, options.scopes, sent_at, options.refresh_margin);
-        if (result) {
-          ++fetched;
-          spdlog::debug("token: fetched after {} request(s), lifetime {} ms, scope '{}'", attempts,
-                        result.token->lifetime.count(), result.token->scope);
-        }
-        co_return result;
-      } else if (out.status == 400 || out.status == 401) {
-        std::string oauth_error;
-        boost::system::error_code ec;
-        const json::value doc = json::parse(out.body, ec);
-        if (!ec && doc.is_object()) {
-          if (const auto* e = doc.get_object().if_contains("error"); e != nullptr && e->is_string()) {
-            oauth_error = std::string(e->get_string());
-          }
-        }
-        const auto code = token_error_for(out.status, oauth_error);
-        co_return failure(code, "token endpoint answered " + std::to_string(out.status) +
-                                    (oauth_error.empty() ? std::string() : " " + oauth_error));
-      } else if (out.status == 429) {
-        retry_reason = TransportErrc::rate_limited;
-        const auto wait = parse_retry_after(out.retry_after, clock.unix_now(), options.retry_after_cap);
-        delay = wait ? *wait : backoff.next(random);
-      } else if (out.status >= 500) {
-        retry_reason = TransportErrc::server_error;
-        delay = backoff.next(random);
-      } else {
-        co_return failure(TransportErrc::token_rejected,
-                          "token endpoint answered " + std::to_string(out.status));
+      const TokenReply out = co_await transport();
+      if (stopped) co_return stopped_result();
+      Retry retry;
+      if (auto done = judge(out, sent_at, backoff, retry)) co_return std::move(*done);
+      if (!retry_allowed(attempts, options.max_attempts, started, clock.steady_now(), retry.delay, options.max_total)) {
+        co_return failure(retry.reason, fmt::format("token endpoint {}: giving up after {} request(s), last: {}",
+                                                    redact_url(options.token_url), attempts, retry.last));
       }
-      if (!retry_allowed(attempts, options.max_attempts, started, clock.steady_now(), delay, options.max_total)) {
-        co_return failure(retry_reason, "token endpoint: giving up after " + std::to_string(attempts) +
-                                            " request(s)" + (out.status ? ", last status " + std::to_string(out.status) : std::string()));
-      }
-      spdlog::debug("token: request {} failed ({}), retrying in {} ms", attempts,
-                    make_error_code(retry_reason).message(), delay.count());
-      asio::steady_timer sleep(executor, delay);
-      co_await sleep.async_wait(asio::as_tuple(asio::use_awaitable));
+      spdlog::debug("token: request {} failed ({}), retrying in {} ms", attempts, retry.last, retry.delay.count());
+      util::Timer sleep(executor, clock);
+      sleep.expires_after(retry.delay);
+      co_await sleep.wait();
     }
+  }
+
+  // Why a request should be retried, and after how long.
+  struct Retry {
+    TransportErrc reason{};
+    Millis delay{0};
+    std::string last;  // what the last attempt got, for people
+  };
+
+  // The final result of a fetch for `out`, or nullopt with `retry` filled.
+  std::optional<TokenResult> judge(const TokenReply& out, Clock::steady_time sent_at, Backoff& backoff, Retry& retry) {
+    if (out.net_error) {
+      if (out.tls_failure) return failure(TransportErrc::tls, "token endpoint TLS handshake: " + out.net_error.message());
+      retry = {out.net_error == TransportErrc::timeout ? TransportErrc::timeout : TransportErrc::connection_failed,
+               backoff.next(random), out.net_error.message()};
+      return std::nullopt;
+    }
+    if (out.status == 200) {
+      auto result = parse_token_response(out.body, options.scopes, sent_at, options.refresh_margin);
+      if (result) ++fetched;
+      return result;
+    }
+    if (out.status == 400 || out.status == 401) {
+      const std::string oauth_error = oauth_error_of(out.body);
+      return failure(token_error_for(out.status, oauth_error),
+                     fmt::format("token endpoint {} answered {}{}", redact_url(options.token_url), out.status,
+                                 oauth_error.empty() ? std::string() : " " + oauth_error));
+    }
+    if (out.status == 429) {
+      const auto wait = parse_retry_after(out.retry_after, clock.unix_now(), options.retry_after_cap);
+      retry = {TransportErrc::rate_limited, wait ? *wait : backoff.next(random), "status 429"};
+      return std::nullopt;
+    }
+    if (out.status >= 500) {
+      retry = {TransportErrc::server_error, backoff.next(random), fmt::format("status {}", out.status)};
+      return std::nullopt;
+    }
+    return failure(TransportErrc::token_rejected,
+                   fmt::format("token endpoint {} answered {}", redact_url(options.token_url), out.status));
+  }
+
+  static std::string oauth_error_of(std::string_view body) {
+    boost::system::error_code ec;
+    const json::value doc = json::parse(body, ec);
+    if (ec || !doc.is_object()) return {};
+    const auto* e = doc.get_object().if_contains("error");
+    return e != nullptr && e->is_string() ? std::string(e->get_string()) : std::string();
   }
 
   // Holds `self`, so the provider's state outlives a fetch still running.
   static asio::awaitable<void> run_flight(std::shared_ptr<Impl> self, std::shared_ptr<Flight> flight) {
     TokenResult result = co_await self->fetch();
     if (flight->result) co_return;  // ended by stop()
-    if (result) {
-      self->cached = result.token;
-      if (self->observer) self->observer(*result.token);
-    }
+    if (result) self->cached = result.token;
+    if (self->observer && result.error != TransportErrc::stopped) self->observer(result);
     flight->result = std::move(result);
     if (self->current == flight) self->current.reset();
     flight->done.cancel();
@@ -268,20 +291,27 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   TokenOptions options;
   Clock& clock;
   Random& random;
+  TokenTransport transport;
   Endpoint endpoint;
-  std::string config_error;
+  std::error_code config_error;
+  std::string config_detail;
   net::HttpTarget target;  // where to connect
   std::shared_ptr<const Token> cached;
   std::shared_ptr<Flight> current;
-  std::function<void(const Token&)> observer;
+  std::function<void(const TokenResult&)> observer;
   bool stopped = false;
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> fetched{0};
 };
 
 TokenProvider::TokenProvider(asio::any_io_executor executor, TokenOptions options, Clock& clock,
-                             Random& random)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), clock, random)) {}
+                             Random& random, TokenTransport transport)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), clock, random, std::move(transport))) {}
+
+std::error_code TokenProvider::config_error(std::string* detail) const {
+  if (detail != nullptr) *detail = impl_->config_detail;
+  return impl_->config_error;
+}
 
 TokenProvider::~TokenProvider() = default;
 
@@ -290,12 +320,19 @@ asio::awaitable<TokenResult> TokenProvider::token() {
   if (impl->stopped) co_return Impl::stopped_result();
   if (impl->cached && impl->clock.steady_now() < impl->cached->refresh_at) co_return TokenResult{impl->cached, {}, {}};
   if (!impl->current) {
-    impl->current = std::make_shared<Impl::Flight>(impl->executor);
-    // Detached: a waiter that goes away does not cancel the fetch the others share.
-    asio::co_spawn(impl->executor, Impl::run_flight(impl, impl->current), asio::detached);
+    auto flight = std::make_shared<Impl::Flight>(impl->executor, impl->clock);
+    impl->current = flight;
+    // Its own coroutine: a waiter that goes away does not cancel the fetch
+    // the others share. One that dies by an exception still ends its waiters.
+    util::spawn(impl->executor, Impl::run_flight(impl, flight), "token fetch", [impl, flight](std::exception_ptr error) {
+      if (impl->current == flight) impl->current.reset();
+      if (flight->result) return;
+      flight->result = failure(TransportErrc::internal_error, "token fetch: " + util::describe(error));
+      flight->done.cancel();
+    });
   }
   const auto flight = impl->current;
-  while (!flight->result) co_await flight->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  while (!flight->result) co_await flight->done.wait();
   co_return *flight->result;
 }
 
@@ -311,7 +348,7 @@ void TokenProvider::invalidate(std::string_view access_token) {
   if (impl_->cached && impl_->cached->access_token == access_token) impl_->cached.reset();
 }
 
-void TokenProvider::on_fetched(std::function<void(const Token&)> observer) {
+void TokenProvider::on_result(std::function<void(const TokenResult&)> observer) {
   impl_->observer = std::move(observer);
 }
 

@@ -65,12 +65,28 @@ TransportErrc token_error_for(unsigned status, std::string_view oauth_error);
 TokenResult parse_token_response(std::string_view body, const std::vector<std::string>& scopes,
                                  Clock::steady_time sent_at, std::chrono::seconds margin);
 
+// The token endpoint's answer to one request, or the network failure that
+// took its place (net_error: TransportErrc::timeout for a timeout).
+struct TokenReply {
+  std::error_code net_error;
+  bool tls_failure = false;  // the TLS handshake was refused on TLS grounds (certificate, protocol)
+  unsigned status = 0;
+  std::string body;
+  std::string retry_after;  // the Retry-After header, verbatim
+};
+
+// Sends one token request and gives the answer. The default sends it over
+// HTTP(S) to TokenOptions::token_url; the deterministic simulation answers
+// in memory.
+using TokenTransport = std::function<boost::asio::awaitable<TokenReply>()>;
+
 // Not thread-safe: use it from one executor (a strand or a single-threaded
 // io_context). It must outlive every token() call and the fetch they start.
+// Retry waits run on `clock`.
 class TokenProvider {
  public:
   TokenProvider(boost::asio::any_io_executor executor, TokenOptions options, Clock& clock,
-                Random& random);
+                Random& random, TokenTransport transport = nullptr);
   ~TokenProvider();
   TokenProvider(const TokenProvider&) = delete;
   TokenProvider& operator=(const TokenProvider&) = delete;
@@ -90,9 +106,16 @@ class TokenProvider {
   // retrying token endpoint. For good.
   void stop();
 
-  // Calls `observer` on the provider's executor with every token obtained
-  // (e.g. to audit TOKEN_REFRESHED). It must not log the access token.
-  void on_fetched(std::function<void(const Token&)> observer);
+  // Calls `observer` on the provider's executor with the result of every
+  // fetch: a token (e.g. to audit TOKEN_REFRESHED) or why there is none (the
+  // token's health). Not for fetches ended by stop(). It must not log the
+  // access token.
+  void on_result(std::function<void(const TokenResult&)> observer);
+
+  // Why the options cannot work (a token_url that is no http(s) URL, a TLS
+  // setup that failed: bad_url, tls), with `detail` naming the option; empty
+  // when they can. Every token() fails with it.
+  std::error_code config_error(std::string* detail = nullptr) const;
 
   // Thread-safe counters.
   std::uint64_t requests_sent() const;  // HTTP requests, retries included

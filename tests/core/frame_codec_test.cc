@@ -102,6 +102,20 @@ TEST(FrameCodec, WorstCaseValidPromptFitsOneFrame) {
   EXPECT_LE(text.size(), limits::max_frame_bytes);
 }
 
+// A gateway written apart from this project may write seconds with a
+// fraction, whole numbers as 100.0, and members this version does not know;
+// the contract allows all three. Before the fix the fractional
+// token_expires_at failed the HELLO ("the gateway's first frame was not a
+// HELLO") and the client reconnected forever.
+TEST(FrameCodec, AcceptsAForeignGatewaysHello) {
+  const auto hello = decode_as<Hello>(
+      R"({"type":"HELLO","connection_id":"c-9","max_sessions":100.0,"max_snippets":10,"max_inflight":1000,)"
+      R"("max_frame_bytes":65536,"token_expires_at":1733230000.52,"server":"other/2.1","limits":{"x":[1,2]}})");
+  EXPECT_EQ(hello.max_sessions, 100u);
+  EXPECT_DOUBLE_EQ(hello.token_expires_at, 1733230000.52);
+  EXPECT_FALSE(decode_frame(R"({"type":"HELLO","connection_id":"c","max_sessions":100.5})"));
+}
+
 TEST(FrameCodec, DecodesServerFrames) {
   EXPECT_EQ(decode_as<Hello>(R"({"type":"HELLO","connection_id":"c-1","max_sessions":100,"max_snippets":10,"max_inflight":1000,"max_frame_bytes":65536,"token_expires_at":1700001800})"),
             (Hello{"c-1", 100, 10, 1000, 65536, 1700001800}));

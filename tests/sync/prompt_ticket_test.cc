@@ -19,7 +19,7 @@ SyncOutcome acked_outcome() {
 }
 
 TEST(PromptTicket, FutureAskedBeforeCompletionGetsTheOutcome) {
-  auto state = std::make_shared<PromptTicket::State>("f-1");
+  auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
   const PromptTicket ticket(state);
   auto future = ticket.future();
   EXPECT_EQ(future.wait_for(0s), std::future_status::timeout);
@@ -30,7 +30,7 @@ TEST(PromptTicket, FutureAskedBeforeCompletionGetsTheOutcome) {
 }
 
 TEST(PromptTicket, FutureAskedAfterCompletionIsReady) {
-  auto state = std::make_shared<PromptTicket::State>("f-1");
+  auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
   state->complete(acked_outcome());
   const PromptTicket ticket(state);
   const auto future = ticket.future();
@@ -39,7 +39,7 @@ TEST(PromptTicket, FutureAskedAfterCompletionIsReady) {
 }
 
 TEST(PromptTicket, WaitBlocksUntilCompletedFromAnotherThread) {
-  auto state = std::make_shared<PromptTicket::State>("f-1");
+  auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
   const PromptTicket ticket(state);
   EXPECT_FALSE(ticket.done());
   std::thread completer([state] {
@@ -53,7 +53,7 @@ TEST(PromptTicket, WaitBlocksUntilCompletedFromAnotherThread) {
 }
 
 TEST(PromptTicket, OnlyTheFirstCompletionCounts) {
-  auto state = std::make_shared<PromptTicket::State>("f-1");
+  auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
   const PromptTicket ticket(state);
   int calls = 0;
   ticket.then([&calls](const SyncOutcome&) { ++calls; });

@@ -36,6 +36,12 @@ class FakePlacement final : public Placement {
     }
   }
   void wake(LinkId link) override { woken.insert(link); }
+  // A HELLO told the pool a smaller limit.
+  void set_slots(std::size_t slots) { slots_ = slots; }
+  std::optional<LinkId> where(const std::string& sid) const {
+    const auto it = where_.find(sid);
+    return it == where_.end() ? std::nullopt : std::optional<LinkId>(it->second);
+  }
 
   std::set<LinkId> woken;
   std::vector<std::string> released;
@@ -225,13 +231,17 @@ TEST_F(SchedulerTest, ReplayKeepsFreshFramesAndDropsStaleOnes) {
   EXPECT_EQ(sink_.written.back(), std::make_pair(fresh, true));
   clock_.advance(1500ms);
   EXPECT_FALSE(scheduler_.replay(0, *f1->key).has_value());
-  EXPECT_EQ(kind_of(fresh), OutcomeKind::rejected_freshness);
+  // Written on a connection that died: it may have been shown, so it is not
+  // recorded as a prompt that was not (protocol §3).
+  EXPECT_EQ(kind_of(fresh), OutcomeKind::unconfirmed);
   EXPECT_NE(sink_.outcomes.at(fresh).reason.find("not replayed"), std::string::npos);
 }
 
 TEST_F(SchedulerTest, SessionEndedFailsQueuedAndFreesTheSlot) {
   submit("S1", "I1");
-  ASSERT_TRUE(write());
+  const auto f = write();
+  ASSERT_TRUE(f);
+  ack(*f);
   const auto queued = submit("S1", "I2");
   scheduler_.on_session_ended(0, SessionEnded{"S1", "call ended"});
   EXPECT_EQ(kind_of(queued), OutcomeKind::failed);
@@ -239,15 +249,105 @@ TEST_F(SchedulerTest, SessionEndedFailsQueuedAndFreesTheSlot) {
   EXPECT_FALSE(write());
 }
 
+// Frames of an ended session still in flight re-open it at the gateway when
+// they arrive: it keeps its slot until they are answered, then a SESSION_END
+// frees the slot on both sides. Found by the simulation (seed 3435): the
+// gateway held one session more than the client counted, and refused
+// another with SESSION_LIMIT.
+TEST_F(SchedulerTest, ASessionEndedWithFramesInFlightKeepsItsSlotUntilTheyAreAnswered) {
+  submit("S1", "I1");
+  const auto f = write();
+  ASSERT_TRUE(f);
+  scheduler_.on_session_ended(0, SessionEnded{"S1", "call ended"});
+  EXPECT_TRUE(placement_.released.empty());
+  ack(*f);
+  EXPECT_EQ(placement_.released, std::vector<std::string>{"S1"});
+  const auto end = write();
+  ASSERT_TRUE(end);
+  EXPECT_FALSE(end->key);  // a SESSION_END, not a prompt
+  EXPECT_NE(end->text.find("SESSION_END"), std::string::npos);
+}
+
 TEST_F(SchedulerTest, LinkFailureEndsEverythingOnIt) {
   const auto a = submit("S1", "I1");
   ASSERT_TRUE(write());
   const auto b = submit("S1", "I2");
   scheduler_.on_state(0, transport::LinkState::failed, std::make_error_code(std::errc::permission_denied));
-  EXPECT_EQ(kind_of(a), OutcomeKind::failed);
-  EXPECT_EQ(kind_of(b), OutcomeKind::failed);
+  EXPECT_EQ(kind_of(a), OutcomeKind::unconfirmed);  // written, unanswered
+  EXPECT_EQ(kind_of(b), OutcomeKind::failed);       // never written
   EXPECT_EQ(scheduler_.inflight(), 0u);
   EXPECT_EQ(scheduler_.queued(), 0u);
+}
+
+class TwoLinksOneSlotTest : public SchedulerTest {
+ protected:
+  TwoLinksOneSlotTest() : SchedulerTest(2, 1) {}
+};
+
+// Session S ends on link 0 with a prompt queued; T takes the slot; S's next
+// prompt lands on link 1. Before the fix S stayed in link 0's ready list:
+// its prompt went out on link 0, and once link 1 failed and S was freed,
+// next_frame(0) read the freed session (AddressSanitizer:
+// heap-use-after-free).
+TEST_F(TwoLinksOneSlotTest, ASessionMovedToAnotherLinkLeavesNothingBehindOnTheOld) {
+  submit("S", "I1");
+  const auto f = write(0);
+  ASSERT_TRUE(f);
+  ack(*f);
+  const auto queued = submit("S", "I2");  // S is ready on link 0
+  scheduler_.on_session_ended(0, SessionEnded{"S", "call ended"});
+  EXPECT_EQ(kind_of(queued), OutcomeKind::failed);
+  const auto t = submit("T", "I1");      // takes link 0's slot
+  const auto moved = submit("S", "I3");  // placed on link 1
+  scheduler_.on_state(1, transport::LinkState::failed, std::make_error_code(std::errc::connection_refused));
+  EXPECT_EQ(kind_of(moved), OutcomeKind::failed);
+  const auto next = write(0);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(id_of(*next), t);
+  EXPECT_FALSE(write(0));
+}
+
+// Sessions placed while the first connection was opening, before its HELLO
+// said the gateway allows 2 per connection: the extra ones move to another
+// link before any of their frames is written, instead of being refused with
+// SESSION_LIMIT (found by the simulation, seed 2022).
+TEST_F(SchedulerTest, SessionsBeyondTheHellosLimitMoveBeforeAnythingIsWritten) {
+  FakePlacement placement(2, 100);
+  Scheduler scheduler({}, placement, clock_, sink_);
+  for (const char* sid : {"A", "B", "C", "D"}) {
+    auto e = std::make_unique<Entry>();
+    e->frame_id = ids_.next();
+    e->prompt = testing::source_example_prompt();
+    e->prompt.session_id = sid;
+    e->prompt.timestamp = clock_.unix_now();
+    e->payload_json = encode_prompt_payload(e->prompt);
+    scheduler.accept(std::move(e));
+  }
+  placement.set_slots(2);
+  Hello hello;
+  hello.max_sessions = 2;
+  scheduler.on_hello(0, hello);
+  std::size_t on_link0 = 0, on_link1 = 0;
+  for (const char* sid : {"A", "B", "C", "D"}) (placement.where(sid) == 0u ? on_link0 : on_link1) += 1;
+  EXPECT_EQ(on_link0, 2u);
+  EXPECT_EQ(on_link1, 2u);
+  std::size_t written0 = 0, written1 = 0;
+  while (scheduler.next_frame(0)) ++written0;
+  while (scheduler.next_frame(1)) ++written1;
+  EXPECT_EQ(written0, 2u);
+  EXPECT_EQ(written1, 2u);
+}
+
+// A frame in flight is ended by the failure of the link it was written on,
+// wherever its session is placed now. Before the fix it was looked for by
+// the session's current link: never replayed, never ended until stop().
+TEST_F(TwoLinksOneSlotTest, AFrameInFlightEndsWithTheLinkItWasWrittenOn) {
+  const auto first = submit("S", "I1");
+  ASSERT_TRUE(write(0));
+  scheduler_.on_session_ended(0, SessionEnded{"S", "call ended"});
+  scheduler_.on_state(0, transport::LinkState::failed, std::make_error_code(std::errc::connection_reset));
+  EXPECT_EQ(kind_of(first), OutcomeKind::unconfirmed);
+  EXPECT_EQ(scheduler_.inflight(), 0u);
 }
 
 TEST_F(SchedulerTest, PerSessionQueueIsBounded) {
@@ -303,14 +403,15 @@ TEST_F(SmallMemoryTest, FeedbackAttributionForgetsTheOldestBeyondItsBound) {
   for (int i = 4; i < 7; ++i) EXPECT_EQ(attributed(ids[static_cast<std::size_t>(i)]), testing::numbered("I-", i)) << i;
 }
 
-TEST_F(SchedulerTest, FailAllEndsQueuedAndInflight) {
+TEST_F(SchedulerTest, FailAllEndsQueuedAsFailedAndWrittenAsUnconfirmed) {
   const auto a = submit("S1", "I1");
   ASSERT_TRUE(write());
   const auto b = submit("S2", "I1");
-  scheduler_.fail_all(OutcomeKind::failed, "stopped");
-  EXPECT_EQ(kind_of(a), OutcomeKind::failed);
+  scheduler_.fail_all("stopped", "written, no answer");
+  EXPECT_EQ(kind_of(a), OutcomeKind::unconfirmed);  // written: it may have been shown
   EXPECT_EQ(kind_of(b), OutcomeKind::failed);
-  EXPECT_EQ(sink_.outcomes.at(a).reason, "stopped");
+  EXPECT_EQ(sink_.outcomes.at(a).reason, "written, no answer");
+  EXPECT_EQ(sink_.outcomes.at(b).reason, "stopped");
 }
 
 class SmallPoolTest : public SchedulerTest {
@@ -383,7 +484,7 @@ TEST_F(SchedulerTest, EveryAcceptedPromptEndsExactlyOnce) {
         clock_.advance(std::chrono::milliseconds(rng() % 300));
     }
   }
-  scheduler_.fail_all(OutcomeKind::failed, "stopped");
+  scheduler_.fail_all("stopped", "stopped");
   for (const auto& id : accepted) {
     ASSERT_EQ(sink_.outcomes.count(id), 1u) << id;
     ASSERT_EQ(done_.count(id), 1u) << id;

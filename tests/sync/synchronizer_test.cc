@@ -687,5 +687,216 @@ TEST_F(SynchronizerTest, ThreadsAreNamed) {
   sync_->stop();
 }
 
+namespace issue14 {
+
+// Options that cannot work are refused by start() with an error naming the
+// option; before the fix a token URL without a scheme, with ftp:// or with
+// credentials crashed the first sync_prompt (exit 139 in send and run).
+TEST(SynchronizerOptionsTest, StartRefusesOptionsThatCannotWork) {
+  struct Case {
+    std::string token_url, realtime_url, client_id;
+    OptionErrc expected;
+    std::string_view named;
+  };
+  const Case cases[] = {
+      {"localhost:9000/oauth/token", "ws://127.0.0.1:1/rt", "c", OptionErrc::token_url, "token_url"},
+      {"ftp://127.0.0.1/oauth/token", "ws://127.0.0.1:1/rt", "c", OptionErrc::token_url, "token_url"},
+      {"http://user:pw@127.0.0.1/oauth/token", "ws://127.0.0.1:1/rt", "c", OptionErrc::token_url, "credentials"},
+      {"", "ws://127.0.0.1:1/rt", "c", OptionErrc::token_url, "token_url"},
+      {"http://127.0.0.1:1/oauth/token", "http://127.0.0.1:1/rt", "c", OptionErrc::realtime_url, "realtime_url"},
+      {"http://127.0.0.1:1/oauth/token", "ws://127.0.0.1:1/rt", "", OptionErrc::client_id, "client_id"},
+  };
+  for (const auto& c : cases) {
+    SynchronizerOptions o;
+    o.token.token_url = c.token_url;
+    o.token.client_id = c.client_id;
+    o.token.client_secret = "s";
+    o.realtime.realtime_url = c.realtime_url;
+    Synchronizer sync(o);
+    const auto ec = sync.start();
+    EXPECT_EQ(ec, make_error_code(c.expected)) << c.token_url << " " << c.realtime_url;
+    EXPECT_NE(sync.status().fatal_detail.find(c.named), std::string::npos) << sync.status().fatal_detail;
+    auto r = sync.sync_prompt(testing::source_example_prompt());
+    EXPECT_EQ(r.error, make_error_code(SubmitErrc::not_running));
+    // The ticket of a refused prompt answers at once; it used to dereference null.
+    EXPECT_EQ(r.ticket.wait().kind, OutcomeKind::failed);
+  }
+}
+
+}  // namespace issue14
+
+// A `then` callback that throws is caught, logged and counted; delivery goes
+// on. Before the fix the exception ended the link's reader silently: ACKs
+// went unread and stop() hung.
+TEST_F(SynchronizerTest, AThrowingOutcomeCallbackIsIsolated) {
+  start_gateway();
+  start_sync(sync_options());
+  auto first = submit(prompt("S1", "I1"));
+  first.then([](const SyncOutcome&) { throw std::runtime_error("a user's bug"); });
+  EXPECT_EQ(first.wait().kind, OutcomeKind::acked);
+  EXPECT_EQ(submit(prompt("S1", "I2")).wait().kind, OutcomeKind::acked);
+  EXPECT_TRUE(eventually([&] { return sync_->metrics().callback_errors == 1; }));
+  const auto started = std::chrono::steady_clock::now();
+  sync_->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
+// A gateway that answers pings but never ACKs: the ACK deadline treats the
+// connection as dead; the frame, written and possibly shown, ends
+// unconfirmed once it can no longer be replayed fresh. Before the fix it
+// waited forever, and so did ?wait=outcome and its max_pending slot.
+TEST_F(SynchronizerTest, AnUnansweredFrameEndsUnconfirmedAfterTheAckDeadline) {
+  start_gateway();
+  auto o = sync_options();
+  o.realtime.ack_timeout = 200ms;
+  start_sync(o);
+  gateway_->set_stalled(true);
+  auto t = submit(prompt("S1"));
+  auto future = t.future();
+  ASSERT_EQ(future.wait_for(15s), std::future_status::ready) << "no outcome: the wait is unbounded";
+  const auto outcome = future.get();
+  EXPECT_EQ(outcome.kind, OutcomeKind::unconfirmed) << outcome.reason;
+  EXPECT_GT(sync_->metrics().reconnects, 0u);
+  gateway_->set_stalled(false);
+  sync_->stop();
+  EXPECT_EQ(terminal_events().at(t.frame_id()), std::vector<std::string>{"SYNC_UNCONFIRMED"});
+}
+
+// Frames in flight when stop() gives up waiting were written: they end
+// unconfirmed, not "failed: stopped before delivery" (the gateway may well
+// have shown them).
+TEST_F(SynchronizerTest, FramesInFlightAtStopEndUnconfirmed) {
+  start_gateway();
+  auto o = sync_options();
+  o.stop_drain = 200ms;
+  start_sync(o);
+  gateway_->set_stalled(true);
+  auto t = submit(prompt("S1"));
+  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 1; }));
+  sync_->stop();
+  EXPECT_EQ(t.wait().kind, OutcomeKind::unconfirmed);
+  EXPECT_EQ(gateway_->stats().prompts_delivered, 1u);  // it was shown
+  EXPECT_EQ(terminal_events().at(t.frame_id()), std::vector<std::string>{"SYNC_UNCONFIRMED"});
+}
+
+// stop() is bounded by its drain bound even while a CRM callback hangs: the
+// callback is abandoned (reported failed). Before the fix stop() waited for
+// it forever.
+TEST_F(SynchronizerTest, StopIsBoundedWhileACrmCallbackHangs) {
+  start_gateway();
+  auto o = sync_options();
+  o.stop_drain = 200ms;
+  auto release = std::make_shared<std::latch>(1);
+  std::atomic<bool> entered{false};
+  o.crm_callback = [release, &entered](const std::string&, const CrmUpdate&) {
+    entered = true;
+    release->wait();
+  };
+  o.crm_workers = 1;
+  start_sync(o);
+  EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
+  ASSERT_TRUE(eventually([&] { return entered.load(); }));
+  const auto started = std::chrono::steady_clock::now();
+  sync_->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_EQ(count_events("CRM_CALLBACK_FAILED"), 1u);
+  release->count_down();  // the abandoned worker ends on its own
+}
+
+// A second stop() from another thread waits until the first has finished
+// (it used to return at once, with prompts still pending).
+TEST_F(SynchronizerTest, AConcurrentStopWaitsForTheFirst) {
+  start_gateway();
+  auto o = sync_options();
+  o.stop_drain = 300ms;
+  start_sync(o);
+  gateway_->set_stalled(true);
+  auto t = submit(prompt("S1"));
+  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 1; }));
+  std::thread first([&] { sync_->stop(); });
+  std::this_thread::sleep_for(20ms);  // the first stop() is draining (if not, the second starts it: same result)
+  sync_->stop();
+  EXPECT_TRUE(t.done()) << "the second stop() returned before the stop was over";
+  first.join();
+}
+
+// stop() from an outcome callback (the synchronizer's own thread) starts the
+// stop and returns instead of deadlocking; the owner's stop() finishes it.
+TEST_F(SynchronizerTest, StopFromACallbackDoesNotDeadlock) {
+  start_gateway();
+  start_sync(sync_options());
+  std::atomic<bool> returned{false};
+  auto t = submit(prompt("S1"));
+  t.then([&](const SyncOutcome&) {
+    sync_->stop();
+    returned = true;
+  });
+  ASSERT_TRUE(eventually([&] { return returned.load(); })) << "stop() from a callback deadlocked";
+  EXPECT_EQ(sync_->sync_prompt(prompt("S2")).error, make_error_code(SubmitErrc::not_running));
+  sync_->stop();
+  EXPECT_FALSE(sync_->ready());
+}
+
+// A timestamp an hour ahead, or in milliseconds, would pass every age check:
+// refused at acceptance, naming `timestamp`. Before the fix both were ACKed.
+TEST_F(SynchronizerTest, PromptsFromTheFutureAreRefusedAtAcceptance) {
+  start_gateway();
+  start_sync(sync_options());
+  for (const double timestamp : {system_clock().unix_now() + 3600.0, system_clock().unix_now() * 1000.0}) {
+    auto p = prompt("S1");
+    p.timestamp = timestamp;
+    const auto r = sync_->sync_prompt(p);
+    ASSERT_EQ(r.error, make_error_code(SubmitErrc::invalid_prompt));
+    ASSERT_FALSE(r.violations.empty());
+    EXPECT_EQ(r.violations.back().field, "timestamp");
+  }
+  auto slightly_ahead = prompt("S1");
+  slightly_ahead.timestamp = system_clock().unix_now() + 0.5;  // within the 1 s skew
+  EXPECT_EQ(submit(slightly_ahead).wait().kind, OutcomeKind::acked);
+}
+
+// A wrong secret is a permanent failure: the synchronizer gives up, ends
+// what is pending with the cause, refuses new prompts and tells its owner.
+// Before, `run` stayed up forever and `send` exited 0.
+TEST_F(SynchronizerTest, AWrongSecretIsFatalAndReported) {
+  start_gateway();
+  auto o = sync_options();
+  o.token.client_secret = "not-the-secret";
+  std::promise<SynchronizerStatus> told;
+  o.on_fatal = [&told](const SynchronizerStatus& s) { told.set_value(s); };
+  sync_ = std::make_unique<Synchronizer>(o);
+  ASSERT_FALSE(sync_->start());
+  auto r = sync_->sync_prompt(prompt("S1"));
+  ASSERT_TRUE(r) << r.message;
+  auto status = told.get_future();
+  ASSERT_EQ(status.wait_for(15s), std::future_status::ready);
+  EXPECT_EQ(status.get().fatal, transport::TransportErrc::invalid_client);
+  const auto outcome = r.ticket.wait();
+  EXPECT_EQ(outcome.kind, OutcomeKind::failed);
+  EXPECT_NE(outcome.reason.find("invalid_client"), std::string::npos) << outcome.reason;
+  EXPECT_EQ(sync_->sync_prompt(prompt("S2")).error, make_error_code(SubmitErrc::failed));
+  EXPECT_FALSE(sync_->status().token.ok);
+  EXPECT_FALSE(sync_->ready());
+}
+
+// A peer that keeps answering with something the client cannot use (here an
+// HTTP server that refuses the upgrade with 404: a wrong path) is a fatal,
+// reported error after max_unusable_answers attempts, not an endless loop.
+TEST_F(SynchronizerTest, AnUnusableGatewayIsFatalAfterBoundedAttempts) {
+  start_gateway();
+  auto o = sync_options();
+  auto url = gateway_->realtime_url();
+  o.realtime.realtime_url = url.substr(0, url.find("/realtime")) + "/no-such-path";
+  std::promise<SynchronizerStatus> told;
+  o.on_fatal = [&told](const SynchronizerStatus& s) { told.set_value(s); };
+  sync_ = std::make_unique<Synchronizer>(o);
+  ASSERT_FALSE(sync_->start());
+  auto status = told.get_future();
+  ASSERT_EQ(status.wait_for(30s), std::future_status::ready) << "retried forever";
+  const auto s = status.get();
+  EXPECT_EQ(s.fatal, transport::TransportErrc::bad_gateway);
+  EXPECT_NE(s.fatal_detail.find("/no-such-path"), std::string::npos) << s.fatal_detail;
+}
+
 }  // namespace
 }  // namespace assist

@@ -1,0 +1,125 @@
+#include "sync/intake.h"
+
+#include <fmt/format.h>
+
+#include "assist/validation.h"
+#include "sync/prompt_ticket.h"
+
+namespace assist::sync {
+
+Intake::Intake(const SynchronizerOptions& options, Clock& clock, EventRouter& router, const AuditLog* audit,
+               std::function<void()> wake, std::optional<std::uint64_t> id_seed)
+    : options_(options),
+      clock_(clock),
+      router_(router),
+      audit_(audit),
+      wake_(std::move(wake)),
+      ids_(id_seed ? FrameIdGenerator(*id_seed) : FrameIdGenerator()) {}
+
+void Intake::refuse_all(SubmitErrc code, std::string message) {
+  std::lock_guard lock(mu_);
+  if (refusing_ && refusal_ != SubmitErrc::not_running) return;  // the first real cause stays
+  refusing_ = true;
+  refusal_ = code;
+  refusal_message_ = std::move(message);
+}
+
+void Intake::open() {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  refusing_ = false;
+}
+
+SubmitResult Intake::refuse(SubmitErrc code, std::string message, std::vector<Violation> violations) {
+  SubmitResult r;
+  r.error = make_error_code(code);
+  r.message = std::move(message);
+  r.violations = std::move(violations);
+  return r;
+}
+
+std::vector<Violation> Intake::prepare_prompt(AssistPrompt& prompt) const {
+  const double now = clock_.unix_now();
+  if (prompt.timestamp == 0.0) prompt.timestamp = now;
+  std::vector<Violation> violations;
+  if (options_.compute_relevance) {
+    violations = prepare(prompt, options_.snippet_policy);
+  } else {
+    if (options_.snippet_policy == SnippetPolicy::trim) trim_snippets(prompt.snippets);
+    violations = validate(prompt);
+  }
+  if (auto ahead = check_not_future(prompt, now, options_.max_future_skew_seconds)) {
+    violations.push_back(std::move(*ahead));
+  }
+  return violations;
+}
+
+SubmitResult Intake::submit(AssistPrompt prompt) {
+  {
+    std::lock_guard lock(mu_);
+    if (refusing_ || closed_) return refuse(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
+  }
+  if (auto violations = prepare_prompt(prompt); !violations.empty()) {
+    auto message = "invalid prompt: " + describe(violations);
+    router_.on_refused(prompt, OutcomeKind::rejected_validation, message, true);
+    return refuse(SubmitErrc::invalid_prompt, std::move(message), std::move(violations));
+  }
+  if (const auto behind = audit_ ? audit_->pending() : 0; audit_ && behind >= options_.max_audit_backlog)
+    return refuse(SubmitErrc::queue_full, fmt::format("the audit log is {} events behind (max_audit_backlog)", behind));
+  if (pending_.fetch_add(1) >= options_.max_pending) {
+    pending_.fetch_sub(1);
+    auto message = fmt::format("{} prompts already pending (max_pending)", options_.max_pending);
+    router_.on_refused(prompt, OutcomeKind::rejected_concurrency, message, true);
+    return refuse(SubmitErrc::queue_full, std::move(message));
+  }
+  std::string frame_id;
+  {
+    std::lock_guard lock(ids_mu_);
+    frame_id = ids_.next();
+  }
+  auto state = std::make_shared<PromptTicket::State>(frame_id, callback_errors_);
+  auto entry = std::make_unique<Entry>();
+  entry->frame_id = std::move(frame_id);
+  entry->payload_json = encode_prompt_payload(prompt);  // here, on the caller's thread
+  // The snippets live on in payload_json: freed here, by the thread that
+  // allocated them, not one by one on the synchronizer thread.
+  prompt.snippets = {};
+  entry->prompt = std::move(prompt);
+  entry->done = [state](const SyncOutcome& o) { state->complete(o); };
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    // Checked under the lock close() takes: a prompt is either in the inbox
+    // before it is emptied for the last time, or refused here.
+    if (refusing_ || closed_) {
+      pending_.fetch_sub(1);
+      return refuse(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
+    }
+    first = inbox_.empty();
+    inbox_.push_back(std::move(entry));
+  }
+  // One hand-off per batch, not per prompt: a wake-up of the synchronizer
+  // thread costs more than the prompt.
+  if (first) wake_();
+  SubmitResult r;
+  r.ticket = PromptTicket(std::move(state));
+  return r;
+}
+
+void Intake::take(std::vector<std::unique_ptr<Entry>>& out) {
+  std::lock_guard lock(mu_);
+  out.swap(inbox_);  // both keep their capacity
+}
+
+void Intake::close(std::vector<std::unique_ptr<Entry>>& out) {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  if (!refusing_) {
+    refusing_ = true;
+    refusal_ = SubmitErrc::not_running;
+    refusal_message_ = "synchronizer is not running";
+  }
+  out.swap(inbox_);
+}
+
+}  // namespace assist::sync
