@@ -201,7 +201,8 @@ struct CrmWebhook::Impl {
   }
 
   asio::awaitable<void> give_up_at_deadline() {
-    if (co_await stop_deadline.wait()) give_up();
+    const bool passed = co_await stop_deadline.wait();
+    if (passed) give_up();
   }
 
   // On the I/O thread: the stop deadline passed.

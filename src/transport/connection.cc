@@ -150,7 +150,8 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   }
 
   static asio::awaitable<void> abort_when_due(std::weak_ptr<WsConnection> weak, std::shared_ptr<util::Timer> watchdog) {
-    if (!co_await watchdog->wait()) co_return;
+    const bool due = co_await watchdog->wait();
+    if (!due) co_return;
     if (auto self = weak.lock()) {
       self->timed_out_ = true;
       self->abort();

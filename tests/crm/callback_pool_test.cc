@@ -1,6 +1,8 @@
+#include <algorithm>
 #include <future>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -113,7 +115,7 @@ TEST(CrmCallbackPool, AThrowingCallbackIsCountedAndReportedAsFailed) {
   EXPECT_EQ(all[0].update, update_for(1));
 }
 
-TEST(CrmCallbackPool, StopDropsWhatIsQueuedPastTheDeadline) {
+TEST(CrmCallbackPool, StopAtItsDeadlineDropsTheQueueAndAbandonsARunningCallback) {
   ManualClock clock;
   std::promise<void> entered;
   std::promise<void> release;
@@ -132,18 +134,29 @@ TEST(CrmCallbackPool, StopDropsWhatIsQueuedPastTheDeadline) {
   entered.get_future().wait();
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(pool.submit(update_for(i)));
 
-  // The deadline is now: whatever has not started by then is dropped.
-  auto stopped = std::async(std::launch::async, [&] { return pool.stop(clock.steady_now()); });
-  // stop() refuses new updates at once, even while it waits for the callback.
-  while (pool.submit(update_for(9))) {
-  }
-  EXPECT_EQ(reports.all().back().error, "pool is stopping");
-  release.set_value();
-  EXPECT_FALSE(stopped.get());
+  // The deadline is now: stop() returns without waiting for the hung
+  // callback, which is reported as abandoned; the queue is dropped.
+  EXPECT_FALSE(pool.stop(clock.steady_now()));
+  EXPECT_FALSE(pool.submit(update_for(9)));
+  const auto all = reports.all();
+  const auto count = [&](CrmResult result, std::string_view error) {
+    return std::count_if(all.begin(), all.end(),
+                         [&](const auto& r) { return r.result == result && r.error == error; });
+  };
+  EXPECT_EQ(count(CrmResult::dropped, "stopped before delivery"), 3);
+  EXPECT_EQ(count(CrmResult::failed, "callback still running at the stop deadline: abandoned"), 1);
+  EXPECT_EQ(count(CrmResult::dropped, "pool is stopping"), 1);
   const auto stats = pool.stats();
-  EXPECT_EQ(stats.delivered, 1u);
-  EXPECT_GE(stats.dropped, 4u);  // 3 queued + at least the refused one
+  EXPECT_EQ(stats.delivered, 0u);
+  EXPECT_EQ(stats.failed, 1u);
+  EXPECT_EQ(stats.dropped, 4u);
   EXPECT_EQ(stats.queued, 0u);
+
+  // The abandoned callback ends later and reports nothing more.
+  release.set_value();
+  const auto before = reports.all().size();
+  EXPECT_TRUE(pool.stop(clock.steady_now()));  // already stopped: nothing more to do
+  EXPECT_EQ(reports.all().size(), before);
   EXPECT_EQ(calls.load(), 1);
 }
 
