@@ -536,7 +536,9 @@ struct AuditLog::Impl {
       ++cycles_done;
       if (!error) published_head = head;
       done_cv.notify_all();
-      if (stopping && queue.empty()) return;
+      // Only a batch taken after close() asked ends the writer: one taken
+      // before still leaves the closing digest and fsync to do.
+      if (closing && queue.empty()) return;
     }
   }
 };
