@@ -1,7 +1,13 @@
 #include "gateway_command.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -18,6 +24,7 @@ struct GatewayArgs {
   std::vector<std::string> clients;
   std::int64_t token_ttl = 1800;
   std::string stats_file;
+  std::string delivered_ids_file;
   std::int64_t idle_timeout_ms = 30000;
   std::int64_t ack_delay_ms = 0;
   std::int64_t ack_jitter_ms = 0;
@@ -72,6 +79,34 @@ GatewayRefusal parse_refusal(const std::string& text, const char* option) {
   throw std::invalid_argument(fmt::format("{} takes N:STATUS[:RETRY_AFTER_SECONDS]", option));
 }
 
+// --delivered-ids: every delivered frame_id on a line of its own, appended
+// with one write() as it is delivered (before its ACK), so a reader sees
+// whole lines, and all of a connection's deliveries once it has closed.
+class DeliveredIdsFile {
+ public:
+  ~DeliveredIdsFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Creates or empties `path`; false with the reason otherwise.
+  bool open(const std::string& path, std::string& error) {
+    path_ = path;
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) error = fmt::format("--delivered-ids {}: {}", path, std::strerror(errno));
+    return fd_ >= 0;
+  }
+  void append(std::string_view frame_id) {
+    const std::string line = std::string(frame_id) + '\n';
+    if (::write(fd_, line.data(), line.size()) == static_cast<ssize_t>(line.size())) return;
+    if (!failed_.exchange(true))
+      fmt::print(stderr, "assist-sync gateway: cannot append to {}: {}\n", path_, std::strerror(errno));
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+  std::atomic<bool> failed_{false};
+};
+
 void finish_options(GatewayArgs& args) {
   auto& o = args.options;
   const auto colon = args.listen.rfind(':');
@@ -111,6 +146,15 @@ int run(GatewayArgs& args) {
   } catch (const std::exception& e) {
     fmt::print(stderr, "assist-sync gateway: {}\n", e.what());
     return 2;
+  }
+  DeliveredIdsFile delivered_ids;  // outlives the gateway, which calls into it
+  if (!args.delivered_ids_file.empty()) {
+    std::string error;
+    if (!delivered_ids.open(args.delivered_ids_file, error)) {
+      fmt::print(stderr, "assist-sync gateway: {}\n", error);
+      return 2;
+    }
+    args.options.on_delivered = [&delivered_ids](std::string_view id) { delivered_ids.append(id); };
   }
   // Block the stop signals before any gateway thread exists, so that only
   // sigwait below receives them.
@@ -168,6 +212,9 @@ std::function<int()> add_gateway_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--stats-file", args->stats_file, "Write the stats as JSON here on SIGTERM/SIGINT");
+  cmd->add_option("--delivered-ids", args->delivered_ids_file,
+                  "Append the frame_id of every prompt delivered to a desktop to this file, one per line, as it is "
+                  "delivered (the file is emptied at start)");
   cmd->add_option("--max-sessions", o.max_sessions, "Sessions per connection")->capture_default_str();
   cmd->add_option("--max-inflight", o.max_inflight, "Unacknowledged prompts per connection")
       ->capture_default_str();

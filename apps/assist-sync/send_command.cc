@@ -29,6 +29,7 @@ struct SendArgs {
   std::string client_id;
   std::string client_secret_file;
   std::string audit;
+  std::string audit_signing_key;
   std::string ca_file;
   std::string pin_sha256;
   bool token_in_query = false;
@@ -184,6 +185,7 @@ int run_send(const SendArgs& args) {
   so.realtime.token_in_query = args.token_in_query;
   so.realtime.tls = so.token.tls;
   so.audit.path = args.audit;
+  so.audit.signing_key_file = args.audit_signing_key;
   so.max_pending = std::max<std::size_t>(so.max_pending, args.max_inflight);
 
   std::ifstream file;
@@ -276,6 +278,9 @@ std::function<int()> add_send_command(CLI::App& app) {
                   "File holding the client secret (used when ASSIST_CLIENT_SECRET is unset)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--audit", args->audit, "Audit log file (JSONL, hash-chained); default: none");
+  cmd->add_option("--audit-signing-key", args->audit_signing_key,
+                  "Ed25519 private key (PEM) to sign audit digests with (assist-sync audit keygen)")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--token-in-query", args->token_in_query,
                 "Send the token as ?access_token= instead of an Authorization header");
   auto* ca = cmd->add_option("--ca-file", args->ca_file, "PEM bundle to trust instead of the system store")

@@ -1,9 +1,11 @@
 // The audit log: one JSON line per synchronizer event (JSONL), written off the
 // network path by a writer thread, in batches, with a durability policy, and
 // tamper-evident: every line carries its sequence number `seq` and the
-// SHA-256 of the previous line. verify_audit() checks a chain of files and
-// names every changed, removed, reordered or truncated line. docs/audit.md
-// describes the format, rotation and guarantees.
+// SHA-256 of the previous line; every file after the first begins with an
+// anchor line; with a signing key, signed digests vouch for the chain head.
+// open() recovers a log left by a crash. verify_audit() checks a chain of
+// files, names every changed, removed, reordered or truncated line and gives
+// a verdict. docs/audit.md describes the format, rotation and guarantees.
 #ifndef ASSIST_AUDIT_H
 #define ASSIST_AUDIT_H
 
@@ -32,7 +34,7 @@ enum class AuditEventType {
   sync_rejected_concurrency,  // terminal: refused before send, no session slot
   sync_superseded,            // terminal: replaced by a newer prompt of its session
   sync_failed,                // terminal: never written, could not be delivered (reason)
-  sync_unconfirmed,           // terminal: written, no ACK before its connection died or stop(): may have been shown
+  sync_unconfirmed,           // terminal: written, outcome unknown (no ACK before its connection died or stop(); or recovered after a crash)
   session_evicted,
   prompt_adopted,             // PROMPT_FEEDBACK ADOPTED
   prompt_dismissed,           // PROMPT_FEEDBACK DISMISSED
@@ -40,10 +42,16 @@ enum class AuditEventType {
   connection_closed,
   token_refreshed,
   crm_callback_failed,        // a CRM callback or webhook failed or was dropped
+  // The log's own lines, written by AuditLog itself (never append() them):
+  audit_anchor,    // first line of every file after the first: where the chain continues from
+  audit_recovery,  // open() found a crash's traces: what it cut and how many prompts it closed
+  audit_digest,    // a signed statement of the chain head (with a signing key)
 };
 
 // Upper-case wire spelling: "SYNC_ACKED"...
 std::string_view to_string(AuditEventType type);
+// The type spelled `name` ("SYNC_ACKED"); nullopt for an unknown spelling.
+std::optional<AuditEventType> parse_audit_event_type(std::string_view name);
 // True for the outcomes that end a prompt (each accepted prompt has exactly one).
 bool is_terminal(AuditEventType type);
 
@@ -101,12 +109,25 @@ struct AuditOptions {
   // answer instead), with status_message(). It lets the caller fail closed at
   // once rather than at its next append(). Must not block.
   std::function<void(const std::string& message)> on_failure = nullptr;
+  // Crash recovery: open() looks this far back (in line timestamps, from the
+  // last line, across rotated files) for prompts with a SYNC_BROADCAST and no
+  // terminal line. A prompt's life after its write is bounded by its ttl
+  // (at most 120 s), the ACK deadline and the stop drain: far less.
+  std::chrono::seconds recovery_window{600};
+  // Signed digests: a PEM file holding an Ed25519 private key (PKCS#8, as
+  // written by generate_audit_signing_key). Empty: no digests. The key is
+  // read once by open(); it never appears in a line, a log or an error.
+  std::string signing_key_file{};
+  // With a key: a digest after lines were written once this much time has
+  // passed since the last one; also at every rotation, at open() and close().
+  std::chrono::milliseconds digest_interval{std::chrono::minutes(5)};
 };
 
 enum class AuditErrc {
   not_open = 1,   // append/flush before open()
   closed,         // append after close()
   cannot_resume,  // the existing file's last complete line is not an audit line
+  bad_signing_key,  // signing_key_file holds no Ed25519 private key
 };
 const std::error_category& audit_category() noexcept;
 std::error_code make_error_code(AuditErrc e) noexcept;
@@ -131,9 +152,15 @@ class AuditLog {
 
   // Opens (or creates) the file and starts the writer thread. An existing
   // chain is resumed from its last complete line: seq + 1 and that line's
-  // SHA-256 (from the newest rotated file when <path> is absent or empty). A
-  // torn last line (no newline, e.g. after a crash) is left in place and
-  // terminated; verify reports it and the chain links around it.
+  // SHA-256 (from the newest rotated file when <path> is absent or empty).
+  // Recovery first: a torn tail (bytes after the last newline: a crash
+  // mid-write) is cut off and kept, hex-encoded, in an AUDIT_RECOVERY line,
+  // and every prompt of the last recovery_window with a SYNC_BROADCAST and no
+  // terminal line gets SYNC_UNCONFIRMED ("recovered after a crash"). These
+  // lines are written and (unless the policy is `never`) fsynced before
+  // open() returns, so the log verifies clean afterwards. A new live file of
+  // an existing chain starts with an anchor; with a signing key, an
+  // unsigned tail gets a digest.
   std::error_code open();
 
   // Queues `event`, stamped with the clock's current time, for the writer
@@ -170,13 +197,25 @@ std::string rotated_audit_path(const std::string& base, std::uint64_t n);
 std::vector<std::string> audit_chain_files(const std::string& base, Env& env = default_env());
 
 enum class AuditProblemKind {
-  unreadable,  // the file could not be read
+  unreadable,  // the file (or the public key) could not be read
   changed,     // a line's bytes differ from what the chain recorded, or it is not an audit line
   removed,     // seq numbers are missing
   reordered,   // a line comes after one with a higher or equal seq
   truncated,   // the last line has no newline (cut off, or torn by a crash)
+  signature,   // a digest's signature does not verify, or it does not match the chain
+  unsigned_lines,  // with a public key: no digest at all, or a tail longer than the digest interval
 };
 std::string_view to_string(AuditProblemKind kind);
+
+// What verification concludes, from the problems found.
+enum class AuditVerdict {
+  intact,      // no problem
+  torn_tail,   // only the last line of the last file is cut off: a crash, nothing else; open() recovers it
+  tampered,    // a line was changed, removed, reordered, or a signature fails (or a cut elsewhere)
+  unreadable,  // a file or the public key could not be read: nothing can be concluded
+};
+// "intact", "torn tail", "tampered", "unreadable".
+std::string_view to_string(AuditVerdict verdict);
 
 struct AuditProblem {
   std::string file;
@@ -189,17 +228,51 @@ struct AuditProblem {
 };
 
 struct AuditVerifyReport {
+  AuditVerdict verdict = AuditVerdict::intact;
   std::uint64_t lines = 0;
   std::vector<AuditProblem> problems;
-  bool ok() const noexcept { return problems.empty(); }
+  // Where the verified chain starts: seq 1, or (from_anchor) the anchor that
+  // begins the first file when older files were pruned or not given.
+  std::uint64_t first_seq = 0;  // 0: no audit line at all
+  bool from_anchor = false;
+  std::uint64_t last_seq = 0;
+  std::uint64_t recoveries = 0;  // AUDIT_RECOVERY lines: restarts after a crash
+  std::uint64_t digests = 0;     // AUDIT_DIGEST lines
+  bool signatures_checked = false;       // a public key was given
+  std::string key_id;                    // its id (see generate_audit_signing_key)
+  std::uint64_t signed_through_seq = 0;  // with a key: the head of the last valid digest (0: none)
+
+  bool ok() const noexcept { return verdict == AuditVerdict::intact; }
+};
+
+struct AuditVerifyOptions {
+  // PEM file with the Ed25519 public key of the signing key; empty: digests
+  // are checked against the chain but their signatures are not.
+  std::string public_key_file;
 };
 
 // Checks the chain across `files`, taken in the order given (rotated files
 // oldest first, the live file last): every line is a JSON object with a seq
-// and prev_sha256; seqs start at 1 and increase by exactly one; every
-// prev_sha256 is the SHA-256 of the line with the previous seq; the last line
+// and prev_sha256; seqs increase by exactly one from seq 1 (genesis) or from
+// the anchor that begins the first file; every prev_sha256 is the SHA-256 of
+// the line with the previous seq; every digest states the chain head it
+// follows and, with a public key, carries a valid signature; the last line
 // ends with a newline. Every problem is reported with its file and line.
+AuditVerifyReport verify_audit(std::span<const std::string> files, const AuditVerifyOptions& options,
+                               Env& env = default_env());
 AuditVerifyReport verify_audit(std::span<const std::string> files, Env& env = default_env());
+
+// A key pair for signed digests, as written by generate_audit_signing_key.
+struct AuditSigningKeyFiles {
+  std::string private_key_file;  // <dir>/audit-signing-key.pem, mode 0600
+  std::string public_key_file;   // <dir>/audit-signing-key.pub.pem
+  std::string key_id;            // 16 hex digits of the public key's SHA-256, named by each digest
+};
+
+// Creates an Ed25519 key pair in `dir` (PEM: PKCS#8 private key, mode 0600,
+// and SubjectPublicKeyInfo public key). Refuses to replace existing files.
+// The error names the file and the reason, never key material.
+IoStatus generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& out);
 
 }  // namespace assist
 

@@ -54,6 +54,9 @@ class Env {
   // Atomically renames `from` to `to`, replacing `to`.
   virtual IoStatus rename_file(const std::string& from, const std::string& to) = 0;
   virtual IoStatus remove_file(const std::string& path) = 0;
+  // Cuts `path` to its first `size` bytes (a torn tail after a crash) and
+  // makes the new size durable (fsync).
+  virtual IoStatus truncate_file(const std::string& path, std::uint64_t size) = 0;
   // Names (not paths) of the entries of directory `dir`, excluding "." and "..".
   virtual IoStatus list_dir(const std::string& dir, std::vector<std::string>& names) = 0;
   // Makes directory entry changes (create, rename) in `dir` durable.

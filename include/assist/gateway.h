@@ -10,9 +10,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "assist/clock.h"
@@ -106,6 +108,12 @@ struct GatewayOptions {
   // system_clock(). Must outlive the Gateway.
   Clock* clock = nullptr;
   unsigned threads = 1;
+  // Called with the frame_id of every prompt delivered to a desktop (once
+  // per frame_id within the dedup window, not for duplicates or refusals),
+  // on an I/O thread, before its ACK is queued. Tests compare these with the
+  // client's audit log. Must be thread-safe when threads > 1 and must not
+  // block for long. nullptr: nothing is called.
+  std::function<void(std::string_view frame_id)> on_delivered = nullptr;
 };
 
 // Counters since start(). Tests and benchmarks prove delivery properties from

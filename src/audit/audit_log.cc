@@ -8,9 +8,28 @@
 
 #include "assist/audit.h"
 #include "audit/audit_line.h"
+#include "audit/audit_recovery.h"
+#include "audit/audit_signing.h"
 #include "core/detail/thread.h"
 
 namespace assist {
+
+namespace {
+
+constexpr AuditEventType kEventTypes[] = {
+    AuditEventType::sync_broadcast,          AuditEventType::sync_acked,
+    AuditEventType::sync_nacked,             AuditEventType::sync_rejected_validation,
+    AuditEventType::sync_rejected_freshness, AuditEventType::sync_rejected_concurrency,
+    AuditEventType::sync_superseded,         AuditEventType::sync_failed,
+    AuditEventType::sync_unconfirmed,        AuditEventType::session_evicted,
+    AuditEventType::prompt_adopted,          AuditEventType::prompt_dismissed,
+    AuditEventType::connection_opened,       AuditEventType::connection_closed,
+    AuditEventType::token_refreshed,         AuditEventType::crm_callback_failed,
+    AuditEventType::audit_anchor,            AuditEventType::audit_recovery,
+    AuditEventType::audit_digest,
+};
+
+}  // namespace
 
 std::string_view to_string(AuditEventType type) {
   switch (type) {
@@ -30,8 +49,17 @@ std::string_view to_string(AuditEventType type) {
     case AuditEventType::connection_closed: return "CONNECTION_CLOSED";
     case AuditEventType::token_refreshed: return "TOKEN_REFRESHED";
     case AuditEventType::crm_callback_failed: return "CRM_CALLBACK_FAILED";
+    case AuditEventType::audit_anchor: return "AUDIT_ANCHOR";
+    case AuditEventType::audit_recovery: return "AUDIT_RECOVERY";
+    case AuditEventType::audit_digest: return "AUDIT_DIGEST";
   }
   return "UNKNOWN";
+}
+
+std::optional<AuditEventType> parse_audit_event_type(std::string_view name) {
+  for (const auto type : kEventTypes)
+    if (to_string(type) == name) return type;
+  return std::nullopt;
 }
 
 bool is_terminal(AuditEventType type) {
@@ -58,6 +86,7 @@ class AuditCategory final : public std::error_category {
       case AuditErrc::not_open: return "audit log is not open";
       case AuditErrc::closed: return "audit log is closed";
       case AuditErrc::cannot_resume: return "cannot resume the audit chain";
+      case AuditErrc::bad_signing_key: return "no Ed25519 signing key for the audit digests";
     }
     return "unknown audit error";
   }
@@ -84,38 +113,6 @@ std::vector<std::uint64_t> rotation_numbers(const std::string& base, Env& env) {
   }
   std::sort(numbers.begin(), numbers.end());
   return numbers;
-}
-
-// The last complete line of a file and whether bytes follow it (a torn line).
-struct Tail {
-  bool has_line = false;
-  std::string line;
-  bool torn = false;
-};
-
-IoStatus read_tail(Env& env, const std::string& path, std::uint64_t size, Tail& tail) {
-  std::size_t chunk = 4096;
-  for (;;) {
-    const std::uint64_t offset = size > chunk ? size - chunk : 0;
-    std::string bytes;
-    if (auto s = env.read_at(path, offset, static_cast<std::size_t>(size - offset), bytes); !s.ok()) return s;
-    const auto end = bytes.rfind('\n');
-    tail.torn = !bytes.empty() && bytes.back() != '\n';
-    if (end == std::string::npos) {
-      if (offset == 0) return {};  // no complete line
-      chunk *= 2;
-      continue;
-    }
-    const auto before = end == 0 ? std::string::npos : bytes.rfind('\n', end - 1);
-    if (before == std::string::npos && offset > 0) {
-      chunk *= 2;
-      continue;
-    }
-    const std::size_t start = before == std::string::npos ? 0 : before + 1;
-    tail.has_line = true;
-    tail.line = bytes.substr(start, end - start);
-    return {};
-  }
 }
 
 }  // namespace
@@ -151,6 +148,8 @@ struct AuditLog::Impl {
 
   // Events that end the writer's batch_delay early.
   static constexpr std::size_t kFullBatch = 512;
+  // Torn bytes kept (hex) in an AUDIT_RECOVERY line; beyond, only their count and hash.
+  static constexpr std::size_t kKeptTornBytes = 16 * 1024;
 
   AuditOptions options;
   Env& env;
@@ -176,13 +175,17 @@ struct AuditLog::Impl {
 
   // Writer state: set by open() before the thread starts, then the thread's own.
   std::unique_ptr<WritableFile> file;
+  std::unique_ptr<audit_detail::DigestSigner> signer;  // null without a signing key
   std::uint64_t file_bytes = 0;
   std::uint64_t next_rotation = 1;
-  bool torn_tail = false;
+  bool file_has_entries = false;  // the live file holds a line besides its anchor
   bool unsynced = false;
+  std::uint64_t lines_since_digest = 0;
   Clock::steady_time last_sync{};
   Clock::steady_time last_batch{};
+  Clock::steady_time last_digest{};
   AuditHead head{0, std::string(audit_detail::kGenesisHash)};
+  double head_time = 0.0;  // the last line's timestamp: the log's own lines carry it
 
   void fail_locked(std::error_code code, std::string message) {
     if (error) return;
@@ -196,85 +199,249 @@ struct AuditLog::Impl {
     return error;
   }
 
-  std::error_code resume() {
-    const auto rotations = rotation_numbers(options.path, env);
-    if (!rotations.empty()) next_rotation = rotations.back() + 1;
+  // ----- lines ---------------------------------------------------------------
 
-    std::uint64_t size = 0;
-    if (env.file_exists(options.path)) {
-      if (auto s = env.file_size(options.path, size); !s.ok()) return fail(s);
+  // Ends the line that starts at `start` in `buffer` as the new chain head.
+  void commit_line(std::string& buffer, std::size_t start, AuditEventType type, double at) {
+    head = {head.seq + 1, audit_detail::sha256_hex(std::string_view(buffer).substr(start))};
+    buffer += '\n';
+    head_time = at;
+    ++lines_since_digest;
+    if (type != AuditEventType::audit_anchor) file_has_entries = true;
+  }
+
+  // Appends `event` as the next line of the chain, in the current file.
+  void format_line(std::string& buffer, const AuditEvent& event, double at) {
+    const std::size_t start = buffer.size();
+    audit_detail::append_line(buffer, head.seq + 1, at, event, head.sha256);
+    commit_line(buffer, start, event.type, at);
+  }
+
+  // Appends `event` as the next line, first writing `buffer` out and rotating
+  // when the line would take the live file beyond rotate_bytes.
+  IoStatus add_line(std::string& buffer, const AuditEvent& event, double at) {
+    std::size_t start = buffer.size();
+    audit_detail::append_line(buffer, head.seq + 1, at, event, head.sha256);
+    const std::uint64_t line_bytes = buffer.size() - start + 1;
+    if (options.rotate_bytes > 0 && file_has_entries && file_bytes + start + line_bytes > options.rotate_bytes) {
+      buffer.resize(start);
+      if (auto s = write_out(buffer); !s.ok()) return s;
+      if (auto s = rotate(); !s.ok()) return s;
+      start = 0;
+      audit_detail::append_line(buffer, head.seq + 1, at, event, head.sha256);
     }
-    Tail tail;
-    std::string tail_file = options.path;
-    if (size > 0) {
-      if (auto s = read_tail(env, options.path, size, tail); !s.ok()) return fail(s);
-    }
-    torn_tail = tail.torn;
-    if (!tail.has_line && !rotations.empty()) {
-      tail_file = rotated_audit_path(options.path, rotations.back());
-      std::uint64_t rotated_size = 0;
-      if (auto s = env.file_size(tail_file, rotated_size); !s.ok()) return fail(s);
-      Tail rotated;
-      if (auto s = read_tail(env, tail_file, rotated_size, rotated); !s.ok()) return fail(s);
-      tail.has_line = rotated.has_line;
-      tail.line = std::move(rotated.line);
-    }
-    if (tail.has_line) {
-      audit_detail::ChainFields fields;
-      std::string why;
-      if (!audit_detail::parse_chain_fields(tail.line, fields, why)) {
-        std::lock_guard lock(mu);
-        fail_locked(AuditErrc::cannot_resume,
-                    fmt::format("cannot resume the audit chain: the last line of {} is {}", tail_file, why));
-        return error;
-      }
-      head = {fields.seq, audit_detail::sha256_hex(tail.line)};
-    }
-    if (auto s = env.open_appendable(options.path, file); !s.ok()) return fail(s);
-    file_bytes = size;
+    commit_line(buffer, start, event.type, at);
     return {};
   }
 
-  // Moves the live file to <path>.<N> and opens a fresh one.
+  // The first line of a file that continues the chain from `previous_file`.
+  AuditEvent anchor_event(const std::string& previous_file) const {
+    AuditEvent e;
+    e.type = AuditEventType::audit_anchor;
+    e.success = true;
+    e.reason = fmt::format("this file continues the chain from {}",
+                           std::filesystem::path(previous_file).filename().string());
+    e.detail = fmt::format("previous_seq={} previous_sha256={}", head.seq, head.sha256);
+    return e;
+  }
+
+  // Appends a signed digest of the chain head (with a signing key, when
+  // lines were written since the last digest); `why` becomes its code.
+  IoStatus add_digest(std::string& buffer, std::string_view why) {
+    if (!signer || lines_since_digest == 0) return {};
+    const audit_detail::DigestStatement statement{
+        head.seq, head.sha256, audit_detail::iso8601_utc_ms(head_time),
+        std::chrono::ceil<std::chrono::seconds>(options.digest_interval), signer->key_id()};
+    const std::string text = audit_detail::format_statement(statement);
+    const std::string signature = signer->sign(text);
+    if (signature.empty()) return {make_error_code(AuditErrc::bad_signing_key), "cannot sign an audit digest (OpenSSL)"};
+    AuditEvent e;
+    e.type = AuditEventType::audit_digest;
+    e.success = true;
+    e.code = std::string(why);
+    e.reason = "signed digest of the chain head";
+    e.detail = audit_detail::digest_detail(statement, signature);
+    format_line(buffer, e, head_time);
+    lines_since_digest = 0;
+    last_digest = clock.steady_now();
+    return {};
+  }
+
+  bool digest_due(bool closing) const {
+    return signer && lines_since_digest > 0 &&
+           (closing || clock.steady_now() - last_digest >= options.digest_interval);
+  }
+
+  // ----- open: resume and recover ----------------------------------------------
+
+  // What open() found at the end of the existing chain.
+  struct Found {
+    std::uint64_t live_size = 0;     // after the torn tail is cut
+    std::string torn;                // the bytes cut off
+    std::vector<std::string> rotated;  // the rotated files, newest first
+    std::string previous_file;       // the newest rotated file, when there is one
+    std::optional<AuditEventType> last_type;  // of the chain's last line
+    bool last_line_in_live = false;
+  };
+
+  // Reads the last complete line of `path` (its first `size` bytes) into the head.
+  std::error_code resume_from(const std::string& path, std::uint64_t size, Found& found, bool& has_line) {
+    audit_detail::ReverseLineReader reader(env, path, size);
+    std::string line;
+    IoStatus status;
+    has_line = reader.previous(line, status) && reader.previous(line, status);  // skip bytes after the last newline
+    if (!status.ok()) return fail(status);
+    if (!has_line) return {};
+    audit_detail::ChainFields fields;
+    std::string why;
+    if (!audit_detail::parse_chain_fields(line, fields, why)) {
+      std::lock_guard lock(mu);
+      fail_locked(AuditErrc::cannot_resume,
+                  fmt::format("cannot resume the audit chain: the last line of {} is {}", path, why));
+      return error;
+    }
+    head = {fields.seq, audit_detail::sha256_hex(line)};
+    head_time = audit_detail::parse_iso8601_utc_ms(fields.timestamp).value_or(0.0);
+    found.last_type = parse_audit_event_type(fields.event_type);
+    return {};
+  }
+
+  // Cuts the live file's torn tail, then finds the chain head.
+  std::error_code find_head(Found& found) {
+    const auto rotations = rotation_numbers(options.path, env);
+    for (auto n = rotations.rbegin(); n != rotations.rend(); ++n)
+      found.rotated.push_back(rotated_audit_path(options.path, *n));
+    if (!rotations.empty()) {
+      next_rotation = rotations.back() + 1;
+      found.previous_file = found.rotated.front();
+    }
+    if (env.file_exists(options.path)) {
+      if (auto s = env.file_size(options.path, found.live_size); !s.ok()) return fail(s);
+    }
+    audit_detail::ReverseLineReader reader(env, options.path, found.live_size);
+    IoStatus status;
+    if (found.live_size > 0 && !reader.previous(found.torn, status)) return fail(status);
+    if (!found.torn.empty()) {
+      found.live_size -= found.torn.size();
+      if (auto s = env.truncate_file(options.path, found.live_size); !s.ok()) return fail(s);
+    }
+    bool has_line = false;
+    if (auto ec = resume_from(options.path, found.live_size, found, has_line)) return ec;
+    found.last_line_in_live = has_line;
+    if (!has_line && !found.previous_file.empty()) {
+      std::uint64_t size = 0;
+      if (auto s = env.file_size(found.previous_file, size); !s.ok()) return fail(s);
+      if (auto ec = resume_from(found.previous_file, size, found, has_line)) return ec;
+    }
+    return {};
+  }
+
+  // The AUDIT_RECOVERY line: what was cut, and how many prompts are closed.
+  AuditEvent recovery_event(const std::string& torn, std::size_t unconfirmed) const {
+    AuditEvent e;
+    e.type = AuditEventType::audit_recovery;
+    e.success = true;
+    e.reason = "recovered after a crash: ";
+    if (!torn.empty()) {
+      e.reason += fmt::format("cut {} torn bytes from the end of {}; ", torn.size(),
+                              std::filesystem::path(options.path).filename().string());
+    }
+    e.reason += fmt::format("{} prompts without an outcome closed as SYNC_UNCONFIRMED", unconfirmed);
+    e.detail = fmt::format("torn_bytes={} unconfirmed={}", torn.size(), unconfirmed);
+    if (!torn.empty()) {
+      e.detail += fmt::format(" torn_sha256={} torn_hex={}", audit_detail::sha256_hex(torn),
+                              audit_detail::to_hex(std::string_view(torn).substr(0, kKeptTornBytes)));
+    }
+    return e;
+  }
+
+  // Writes what open() owes the chain: the anchor of a new live file, the
+  // recovery lines, a digest of an unsigned tail. Synced unless `never`.
+  IoStatus write_opening_lines(const Found& found, std::vector<AuditEvent> open_prompts) {
+    std::string buffer;
+    const double at = std::max(clock.unix_now(), head_time);
+    if (found.live_size == 0 && head.seq > 0) format_line(buffer, anchor_event(found.previous_file), head_time);
+    if (!found.torn.empty() || !open_prompts.empty()) {
+      if (auto s = add_line(buffer, recovery_event(found.torn, open_prompts.size()), at); !s.ok()) return s;
+      for (auto& e : open_prompts) {
+        e.type = AuditEventType::sync_unconfirmed;
+        e.success = false;
+        e.code = "UNCONFIRMED";
+        e.reason = "recovered after a crash";
+        if (auto s = add_line(buffer, e, at); !s.ok()) return s;
+      }
+    }
+    if (auto s = add_digest(buffer, "open"); !s.ok()) return s;
+    if (auto s = write_out(buffer); !s.ok()) return s;
+    if (unsynced && options.durability != AuditDurability::never) {
+      if (auto s = file->sync(); !s.ok()) return s;
+      unsynced = false;
+    }
+    return {};
+  }
+
+  std::error_code recover_and_open() {
+    if (!options.signing_key_file.empty()) {
+      IoStatus status;
+      signer = audit_detail::DigestSigner::load(env, options.signing_key_file, status);
+      if (!signer) return fail(status);
+    }
+    Found found;
+    if (auto ec = find_head(found)) return ec;
+    std::vector<std::pair<std::string, std::uint64_t>> scan;  // newest first
+    if (found.live_size > 0) scan.emplace_back(options.path, found.live_size);
+    for (const auto& path : found.rotated) {
+      std::uint64_t size = 0;
+      if (auto s = env.file_size(path, size); !s.ok()) return fail(s);
+      scan.emplace_back(path, size);
+    }
+    std::vector<AuditEvent> open_prompts;
+    if (auto s = audit_detail::find_open_prompts(env, scan, options.recovery_window, open_prompts); !s.ok())
+      return fail(s);
+    if (auto s = env.open_appendable(options.path, file); !s.ok()) return fail(s);
+    file_bytes = found.live_size;
+    file_has_entries = found.last_line_in_live && found.last_type != AuditEventType::audit_anchor;
+    lines_since_digest = head.seq > 0 && found.last_type != AuditEventType::audit_digest ? 1 : 0;
+    last_digest = clock.steady_now();
+    if (auto s = write_opening_lines(found, std::move(open_prompts)); !s.ok()) return fail(s);
+    return {};
+  }
+
+  // ----- the writer ------------------------------------------------------------
+
+  // Moves the live file to <path>.<N> (after its digest, with a signing key)
+  // and opens a fresh one that starts with an anchor.
   IoStatus rotate() {
+    std::string buffer;
+    if (auto s = add_digest(buffer, "rotation"); !s.ok()) return s;
+    if (auto s = write_out(buffer); !s.ok()) return s;
     if (options.durability != AuditDurability::never) {
       if (auto s = file->sync(); !s.ok()) return s;
     }
     if (auto s = file->close(); !s.ok()) return s;
     file.reset();
-    if (auto s = env.rename_file(options.path, rotated_audit_path(options.path, next_rotation)); !s.ok()) return s;
+    const std::string rotated = rotated_audit_path(options.path, next_rotation);
+    if (auto s = env.rename_file(options.path, rotated); !s.ok()) return s;
     ++next_rotation;
     if (auto s = env.open_appendable(options.path, file); !s.ok()) return s;
     if (auto s = env.sync_dir(directory_of(options.path)); !s.ok()) return s;
     file_bytes = 0;
-    torn_tail = false;
     unsynced = false;
-    return {};
+    file_has_entries = false;
+    format_line(buffer, anchor_event(rotated), head_time);
+    return write_out(buffer);
   }
 
-  // Formats and writes one batch, rotating as needed.
-  IoStatus write_batch(const std::vector<Pending>& batch) {
+  // Formats and writes one batch, rotating as needed, then a digest when due
+  // (`closing`: always, if lines are not yet covered by one).
+  IoStatus write_batch(const std::vector<Pending>& batch, bool closing) {
     std::string buffer;
     buffer.reserve(batch.size() * 512);  // a typical line is 350 to 450 bytes
-    if (torn_tail && !batch.empty()) {
-      buffer += '\n';  // ends the torn line; the chain links around it
-      torn_tail = false;
-    }
     for (const auto& item : batch) {
-      std::size_t start = buffer.size();
-      audit_detail::append_line(buffer, head.seq + 1, item.at, item.event, head.sha256);
-      const std::uint64_t line_bytes = buffer.size() - start + 1;
-      if (options.rotate_bytes > 0 && file_bytes + start > 0 &&
-          file_bytes + start + line_bytes > options.rotate_bytes) {
-        std::string line = buffer.substr(start);
-        buffer.resize(start);
-        if (auto s = write_out(buffer); !s.ok()) return s;
-        if (auto s = rotate(); !s.ok()) return s;
-        buffer = std::move(line);
-        start = 0;
-      }
-      head = {head.seq + 1, audit_detail::sha256_hex(std::string_view(buffer).substr(start))};
-      buffer += '\n';
+      if (auto s = add_line(buffer, item.event, item.at); !s.ok()) return s;
+    }
+    if (digest_due(closing)) {
+      if (auto s = add_digest(buffer, closing ? "close" : "interval"); !s.ok()) return s;
     }
     return write_out(buffer);
   }
@@ -299,18 +466,32 @@ struct AuditLog::Impl {
     return false;
   }
 
+  // When the writer has work without an append: an interval fsync or a
+  // digest falling due. nullopt when neither can (or the log failed).
+  std::optional<Clock::steady_time> timed_work_at() const {
+    if (error) return std::nullopt;
+    std::optional<Clock::steady_time> at;
+    if (options.durability == AuditDurability::interval && unsynced) at = last_sync + options.sync_interval;
+    if (signer && lines_since_digest > 0) {
+      const auto digest_at = last_digest + options.digest_interval;
+      at = at ? std::min(*at, digest_at) : digest_at;
+    }
+    return at;
+  }
+
   void run() {
     std::vector<Pending> batch;
     std::unique_lock lock(mu);
     for (;;) {
       while (queue.empty() && !stopping && !sync_requested) {
-        if (options.durability == AuditDurability::interval && unsynced) {
-          const auto wait = last_sync + options.sync_interval - clock.steady_now();
-          if (wait <= Clock::steady_time::duration::zero()) break;
-          writer_cv.wait_for(lock, wait);
-        } else {
+        const auto at = timed_work_at();
+        if (!at) {
           writer_cv.wait(lock);
+          continue;
         }
+        const auto wait = *at - clock.steady_now();
+        if (wait <= Clock::steady_time::duration::zero()) break;
+        writer_cv.wait_for(lock, wait);
       }
       // Batches start at most every batch_delay unless full or asked for:
       // the rest of the flow gathers into the next one.
@@ -322,13 +503,14 @@ struct AuditLog::Impl {
       batch.swap(queue);  // the queue keeps the last batch's capacity: appends rarely reallocate
       ++cycles_started;
       const bool requested = sync_requested || stopping;
+      const bool closing = stopping;
       sync_requested = false;
       const bool failed = static_cast<bool>(error);
       lock.unlock();
 
       IoStatus status;
       if (!failed) {
-        status = write_batch(batch);
+        status = write_batch(batch, closing);
         if (status.ok() && sync_due(requested)) {
           status = file->sync();
           if (status.ok()) {
@@ -354,7 +536,9 @@ struct AuditLog::Impl {
       ++cycles_done;
       if (!error) published_head = head;
       done_cv.notify_all();
-      if (stopping && queue.empty()) return;
+      // Only a batch taken after close() asked ends the writer: one taken
+      // before still leaves the closing digest and fsync to do.
+      if (closing && queue.empty()) return;
     }
   }
 };
@@ -377,7 +561,7 @@ std::error_code AuditLog::open() {
     if (d.closed) return AuditErrc::closed;
     if (d.open || d.error) return d.error;
   }
-  if (auto ec = d.resume()) return ec;
+  if (auto ec = d.recover_and_open()) return ec;
   d.last_sync = d.clock.steady_now();
   std::lock_guard lock(d.mu);
   d.published_head = d.head;

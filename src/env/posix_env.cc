@@ -126,6 +126,19 @@ class PosixEnv final : public Env {
     return {};
   }
 
+  IoStatus truncate_file(const std::string& path, std::uint64_t size) override {
+    const int fd = retry_eintr([&] { return ::open(path.c_str(), O_WRONLY | O_CLOEXEC); });
+    if (fd < 0) return IoStatus::from_errno(errno, "open", path);
+    IoStatus status;
+    if (retry_eintr([&] { return ::ftruncate(fd, static_cast<off_t>(size)); }) != 0) {
+      status = IoStatus::from_errno(errno, "truncate", path);
+    } else if (retry_eintr([&] { return ::fsync(fd); }) != 0) {
+      status = IoStatus::from_errno(errno, "fsync", path);
+    }
+    ::close(fd);
+    return status;
+  }
+
   IoStatus list_dir(const std::string& dir, std::vector<std::string>& names) override {
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) return IoStatus::from_errno(errno, "opendir", dir);

@@ -278,6 +278,7 @@ class RealtimeSession final : public LiveConnection,
     const bool duplicate = outcome == DeliveryLedger::Outcome::duplicate;
     const auto now = clock_.steady_now();
     if (!duplicate) {
+      if (opts_.on_delivered) opts_.on_delivered(frame.frame_id);
       sessions_.try_emplace(session_id, now);
       if (opts_.desktop.send_feedback) {
         PromptFeedback fb;

@@ -229,6 +229,11 @@ const std::vector<Field>& schema() {
     f.push_back(integer_field<std::uint64_t>("audit", "rotate_bytes",
                                              [](ServiceConfig& c) -> auto& { return c.audit.rotate_bytes; }, 0,
                                              std::numeric_limits<std::int64_t>::max()));
+    f.push_back(string_field("audit", "signing_key_file",
+                             [](ServiceConfig& c) -> auto& { return c.audit.signing_key_file; }));
+    f.push_back(integer_field<std::uint64_t>("audit", "digest_interval_s",
+                                             [](ServiceConfig& c) -> auto& { return c.audit.digest_interval_s; }, 1,
+                                             24 * 3600));
     // [http]
     f.push_back(string_field("http", "listen", [](ServiceConfig& c) -> auto& { return c.http.listen; }));
     f.push_back(string_field("http", "api_key_file", [](ServiceConfig& c) -> auto& { return c.http.api_key_file; }));
@@ -523,6 +528,8 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.audit.durability = parse_audit_durability(c.audit.durability).value_or(AuditDurability::group_commit);
   o.audit.sync_interval = c.audit.sync_interval;
   o.audit.rotate_bytes = c.audit.rotate_bytes;
+  o.audit.signing_key_file = c.audit.signing_key_file;
+  o.audit.digest_interval = std::chrono::seconds(c.audit.digest_interval_s);
   o.crm_webhook.url = c.crm.webhook_url;
   o.crm_webhook.ca_file = c.crm.ca_file;
   return o;

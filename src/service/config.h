@@ -51,6 +51,8 @@ struct AuditConfig {
   std::string durability = "group_commit";  // group_commit | interval | never
   Millis sync_interval{1'000};
   std::uint64_t rotate_bytes = 0;
+  std::string signing_key_file;           // empty: no signed digests
+  std::uint64_t digest_interval_s = 300;  // with a signing key
 };
 
 struct HttpConfig {

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "audit/audit_line.h"
@@ -11,10 +12,12 @@
 namespace assist {
 namespace {
 
+using testing::describe;
 using testing::FaultyEnv;
 using testing::read_all;
 using testing::split_lines;
 using testing::TempDir;
+using testing::verify_chain;
 namespace json = boost::json;
 
 AuditEvent acked_event(int i) {
@@ -41,17 +44,6 @@ bool eventually(F condition) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
-}
-
-AuditVerifyReport verify_chain(const std::string& base) {
-  const auto files = audit_chain_files(base);
-  return verify_audit(files);
-}
-
-std::string describe(const AuditVerifyReport& report) {
-  std::string out;
-  for (const auto& p : report.problems) out += p.describe() + "\n";
-  return out;
 }
 
 TEST(AuditLog, WritesOneJsonLinePerEventWithTheSourceFieldsAndTheChain) {
@@ -141,11 +133,29 @@ TEST(AuditLog, TimestampsAreUtcWithMillisecondsAndZ) {
   EXPECT_EQ(audit_detail::iso8601_utc_ms(1'700'000'001.0), "2023-11-14T22:13:21.000Z");
   EXPECT_EQ(audit_detail::iso8601_utc_ms(1'700'000'000.007), "2023-11-14T22:13:20.007Z");
   EXPECT_EQ(audit_detail::iso8601_utc_ms(-0.5), "1969-12-31T23:59:59.500Z");
+  // And back, to the millisecond.
+  for (const double t : {0.0, 951'782'400.5, 1'700'000'000.999, 4'102'444'799.001}) {
+    const auto parsed = audit_detail::parse_iso8601_utc_ms(audit_detail::iso8601_utc_ms(t));
+    ASSERT_TRUE(parsed) << t;
+    EXPECT_NEAR(*parsed, t, 0.0005) << t;
+  }
+  for (const auto* bad : {"", "2023-11-14T22:13:20Z", "2023-13-14T22:13:20.123Z", "2023-02-30T22:13:20.123Z",
+                          "2023-11-14T24:13:20.123Z", "2023-11-14 22:13:20.123Z", "2023-11-14T22:13:20.12aZ"})
+    EXPECT_FALSE(audit_detail::parse_iso8601_utc_ms(bad)) << bad;
 }
 
 TEST(AuditLog, EventTypesHaveTheirWireNamesAndTerminality) {
   EXPECT_EQ(to_string(AuditEventType::sync_rejected_concurrency), "SYNC_REJECTED_CONCURRENCY");
   EXPECT_EQ(to_string(AuditEventType::token_refreshed), "TOKEN_REFRESHED");
+  EXPECT_EQ(to_string(AuditEventType::sync_unconfirmed), "SYNC_UNCONFIRMED");
+  EXPECT_EQ(to_string(AuditEventType::audit_anchor), "AUDIT_ANCHOR");
+  EXPECT_EQ(to_string(AuditEventType::audit_recovery), "AUDIT_RECOVERY");
+  EXPECT_EQ(to_string(AuditEventType::audit_digest), "AUDIT_DIGEST");
+  EXPECT_EQ(parse_audit_event_type("SYNC_UNCONFIRMED"), AuditEventType::sync_unconfirmed);
+  EXPECT_EQ(parse_audit_event_type("CRM_CALLBACK_FAILED"), AuditEventType::crm_callback_failed);
+  EXPECT_EQ(parse_audit_event_type("sync_acked"), std::nullopt);
+  EXPECT_TRUE(is_terminal(AuditEventType::sync_unconfirmed));
+  EXPECT_FALSE(is_terminal(AuditEventType::audit_recovery));
   EXPECT_TRUE(is_terminal(AuditEventType::sync_superseded));
   EXPECT_FALSE(is_terminal(AuditEventType::sync_broadcast));
   EXPECT_FALSE(is_terminal(AuditEventType::prompt_adopted));
@@ -165,7 +175,7 @@ TEST(AuditLog, ResumesTheChainAfterReopen) {
   EXPECT_EQ(report.lines, 6u);
 }
 
-TEST(AuditLog, TornLastLineIsTerminatedAndTheChainLinksAroundIt) {
+TEST(AuditLog, ATornTailIsCutKeptInARecoveryLineAndTheChainVerifiesClean) {
   TempDir dir;
   const auto path = dir.file("audit.jsonl");
   {
@@ -174,19 +184,30 @@ TEST(AuditLog, TornLastLineIsTerminatedAndTheChainLinksAroundIt) {
     for (int i = 0; i < 2; ++i) ASSERT_FALSE(log.append(acked_event(i)));
     ASSERT_FALSE(log.close());
   }
-  testing::write_all(path, read_all(path) + R"({"seq":3,"timestamp":"2023-)");  // a crash mid-write
+  const std::string torn = R"({"seq":3,"timestamp":"2023-)";
+  testing::write_all(path, read_all(path) + torn);  // a crash mid-write
+  EXPECT_EQ(verify_chain(path).verdict, AuditVerdict::torn_tail) << describe(verify_chain(path));
   {
     AuditLog log({.path = path});
     ASSERT_FALSE(log.open());
     ASSERT_FALSE(log.append(acked_event(3)));
     ASSERT_FALSE(log.close());
-    EXPECT_EQ(log.head().seq, 3u);
+    EXPECT_EQ(log.head().seq, 4u);
   }
   const auto report = verify_chain(path);
+  EXPECT_EQ(report.verdict, AuditVerdict::intact) << describe(report);
   EXPECT_EQ(report.lines, 4u);
-  ASSERT_EQ(report.problems.size(), 1u) << describe(report);
-  EXPECT_EQ(report.problems[0].line, 3u);
-  EXPECT_EQ(report.problems[0].kind, AuditProblemKind::changed);
+  EXPECT_EQ(report.recoveries, 1u);
+  const auto lines = split_lines(read_all(path));
+  ASSERT_EQ(lines.size(), 4u);
+  const auto recovery = json::parse(lines[2]).as_object();
+  EXPECT_EQ(recovery.at("event_type").as_string(), "AUDIT_RECOVERY");
+  EXPECT_EQ(recovery.at("seq").to_number<std::uint64_t>(), 3u);
+  const std::string detail(recovery.at("detail").as_string());
+  EXPECT_NE(detail.find(fmt::format("torn_bytes={} ", torn.size())), std::string::npos) << detail;
+  EXPECT_NE(detail.find("torn_hex=" + audit_detail::to_hex(torn)), std::string::npos) << detail;
+  EXPECT_NE(detail.find("torn_sha256=" + audit_detail::sha256_hex(torn)), std::string::npos) << detail;
+  EXPECT_EQ(json::parse(lines[3]).at("event_type").as_string(), "SYNC_ACKED");
 }
 
 TEST(AuditLog, RefusesToResumeFromACorruptLastLine) {
@@ -217,12 +238,20 @@ TEST(AuditLog, RotationKeepsTheChainAcrossFiles) {
   for (const auto& f : files) EXPECT_LE(read_all(f).size(), kRotate) << f;
   auto report = verify_audit(files);
   EXPECT_TRUE(report.ok()) << describe(report);
-  EXPECT_EQ(report.lines, 20u);
+  EXPECT_EQ(report.lines, 20u + files.size() - 1);  // every file after the first begins with an anchor
 
-  // The first line of a rotated-in file continues from the last of the previous one.
-  const auto last_of_first = split_lines(read_all(files[0])).back();
-  const auto first_of_second = json::parse(split_lines(read_all(files[1])).front()).as_object();
-  EXPECT_EQ(first_of_second.at("prev_sha256").as_string(), audit_detail::sha256_hex(last_of_first));
+  // Each file after the first begins with an anchor naming the last line of the previous one.
+  for (std::size_t f = 1; f < files.size(); ++f) {
+    const auto last_of_previous = split_lines(read_all(files[f - 1])).back();
+    const auto anchor = json::parse(split_lines(read_all(files[f])).front()).as_object();
+    EXPECT_EQ(anchor.at("event_type").as_string(), "AUDIT_ANCHOR");
+    EXPECT_EQ(anchor.at("prev_sha256").as_string(), audit_detail::sha256_hex(last_of_previous));
+    const auto previous_seq = json::parse(last_of_previous).at("seq").to_number<std::uint64_t>();
+    EXPECT_EQ(anchor.at("seq").to_number<std::uint64_t>(), previous_seq + 1);
+    EXPECT_EQ(std::string(anchor.at("detail").as_string()),
+              fmt::format("previous_seq={} previous_sha256={}", previous_seq,
+                          audit_detail::sha256_hex(last_of_previous)));
+  }
 
   // Reopening continues both the chain and the rotation numbering.
   {
@@ -235,7 +264,7 @@ TEST(AuditLog, RotationKeepsTheChainAcrossFiles) {
   EXPECT_GT(more.size(), files.size());
   report = verify_audit(more);
   EXPECT_TRUE(report.ok()) << describe(report);
-  EXPECT_EQ(report.lines, 30u);
+  EXPECT_EQ(report.lines, 30u + more.size() - 1);
 }
 
 TEST(AuditLog, ResumesFromTheNewestRotatedFileWhenTheLiveFileIsGone) {
@@ -257,7 +286,8 @@ TEST(AuditLog, ResumesFromTheNewestRotatedFileWhenTheLiveFileIsGone) {
   }
   const auto report = verify_chain(path);
   EXPECT_TRUE(report.ok()) << describe(report);
-  EXPECT_EQ(report.lines, lines_before + 1);
+  EXPECT_EQ(report.lines, lines_before + 2);  // the new live file's anchor, then the event
+  EXPECT_EQ(json::parse(split_lines(read_all(path)).front()).at("event_type").as_string(), "AUDIT_ANCHOR");
 }
 
 TEST(AuditLog, FailsClosedWhenTheFileCannotBeOpened) {

@@ -1,8 +1,9 @@
-// Test doubles for assist::Env: counts operations and injects failures, on
-// top of the real POSIX files.
+// Test doubles for assist::Env (counts operations and injects failures, on
+// top of the real POSIX files) and helpers shared by the audit tests.
 #ifndef ASSIST_TESTS_AUDIT_TEST_ENV_H
 #define ASSIST_TESTS_AUDIT_TEST_ENV_H
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -15,23 +16,32 @@
 
 #include <unistd.h>
 
+#include "assist/audit.h"
 #include "assist/env.h"
 
 namespace assist::testing {
 
-// Delegates to default_env(); the Nth (1-based) append / sync / open fails
-// with the configured errno (0: never). A sync gate, when armed, makes the
-// first sync wait until released, so a test can line up appends behind it.
+// Delegates to default_env(); the Nth (1-based) append / sync / open /
+// read / truncate fails with the configured errno (0: never). A failing
+// append first writes `short_write_bytes` of its data when that is not
+// negative (a short write: the disk filled up, or the process died, mid-write).
+// A sync gate, when armed, makes the first sync wait until released, so a
+// test can line up appends behind it.
 class FaultyEnv final : public Env {
  public:
   std::atomic<int> fail_append_at{0};
+  std::atomic<long> short_write_bytes{-1};
   std::atomic<int> fail_sync_at{0};
   std::atomic<int> fail_open_at{0};
+  std::atomic<int> fail_read_at{0};  // read_at and read_file
+  std::atomic<int> fail_truncate_at{0};
   std::atomic<int> error{ENOSPC};
 
   std::atomic<int> appends{0};
   std::atomic<int> syncs{0};
   std::atomic<int> opens{0};
+  std::atomic<int> reads{0};
+  std::atomic<int> truncates{0};
 
   void arm_sync_gate() {
     std::lock_guard lock(mu_);
@@ -56,13 +66,21 @@ class FaultyEnv final : public Env {
     return {};
   }
   IoStatus read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
+    if (++reads == fail_read_at) return IoStatus::from_errno(error, "read", p);
     return default_env().read_at(p, o, n, out);
   }
-  IoStatus read_file(const std::string& p, std::string& out) override { return default_env().read_file(p, out); }
+  IoStatus read_file(const std::string& p, std::string& out) override {
+    if (++reads == fail_read_at) return IoStatus::from_errno(error, "read", p);
+    return default_env().read_file(p, out);
+  }
   IoStatus file_size(const std::string& p, std::uint64_t& s) override { return default_env().file_size(p, s); }
   bool file_exists(const std::string& p) override { return default_env().file_exists(p); }
   IoStatus rename_file(const std::string& f, const std::string& t) override { return default_env().rename_file(f, t); }
   IoStatus remove_file(const std::string& p) override { return default_env().remove_file(p); }
+  IoStatus truncate_file(const std::string& p, std::uint64_t size) override {
+    if (++truncates == fail_truncate_at) return IoStatus::from_errno(error, "truncate", p);
+    return default_env().truncate_file(p, size);
+  }
   IoStatus list_dir(const std::string& d, std::vector<std::string>& n) override { return default_env().list_dir(d, n); }
   IoStatus sync_dir(const std::string& d) override { return default_env().sync_dir(d); }
 
@@ -72,8 +90,10 @@ class FaultyEnv final : public Env {
     File(FaultyEnv& env, std::unique_ptr<WritableFile> inner, std::string path)
         : env_(env), inner_(std::move(inner)), path_(std::move(path)) {}
     IoStatus append(std::string_view data) override {
-      if (++env_.appends == env_.fail_append_at) return IoStatus::from_errno(env_.error, "write", path_);
-      return inner_->append(data);
+      if (++env_.appends != env_.fail_append_at) return inner_->append(data);
+      if (const long n = env_.short_write_bytes; n >= 0)
+        inner_->append(data.substr(0, std::min(data.size(), static_cast<std::size_t>(n))));
+      return IoStatus::from_errno(env_.error, "write", path_);
     }
     IoStatus flush() override { return inner_->flush(); }
     IoStatus sync() override {
@@ -104,11 +124,14 @@ class FaultyEnv final : public Env {
 };
 
 // A fresh directory under the system temp dir, removed at the end.
+// `in_memory`: under /dev/shm when there is one, where fsync costs nothing,
+// for tests that loop over thousands of crash cases.
 class TempDir {
  public:
-  TempDir() {
+  explicit TempDir(bool in_memory = false) {
     static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
+    const bool shm = in_memory && std::filesystem::is_directory("/dev/shm");
+    path_ = (shm ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path()) /
             ("assist-audit-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
@@ -149,6 +172,19 @@ inline std::vector<std::string> split_lines(const std::string& text) {
     start = end + 1;
   }
   return lines;
+}
+
+// One line per problem, for failure messages.
+inline std::string describe(const AuditVerifyReport& report) {
+  std::string out = std::string(to_string(report.verdict)) + "\n";
+  for (const auto& p : report.problems) out += p.describe() + "\n";
+  return out;
+}
+
+// verify_audit over the whole chain at `base` (rotated files, then `base`).
+inline AuditVerifyReport verify_chain(const std::string& base, const AuditVerifyOptions& options = {}) {
+  const auto files = audit_chain_files(base);
+  return verify_audit(files, options);
 }
 
 }  // namespace assist::testing

@@ -215,6 +215,8 @@ TEST(ConfigTest, SynchronizerOptionsFollowTheConfiguration) {
   vars["ASSIST_GATEWAY_PIN_SHA256"] = std::string(64, 'A');
   vars["ASSIST_GATEWAY_AUTH"] = "post";
   vars["ASSIST_AUDIT_DURABILITY"] = "interval";
+  vars["ASSIST_AUDIT_SIGNING_KEY_FILE"] = "/etc/assist-sync/audit-signing-key.pem";
+  vars["ASSIST_AUDIT_DIGEST_INTERVAL_S"] = "60";
   vars["ASSIST_SYNC_SNIPPET_POLICY"] = "trim";
   const auto r = parse_config(kMinimal, "test.toml", env_of(vars));
   ASSERT_TRUE(r.ok()) << all_errors(r);
@@ -224,6 +226,8 @@ TEST(ConfigTest, SynchronizerOptionsFollowTheConfiguration) {
   EXPECT_EQ(o.token.tls.pin_sha256, std::string(64, 'a'));
   EXPECT_EQ(o.realtime.tls.pin_sha256, std::string(64, 'a'));
   EXPECT_EQ(o.audit.durability, AuditDurability::interval);
+  EXPECT_EQ(o.audit.signing_key_file, "/etc/assist-sync/audit-signing-key.pem");
+  EXPECT_EQ(o.audit.digest_interval, std::chrono::seconds(60));
   EXPECT_EQ(o.snippet_policy, SnippetPolicy::trim);
   EXPECT_EQ(o.realtime.realtime_url, "wss://api.example.com/realtime/v1");
 }

@@ -60,6 +60,7 @@ class BreakableEnv final : public Env {
   bool file_exists(const std::string& p) override { return base().file_exists(p); }
   IoStatus rename_file(const std::string& f, const std::string& t) override { return base().rename_file(f, t); }
   IoStatus remove_file(const std::string& p) override { return base().remove_file(p); }
+  IoStatus truncate_file(const std::string& p, std::uint64_t size) override { return base().truncate_file(p, size); }
   IoStatus list_dir(const std::string& d, std::vector<std::string>& n) override { return base().list_dir(d, n); }
   IoStatus sync_dir(const std::string& d) override { return base().sync_dir(d); }
 
