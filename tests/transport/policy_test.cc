@@ -175,6 +175,30 @@ TEST(TokenResponse, RejectsUnusableBodies) {
   }
 }
 
+// A token living under a second was due for refresh the moment it arrived
+// (fuzz/token_response checks refresh_at > sent_at for every body).
+TEST(TokenResponse, RejectsLifetimesUnderOneSecond) {
+  for (const char* body : {R"({"access_token":"t","token_type":"Bearer","expires_in":0.5})",
+                           R"({"access_token":"t","token_type":"Bearer","expires_in":0.0004})"}) {
+    auto result = parse_token_response(body, {"realtime:read"}, Clock::steady_time{}, 60s);
+    EXPECT_EQ(result.error, TransportErrc::bad_token_response) << body;
+  }
+  auto result = parse_token_response(R"({"access_token":"t","token_type":"Bearer","expires_in":1})",
+                                     {"realtime:read"}, Clock::steady_time{}, 60s);
+  ASSERT_TRUE(result) << result.detail;
+  EXPECT_GT(result.token->refresh_at, Clock::steady_time{});
+}
+
+// The code ends up in the error detail, which is logged: no line breaks.
+TEST(TokenErrors, OAuthErrorCodeIsKeptOnlyWhenPrintable) {
+  EXPECT_EQ(oauth_error_of(R"({"error":"invalid_client","error_description":"x"})"), "invalid_client");
+  EXPECT_EQ(oauth_error_of(R"({"error":"invalid_client\nforged log line"})"), "");
+  EXPECT_EQ(oauth_error_of(R"({"error":")" + std::string(65, 'x') + R"("})"), "");
+  EXPECT_EQ(oauth_error_of(R"({"error":""})"), "");
+  EXPECT_EQ(oauth_error_of(R"({"error":5})"), "");
+  EXPECT_EQ(oauth_error_of("not json"), "");
+}
+
 TEST(TokenErrors, MapTheOAuthErrorCode) {
   EXPECT_EQ(token_error_for(401, "invalid_client"), TransportErrc::invalid_client);
   EXPECT_EQ(token_error_for(401, ""), TransportErrc::invalid_client);
