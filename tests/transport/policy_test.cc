@@ -231,6 +231,22 @@ TEST(Endpoint, ParsesWebSocketAndHttpUrls) {
   EXPECT_FALSE(parse_endpoint("https://user:pw@x/", Scheme::http, error));
 }
 
+// "host:" with an empty port means the scheme's default (RFC 3986 §3.2.3);
+// a port beyond 65535 was accepted and failed only in the resolver.
+TEST(Endpoint, PortsAreCheckedAndAnEmptyOneIsTheDefault) {
+  std::string error;
+  auto empty = parse_endpoint("http://127.0.0.1:/t", Scheme::http, error);
+  ASSERT_TRUE(empty) << error;
+  EXPECT_EQ(empty->port, "80");
+  EXPECT_EQ(empty->host_header, "127.0.0.1");
+  for (const char* url : {"http://h:0/", "http://h:65536/", "http://h:99999/"}) {
+    EXPECT_FALSE(parse_endpoint(url, Scheme::http, error)) << url;
+  }
+  auto top = parse_endpoint("http://h:65535/", Scheme::http, error);
+  ASSERT_TRUE(top) << error;
+  EXPECT_EQ(top->port, "65535");
+}
+
 TEST(Endpoint, QueryTokenIsEncodedAndRedactedWhereverLogged) {
   const auto target = target_with_token("/realtime/v1?tenant=a", "to k+en/=");
   EXPECT_NE(target.find("tenant=a"), std::string::npos);
