@@ -12,6 +12,11 @@
 #include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+// toml++ 3.3.0 (Debian 12) asserts on a table header such as "[#" where it
+// should report a parse error, which aborts builds without NDEBUG (asan,
+// fuzz); found by fuzz/config (corpus/config/crash_toml_assert_on_hash_key).
+// Without the assert it reports the error, clean under ASan and UBSan.
+#define TOML_ASSERT(expr) static_cast<void>(0)
 #include <toml++/toml.h>
 
 #include "net/tls.h"

@@ -137,6 +137,12 @@ TEST(ConfigTest, UrlsAreCheckedAsTheTransportWillParseThem) {
   EXPECT_TRUE(r.ok()) << all_errors(r);
 }
 
+// toml++ 3.3.0 asserted on this (asan builds aborted); it is a syntax error.
+TEST(ConfigTest, CommentInATableHeaderIsASyntaxError) {
+  const auto r = parse_config("[# ass", "hash.toml", env_of(kSecret));
+  EXPECT_TRUE(has_error_containing(r, "hash.toml:1:")) << all_errors(r);
+}
+
 TEST(ConfigTest, SyntaxErrorsNameLineAndColumn) {
   const auto r = parse_config("[gateway\ntoken_url = 1\n", "broken.toml", env_of(kSecret));
   ASSERT_FALSE(r.ok());
