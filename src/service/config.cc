@@ -19,6 +19,7 @@
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #include <toml++/toml.h>
 
+#include "assist/validation.h"
 #include "net/tls.h"
 #include "service/logging.h"
 #include "transport/endpoint.h"
@@ -325,6 +326,10 @@ void apply_env(ServiceConfig& config, const EnvLookup& env, std::vector<std::str
     const auto name = env_name(field.path());
     const auto value = env(name);
     if (!value) continue;
+    if (!is_valid_utf8(*value)) {  // TOML text is UTF-8; the environment need not be
+      errors.push_back(fmt::format("{} ({}): not UTF-8 text", field.path(), name));
+      continue;
+    }
     if (auto e = field.from_env(config, *value); !e.empty())
       errors.push_back(fmt::format("{} ({}): {}", field.path(), name, e));
   }

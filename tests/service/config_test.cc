@@ -143,6 +143,15 @@ TEST(ConfigTest, CommentInATableHeaderIsASyntaxError) {
   EXPECT_TRUE(has_error_containing(r, "hash.toml:1:")) << all_errors(r);
 }
 
+// Found by fuzz/config (corpus/config/crash_env_value_not_utf8): bytes that
+// are not UTF-8 were taken, and --print-config showed other characters.
+TEST(ConfigTest, EnvironmentValuesMustBeUtf8) {
+  auto vars = kSecret;
+  vars["ASSIST_GATEWAY_SCOPES"] = "realtime:read,agent\xfe\x98:write";
+  const auto r = parse_config(kMinimal, "t.toml", env_of(vars));
+  EXPECT_TRUE(has_error_containing(r, "gateway.scopes (ASSIST_GATEWAY_SCOPES): not UTF-8 text")) << all_errors(r);
+}
+
 TEST(ConfigTest, SyntaxErrorsNameLineAndColumn) {
   const auto r = parse_config("[gateway\ntoken_url = 1\n", "broken.toml", env_of(kSecret));
   ASSERT_FALSE(r.ok());
