@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     previous = line.number;
     FUZZ_CHECK(line.text.data() >= body.data() && line.text.data() + line.text.size() <= body.data() + body.size());
     FUZZ_CHECK(line.text.find('\n') == std::string_view::npos);
-    FUZZ_CHECK(service::prompt_line_text(line.text).has_value());  // non-blank (one CR more may remain)
+    FUZZ_CHECK(line.text.find_first_not_of(" \t") != std::string_view::npos);  // a CR more may remain
     fuzz::check_submission(line.text);
   }
   return 0;
