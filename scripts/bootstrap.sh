@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-websockets curl
+  clang libfuzzer-14-dev  # the `fuzz` preset (docs/fuzzing.md)
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "assist/frame.h"
 #include "assist/synchronizer.h"
 #include "service/logging.h"
+#include "service/prompt_input.h"
 
 namespace assist::cli {
 namespace {
@@ -218,12 +219,20 @@ int run_send(const SendArgs& args) {
 
   std::string line;
   std::size_t number = 0;
-  while (std::getline(*in, line)) {
+  for (;;) {
+    const auto read = service::read_prompt_line(*in, line, service::kMaxPromptLineBytes);
+    if (read == service::LineRead::end) break;
     ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (read == service::LineRead::too_long) {
+      tally.line();
+      tally.malformed();
+      fmt::print(stderr, "{}line {}: longer than {} bytes\n", tty ? "\r" : "", number, service::kMaxPromptLineBytes);
+      continue;
+    }
+    const auto text = service::prompt_line_text(line);
+    if (!text) continue;
     tally.line();
-    auto decoded = decode_prompt_object(line);
+    auto decoded = decode_prompt_object(*text);
     if (!decoded.prompt) {
       tally.malformed();
       fmt::print(stderr, "{}line {}: {}\n", tty ? "\r" : "", number, decoded.error.detail);

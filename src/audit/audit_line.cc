@@ -110,6 +110,12 @@ std::optional<double> parse_iso8601_utc_ms(std::string_view text) {
   return static_cast<double>(duration_cast<milliseconds>(whole).count() + number(20, 3)) / 1000.0;
 }
 
+namespace {
+
+json::value json_number(double v) { return std::isfinite(v) ? json::value(v) : json::value(nullptr); }
+
+}  // namespace
+
 void append_line(std::string& out, std::uint64_t seq, double unix_seconds, const AuditEvent& event,
                  std::string_view prev_sha256) {
   enum {
@@ -131,9 +137,10 @@ void append_line(std::string& out, std::uint64_t seq, double unix_seconds, const
   if (event.sequence) line.at(kSequence) = *event.sequence;
   else line.at(kSequence) = nullptr;
   line.at(kPriorityOverride) = event.priority_override;
-  line.at(kRelevanceScore) = event.relevance_score;
-  if (event.latency_seconds) line.at(kLatencySeconds) = *event.latency_seconds;
-  else line.at(kLatencySeconds) = nullptr;
+  // JSON has no NaN or infinity (Boost.JSON would write a bare Infinity and
+  // break the line): a non-finite number is written as null.
+  line.at(kRelevanceScore) = json_number(event.relevance_score);
+  line.at(kLatencySeconds) = event.latency_seconds ? json_number(*event.latency_seconds) : json::value(nullptr);
   line.at(kSuccess) = event.success;
   line.text(kCode, event.code);
   line.text(kReason, event.reason);

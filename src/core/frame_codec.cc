@@ -131,10 +131,14 @@ class Decoder {
     const Path at{&parent, key};
     const auto* v = member(obj, at, need);
     if (v == nullptr) return need == Need::optional;
-    if (v->is_double()) out = v->get_double();
-    else if (v->is_int64()) out = static_cast<double>(v->get_int64());
-    else if (v->is_uint64()) out = static_cast<double>(v->get_uint64());
+    double n = 0;
+    if (v->is_double()) n = v->get_double();
+    else if (v->is_int64()) n = static_cast<double>(v->get_int64());
+    else if (v->is_uint64()) n = static_cast<double>(v->get_uint64());
     else return wrong_type(at, "a number", *v);
+    // 1e999 parses as infinity, which no encoder can write back as JSON.
+    if (!std::isfinite(n)) return fail(FrameErrc::out_of_range, at, "does not fit a double");
+    out = n;
     return true;
   }
 

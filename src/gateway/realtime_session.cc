@@ -20,8 +20,7 @@
 #include <fmt/format.h>
 
 #include "assist/frame.h"
-#include "assist/frame_id.h"
-#include "assist/validation.h"
+#include "gateway/frame_check.h"
 #include "net/coalescing_stream.h"
 
 namespace assist::gateway {
@@ -202,26 +201,19 @@ class RealtimeSession final : public LiveConnection,
     wake_writer_.cancel();
   }
 
-  void nack(std::string frame_id, std::uint64_t sequence, NackCode code, std::string reason) {
-    state_->ledger.add_nack(code);
-    Nack n;
-    n.frame_id = std::move(frame_id);
-    n.sequence = sequence;
-    n.code = code;
-    n.code_text = std::string(to_string(code));
-    n.reason = std::move(reason);
+  void nack(const Nack& n) {
+    state_->ledger.add_nack(n.code);
     enqueue({encode(n)});
   }
 
   void handle(std::string_view text, bool is_text) {
     if (!is_text) {
-      nack("", 0, NackCode::invalid_frame, "binary frames are not part of the protocol; send text");
+      nack(refuse_binary());
       return;
     }
     auto decoded = decode_frame(text);
     if (!decoded) {
-      const auto& err = decoded.error();
-      nack(err.frame_id, err.sequence, NackCode::invalid_frame, err.code.message() + ": " + err.detail);
+      nack(refuse_undecodable(decoded.error()));
       return;
     }
     std::visit(overloaded{
@@ -235,19 +227,11 @@ class RealtimeSession final : public LiveConnection,
   }
 
   void on_prompt(PromptSync& frame) {
-    if (!token_.has_scope("agentassist:write")) {
-      nack(frame.frame_id, frame.sequence, NackCode::forbidden, "token lacks agentassist:write");
+    if (auto refusal = check_prompt_sync(frame, token_.has_scope("agentassist:write"))) {
+      nack(*refusal);
       return;
     }
-    const auto id = is_uuid_v4(frame.frame_id) ? detail::FrameKey::of(frame.frame_id) : std::nullopt;
-    if (!id) {
-      nack(frame.frame_id, frame.sequence, NackCode::invalid_frame, "frame_id: not a UUID v4");
-      return;
-    }
-    if (auto violations = validate(frame.payload); !violations.empty()) {
-      nack(frame.frame_id, frame.sequence, NackCode::invalid_frame, describe(violations));
-      return;
-    }
+    const auto id = detail::FrameKey::of(frame.frame_id);
     const double age = clock_.unix_now() - frame.payload.timestamp;
     const auto& session_id = frame.payload.session_id;
     // A frame already delivered is acknowledged again whatever its age or
@@ -272,7 +256,7 @@ class RealtimeSession final : public LiveConnection,
     };
     const auto outcome = state_->ledger.deliver(*id, frame, age, admit);
     if (outcome == DeliveryLedger::Outcome::refused) {
-      nack(frame.frame_id, frame.sequence, refusal->first, refusal->second);
+      nack(make_nack(frame.frame_id, frame.sequence, refusal->first, refusal->second));
       return;
     }
     const bool duplicate = outcome == DeliveryLedger::Outcome::duplicate;

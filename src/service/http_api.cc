@@ -27,6 +27,7 @@
 
 #include "assist/frame.h"
 #include "core/detail/thread.h"
+#include "service/prompt_input.h"
 
 namespace assist::service {
 namespace {
@@ -63,15 +64,6 @@ json::object error_body(std::string_view message, const std::vector<Violation>& 
 
 Response error_response(http::status status, std::string_view message, const std::vector<Violation>& violations = {}) {
   return json_response(status, error_body(message, violations));
-}
-
-// A decode error as a violation: "snippets[1].tags[0]: expected a string"
-// names the member before the colon; errors about the whole text name "body".
-Violation decode_violation(const DecodeError& e) {
-  const auto colon = e.detail.find(": ");
-  if (colon != std::string::npos && e.detail.find(' ') > colon && colon > 0)
-    return {e.detail.substr(0, colon), e.detail.substr(colon + 2)};
-  return {"body", e.detail};
 }
 
 json::object outcome_json(const SyncOutcome& o) {
@@ -364,24 +356,14 @@ struct HttpApi::Impl {
   }
 
   asio::awaitable<Response> submit_batch(std::string_view body, bool wait) {
-    std::vector<std::pair<std::size_t, std::string_view>> lines;  // (1-based line number, text)
-    std::size_t number = 0;
-    for (std::size_t at = 0; at <= body.size();) {
-      auto end = body.find('\n', at);
-      if (end == std::string_view::npos) end = body.size();
-      auto line = body.substr(at, end - at);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      ++number;
-      if (line.find_first_not_of(" \t") != std::string_view::npos) lines.emplace_back(number, line);
-      at = end + 1;
-    }
-    if (lines.size() > options.max_batch_lines)
+    const auto batch = split_prompt_lines(body, options.max_batch_lines);
+    if (batch.count > options.max_batch_lines)
       co_return error_response(http::status::payload_too_large,
-                               fmt::format("batch has {} prompts; at most {} per request", lines.size(),
+                               fmt::format("batch has {} prompts; at most {} per request", batch.count,
                                            options.max_batch_lines));
     std::vector<Submission> results;
-    results.reserve(lines.size());
-    for (const auto& [line_number, text] : lines) {
+    results.reserve(batch.lines.size());
+    for (const auto& [line_number, text] : batch.lines) {
       results.push_back(co_await submit(text));
       results.back().body["line"] = line_number;
       results.back().body["status"] = static_cast<unsigned>(results.back().status);

@@ -1,5 +1,7 @@
 #include "transport/endpoint.h"
 
+#include <charconv>
+
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
@@ -32,16 +34,19 @@ std::optional<Endpoint> parse_endpoint(std::string_view url, Scheme scheme, std:
     error = "credentials in the URL are not accepted";
     return std::nullopt;
   }
-  if (u.has_port()) {
-    if (u.port_number() == 0) {
+  const std::string_view port = u.port();
+  if (port.empty()) {  // absent, or "host:" (RFC 3986 §3.2.3: the scheme's default)
+    out.port = out.tls ? "443" : "80";
+    out.host_header = u.encoded_host();
+  } else {
+    unsigned number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (ec != std::errc{} || end != port.data() + port.size() || number == 0 || number > 65535) {
       error = "bad port";
       return std::nullopt;
     }
-    out.port = u.port();
+    out.port = port;
     out.host_header = u.encoded_host_and_port();
-  } else {
-    out.port = out.tls ? "443" : "80";
-    out.host_header = u.encoded_host();
   }
   out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
   if (u.has_query()) {

@@ -99,6 +99,19 @@ constexpr std::size_t kMaxResponseBytes = 64 * 1024;  // a token response is a f
 
 }  // namespace
 
+std::string oauth_error_of(std::string_view body) {
+  boost::system::error_code ec;
+  const json::value doc = json::parse(body, ec);
+  if (ec || !doc.is_object()) return {};
+  const auto* error = doc.get_object().if_contains("error");
+  if (error == nullptr || !error->is_string()) return {};
+  const std::string_view code = error->get_string();
+  const bool printable = std::all_of(code.begin(), code.end(), [](char c) {
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';  // RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E
+  });
+  return printable && !code.empty() && code.size() <= 64 ? std::string(code) : std::string();
+}
+
 TokenResult parse_token_response(std::string_view body, const std::vector<std::string>& scopes,
                                  Clock::steady_time sent_at, std::chrono::seconds margin) {
   boost::system::error_code ec;
@@ -116,8 +129,8 @@ TokenResult parse_token_response(std::string_view body, const std::vector<std::s
   const auto* expires = obj.if_contains("expires_in");
   double expires_s = 0;
   if (expires != nullptr && expires->is_number()) expires_s = expires->to_number<double>(ec);
-  if (expires == nullptr || ec || !(expires_s > 0) || expires_s > 1e9) {
-    return failure(TransportErrc::bad_token_response, "expires_in is missing or not a positive number");
+  if (expires == nullptr || ec || !(expires_s >= 1) || expires_s > 1e9) {
+    return failure(TransportErrc::bad_token_response, "expires_in is missing or not a number of seconds >= 1");
   }
   auto token = std::make_shared<Token>();
   token->access_token = std::string(access->get_string());

@@ -61,7 +61,14 @@ std::vector<std::string> missing_scopes(const std::vector<std::string>& requeste
 // The error for a 400/401 answer whose JSON `error` member is `oauth_error`.
 TransportErrc token_error_for(unsigned status, std::string_view oauth_error);
 
+// The OAuth error code (RFC 6749 §5.2 `error`) of a 400/401 body; empty when
+// there is none, or when it is not 1..64 characters of the RFC's printable
+// set (it goes into error details and logs, so no control characters).
+std::string oauth_error_of(std::string_view body);
+
 // Parses a 200 body: the token, or bad_token_response / missing_scope.
+// expires_in must be at least one second (RFC 6749 §5.1 counts it in
+// seconds): a shorter-lived token would be due for refresh on arrival.
 TokenResult parse_token_response(std::string_view body, const std::vector<std::string>& scopes,
                                  Clock::steady_time sent_at, std::chrono::seconds margin);
 

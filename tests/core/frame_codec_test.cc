@@ -202,6 +202,11 @@ TEST(FrameCodec, MalformedInputGivesTypedErrors) {
       {R"({"type":"ACK","frame_id":"f","sequence":1,"duplicate":"yes"})", FrameErrc::wrong_type, "duplicate: expected a boolean, got a string"},
       {R"({"type":"HELLO","connection_id":"c","max_sessions":4294967296})", FrameErrc::out_of_range, "max_sessions: does not fit its range"},
       {R"({"type":"PROMPT_FEEDBACK","frame_id":"f","session_id":"s","action":"MAYBE"})", FrameErrc::bad_value, R"(action: is "MAYBE", expected ADOPTED or DISMISSED)"},
+      // Found by fuzz/frame_decode (corpus/frame_decode/crash_infinite_at): a
+      // number beyond a double decoded as infinity, which encoders and audit
+      // lines cannot write back as JSON.
+      {R"({"type":"PROMPT_FEEDBACK","frame_id":"f","session_id":"s","action":"ADOPTED","at":2.8e308})", FrameErrc::out_of_range, "at: does not fit a double"},
+      {R"({"type":"PROMPT_FEEDBACK","frame_id":"f","session_id":"s","action":"ADOPTED","at":-1e999})", FrameErrc::out_of_range, "at: does not fit a double"},
       {R"({"type":"PROMPT_SYNC","frame_id":"f","sequence":1})", FrameErrc::missing_field, "payload: is required"},
       {R"({"type":"PROMPT_SYNC","frame_id":"f","sequence":1,"payload":[]})", FrameErrc::wrong_type, "payload: expected an object, got an array"},
   };
@@ -300,6 +305,9 @@ TEST(PromptObject, ShapeErrorsNameTheMember) {
   EXPECT_EQ(r.error.code, make_error_code(FrameErrc::malformed_json));
   r = decode_prompt_object(R"({"agent_id":"A"})");
   EXPECT_EQ(r.error.detail, "session_id: is required");
+  r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":[],"relevance_score":1e400})");
+  EXPECT_EQ(r.error.code, make_error_code(FrameErrc::out_of_range));
+  EXPECT_EQ(r.error.detail, "relevance_score: does not fit a double");
 }
 
 TEST(PromptObject, AcceptsAFullPayload) {

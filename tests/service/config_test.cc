@@ -118,6 +118,40 @@ x = 1
   EXPECT_TRUE(has_error_containing(r, "no client secret")) << all_errors(r);
 }
 
+// Found by fuzz/config (corpus/config/crash_port_the_transport_refuses): a
+// URL with an empty port passed validation and failed only when `run`
+// started; URLs are now checked by the parser that later connects.
+TEST(ConfigTest, UrlsAreCheckedAsTheTransportWillParseThem) {
+  const auto with_env = [](Vars vars) {
+    vars.insert(kSecret.begin(), kSecret.end());
+    return parse_config(kMinimal, "t.toml", env_of(std::move(vars)));
+  };
+  auto r = with_env({{"ASSIST_GATEWAY_TOKEN_URL", "http://127.0109:99999/t"}});
+  EXPECT_TRUE(has_error_containing(r, "gateway.token_url: 'http://127.0109:99999/t': bad port")) << all_errors(r);
+  r = with_env({{"ASSIST_GATEWAY_REALTIME_URL", "wss://user:pw@api.example.com/realtime/v1"}});
+  EXPECT_TRUE(has_error_containing(r, "gateway.realtime_url:")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "credentials in the URL are not accepted")) << all_errors(r);
+  r = with_env({{"ASSIST_CRM_WEBHOOK_URL", "ws://crm.example.com/hook"}});
+  EXPECT_TRUE(has_error_containing(r, "crm.webhook_url:")) << all_errors(r);
+  r = with_env({{"ASSIST_GATEWAY_TOKEN_URL", "http://127.0.0.1:/t"}});  // empty port: the default
+  EXPECT_TRUE(r.ok()) << all_errors(r);
+}
+
+// toml++ 3.3.0 asserted on this (asan builds aborted); it is a syntax error.
+TEST(ConfigTest, CommentInATableHeaderIsASyntaxError) {
+  const auto r = parse_config("[# ass", "hash.toml", env_of(kSecret));
+  EXPECT_TRUE(has_error_containing(r, "hash.toml:1:")) << all_errors(r);
+}
+
+// Found by fuzz/config (corpus/config/crash_env_value_not_utf8): bytes that
+// are not UTF-8 were taken, and --print-config showed other characters.
+TEST(ConfigTest, EnvironmentValuesMustBeUtf8) {
+  auto vars = kSecret;
+  vars["ASSIST_GATEWAY_SCOPES"] = "realtime:read,agent\xfe\x98:write";
+  const auto r = parse_config(kMinimal, "t.toml", env_of(vars));
+  EXPECT_TRUE(has_error_containing(r, "gateway.scopes (ASSIST_GATEWAY_SCOPES): not UTF-8 text")) << all_errors(r);
+}
+
 TEST(ConfigTest, SyntaxErrorsNameLineAndColumn) {
   const auto r = parse_config("[gateway\ntoken_url = 1\n", "broken.toml", env_of(kSecret));
   ASSERT_FALSE(r.ok());
@@ -167,7 +201,9 @@ TEST(ConfigTest, PrintedConfigurationRedactsSecrets) {
   vars["ASSIST_API_KEY"] = "api-key-value-42";
   vars["ASSIST_CRM_WEBHOOK_URL"] = "https://user:hunter22@crm.example.com/hook?access_token=tok123";
   const auto r = parse_config(kMinimal, "test.toml", env_of(vars));
-  ASSERT_TRUE(r.ok()) << all_errors(r);
+  // Credentials in a URL are refused (the webhook cannot use them), without showing them.
+  EXPECT_TRUE(has_error_containing(r, "crm.webhook_url: 'https://user:***@crm.example.com")) << all_errors(r);
+  EXPECT_EQ(all_errors(r).find("hunter22"), std::string::npos) << all_errors(r);
   const auto text = to_redacted_toml(r.config);
   EXPECT_EQ(text.find("s3cr3t-value"), std::string::npos) << text;
   EXPECT_EQ(text.find("api-key-value-42"), std::string::npos) << text;
@@ -176,8 +212,13 @@ TEST(ConfigTest, PrintedConfigurationRedactsSecrets) {
   EXPECT_NE(text.find("client secret: set (12 bytes, from ASSIST_CLIENT_SECRET)"), std::string::npos) << text;
   EXPECT_NE(text.find("token_url = 'https://platform.example.com/oauth/token'"), std::string::npos) << text;
   // The printed configuration is itself a valid configuration file.
-  const auto again = parse_config(text, "printed.toml", env_of(kSecret));
-  EXPECT_TRUE(again.ok()) << all_errors(again) << text;
+  vars["ASSIST_CRM_WEBHOOK_URL"] = "https://crm.example.com/hook?access_token=tok123";
+  const auto valid = parse_config(kMinimal, "test.toml", env_of(vars));
+  ASSERT_TRUE(valid.ok()) << all_errors(valid);
+  const auto printed = to_redacted_toml(valid.config);
+  EXPECT_EQ(printed.find("tok123"), std::string::npos) << printed;
+  const auto again = parse_config(printed, "printed.toml", env_of(kSecret));
+  EXPECT_TRUE(again.ok()) << all_errors(again) << printed;
 }
 
 TEST(ConfigTest, TheExampleConfigurationIsValid) {

@@ -175,6 +175,30 @@ TEST(TokenResponse, RejectsUnusableBodies) {
   }
 }
 
+// A token living under a second was due for refresh the moment it arrived
+// (fuzz/token_response checks refresh_at > sent_at for every body).
+TEST(TokenResponse, RejectsLifetimesUnderOneSecond) {
+  for (const char* body : {R"({"access_token":"t","token_type":"Bearer","expires_in":0.5})",
+                           R"({"access_token":"t","token_type":"Bearer","expires_in":0.0004})"}) {
+    auto result = parse_token_response(body, {"realtime:read"}, Clock::steady_time{}, 60s);
+    EXPECT_EQ(result.error, TransportErrc::bad_token_response) << body;
+  }
+  auto result = parse_token_response(R"({"access_token":"t","token_type":"Bearer","expires_in":1})",
+                                     {"realtime:read"}, Clock::steady_time{}, 60s);
+  ASSERT_TRUE(result) << result.detail;
+  EXPECT_GT(result.token->refresh_at, Clock::steady_time{});
+}
+
+// The code ends up in the error detail, which is logged: no line breaks.
+TEST(TokenErrors, OAuthErrorCodeIsKeptOnlyWhenPrintable) {
+  EXPECT_EQ(oauth_error_of(R"({"error":"invalid_client","error_description":"x"})"), "invalid_client");
+  EXPECT_EQ(oauth_error_of(R"({"error":"invalid_client\nforged log line"})"), "");
+  EXPECT_EQ(oauth_error_of(R"({"error":")" + std::string(65, 'x') + R"("})"), "");
+  EXPECT_EQ(oauth_error_of(R"({"error":""})"), "");
+  EXPECT_EQ(oauth_error_of(R"({"error":5})"), "");
+  EXPECT_EQ(oauth_error_of("not json"), "");
+}
+
 TEST(TokenErrors, MapTheOAuthErrorCode) {
   EXPECT_EQ(token_error_for(401, "invalid_client"), TransportErrc::invalid_client);
   EXPECT_EQ(token_error_for(401, ""), TransportErrc::invalid_client);
@@ -205,6 +229,22 @@ TEST(Endpoint, ParsesWebSocketAndHttpUrls) {
   EXPECT_FALSE(parse_endpoint("ws://x/", Scheme::http, error));
   EXPECT_FALSE(parse_endpoint("not a url", Scheme::http, error));
   EXPECT_FALSE(parse_endpoint("https://user:pw@x/", Scheme::http, error));
+}
+
+// "host:" with an empty port means the scheme's default (RFC 3986 §3.2.3);
+// a port beyond 65535 was accepted and failed only in the resolver.
+TEST(Endpoint, PortsAreCheckedAndAnEmptyOneIsTheDefault) {
+  std::string error;
+  auto empty = parse_endpoint("http://127.0.0.1:/t", Scheme::http, error);
+  ASSERT_TRUE(empty) << error;
+  EXPECT_EQ(empty->port, "80");
+  EXPECT_EQ(empty->host_header, "127.0.0.1");
+  for (const char* url : {"http://h:0/", "http://h:65536/", "http://h:99999/"}) {
+    EXPECT_FALSE(parse_endpoint(url, Scheme::http, error)) << url;
+  }
+  auto top = parse_endpoint("http://h:65535/", Scheme::http, error);
+  ASSERT_TRUE(top) << error;
+  EXPECT_EQ(top->port, "65535");
 }
 
 TEST(Endpoint, QueryTokenIsEncodedAndRedactedWhereverLogged) {

@@ -1,0 +1,71 @@
+#include "service/prompt_input.h"
+
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace assist::service {
+namespace {
+
+TEST(PromptInput, LineTextDropsTheCarriageReturnAndSkipsBlankLines) {
+  EXPECT_EQ(prompt_line_text("{}\r"), "{}");
+  EXPECT_EQ(prompt_line_text(" {} "), " {} ");
+  EXPECT_FALSE(prompt_line_text(""));
+  EXPECT_FALSE(prompt_line_text(" \t\r"));
+}
+
+TEST(PromptInput, SplitNumbersLinesCountingBlankOnes) {
+  const auto batch = split_prompt_lines("{\"a\":1}\r\n\n  \t\n{\"b\":2}", 10);
+  ASSERT_EQ(batch.count, 2u);
+  ASSERT_EQ(batch.lines.size(), 2u);
+  EXPECT_EQ(batch.lines[0].number, 1u);
+  EXPECT_EQ(batch.lines[0].text, "{\"a\":1}");
+  EXPECT_EQ(batch.lines[1].number, 4u);
+  EXPECT_EQ(batch.lines[1].text, "{\"b\":2}");
+  EXPECT_EQ(split_prompt_lines("", 10).count, 0u);
+}
+
+// An oversized batch is counted for its 413 without a vector of every line.
+TEST(PromptInput, SplitKeepsAtMostMaxLinesButCountsAll) {
+  std::string body;
+  for (int i = 0; i < 1000; ++i) body += "{}\n";
+  const auto batch = split_prompt_lines(body, 3);
+  EXPECT_EQ(batch.count, 1000u);
+  ASSERT_EQ(batch.lines.size(), 3u);
+  EXPECT_EQ(batch.lines[2].number, 3u);
+}
+
+TEST(PromptInput, ReadLineSplitsAtLineFeedsAndKeepsALastLineWithoutOne) {
+  std::istringstream in("one\r\n\ntwo");
+  std::string line;
+  EXPECT_EQ(read_prompt_line(in, line, 100), LineRead::line);
+  EXPECT_EQ(line, "one\r");
+  EXPECT_EQ(read_prompt_line(in, line, 100), LineRead::line);
+  EXPECT_EQ(line, "");
+  EXPECT_EQ(read_prompt_line(in, line, 100), LineRead::line);
+  EXPECT_EQ(line, "two");
+  EXPECT_EQ(read_prompt_line(in, line, 100), LineRead::end);
+}
+
+// `send` used std::getline, which held a whole line however long it was.
+TEST(PromptInput, ReadLineHoldsAtMostMaxBytesAndSkipsTheRestOfALongLine) {
+  std::istringstream in(std::string(10'000, 'x') + "\nnext\n");
+  std::string line;
+  EXPECT_EQ(read_prompt_line(in, line, 8), LineRead::too_long);
+  EXPECT_EQ(line, "xxxxxxxx");
+  EXPECT_EQ(read_prompt_line(in, line, 8), LineRead::line);
+  EXPECT_EQ(line, "next");
+  EXPECT_EQ(read_prompt_line(in, line, 8), LineRead::end);
+}
+
+TEST(PromptInput, DecodeErrorsBecomeOneViolationNamingTheMember) {
+  auto r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":{}})");
+  ASSERT_FALSE(r.prompt);
+  EXPECT_EQ(decode_violation(r.error), (Violation{"snippets", "expected an array, got an object"}));
+  r = decode_prompt_object("not json");
+  ASSERT_FALSE(r.prompt);
+  EXPECT_EQ(decode_violation(r.error).field, "body");
+}
+
+}  // namespace
+}  // namespace assist::service
