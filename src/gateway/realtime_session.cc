@@ -42,6 +42,11 @@ struct overloaded : Ts... {
 constexpr std::uint16_t close_token_expired = 4001;
 constexpr std::uint16_t close_going_away = 1001;
 
+// Types only the server sends; a client sending one is ignored (protocol §2).
+bool is_server_frame_type(std::string_view type) {
+  return type == "HELLO" || type == "ACK" || type == "NACK" || type == "PROMPT_FEEDBACK" || type == "SESSION_ENDED";
+}
+
 // One message for the writer: a text frame, or a close frame when close_code != 0.
 struct Outgoing {
   std::string text;
@@ -219,7 +224,9 @@ class RealtimeSession final : public LiveConnection,
     auto decoded = decode_frame(text);
     if (!decoded) {
       const auto& err = decoded.error();
-      nack(err.frame_id, err.sequence, NackCode::invalid_frame, err.code.message() + ": " + err.detail);
+      // A frame of a type only the server sends is ignored, broken or not (protocol §2).
+      if (is_server_frame_type(err.type)) return;
+      nack(err.frame_id, err.sequence, NackCode::invalid_frame, err.detail);
       return;
     }
     std::visit(overloaded{
