@@ -140,13 +140,16 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     else asio::post(io, [this] { scheduler.set_paused(true); });
   }
 
-  // A refusal before acceptance; audited when `event` is given.
+  // A refusal before acceptance; audited, and counted as that outcome, when
+  // `event` is given.
   SubmitResult refuse(SubmitErrc code, std::string message, const AssistPrompt& prompt,
                       std::optional<AuditEventType> event, std::vector<Violation> violations = {}) {
     if (event) {
+      const auto kind = code == SubmitErrc::invalid_prompt ? OutcomeKind::rejected_validation
+                                                           : OutcomeKind::rejected_concurrency;
+      metrics.record_outcome(kind);
       auto e = prompt_event(*event, prompt, {}, 0);
-      e.code = std::string(to_string(code == SubmitErrc::invalid_prompt ? OutcomeKind::rejected_validation
-                                                                       : OutcomeKind::rejected_concurrency));
+      e.code = std::string(to_string(kind));
       e.reason = message;
       record(std::move(e));
     }
