@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include "assist/audit.h"
+#include "exit_codes.h"
+#include "help.h"
 
 namespace assist::cli {
 namespace {
@@ -25,12 +27,12 @@ int verify(const std::vector<std::string>& args) {
   const auto report = verify_audit(files);
   if (report.ok()) {
     fmt::print("OK: {} lines, chain intact ({} file{})\n", report.lines, files.size(), files.size() == 1 ? "" : "s");
-    return 0;
+    return exit_code::ok;
   }
   for (const auto& problem : report.problems) fmt::print("{}\n", problem.describe());
   fmt::print("FAILED: {} problem{} in {} lines\n", report.problems.size(), report.problems.size() == 1 ? "" : "s",
              report.lines);
-  return 1;
+  return exit_code::failure;
 }
 
 }  // namespace
@@ -38,12 +40,21 @@ int verify(const std::vector<std::string>& args) {
 std::function<int()> add_audit_command(CLI::App& app) {
   auto* audit = app.add_subcommand("audit", "Audit log tools");
   audit->require_subcommand(1);
+  const HelpSections verify_help{
+      {"assist-sync audit verify /var/lib/assist-sync/audit.jsonl",
+       "assist-sync audit verify audit.jsonl.2 audit.jsonl.1 audit.jsonl"},
+      {},
+      {{exit_code::ok, "every line is intact and chained"},
+       {exit_code::failure, "a line was changed, removed, reordered or truncated, or a file cannot be read"},
+       {exit_code::usage, "bad usage (no FILE)"}}};
+  document(*audit, verify_help);
   auto* verify_cmd = audit->add_subcommand(
       "verify",
       "Check the SHA-256 chain of audit files. One FILE: it and its rotated files FILE.1, FILE.2, ... "
       "Several: exactly those, oldest first.");
   auto files = std::make_shared<std::vector<std::string>>();
   verify_cmd->add_option("FILE", *files, "Audit log file(s)")->required();
+  document(*verify_cmd, verify_help);
   return [audit, verify_cmd, files]() -> int {
     if (!*audit || !*verify_cmd) return -1;
     return verify(*files);
