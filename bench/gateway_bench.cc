@@ -27,6 +27,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -176,23 +177,24 @@ double cpu_seconds_of_other_threads() {
   return total;
 }
 
-Config parse(int argc, char** argv) {
-  Config c;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string_view flag = argv[i];
-    const std::string value = argv[i + 1];
-    if (flag == "--connections") c.connections = std::stoi(value);
-    else if (flag == "--frames") c.frames = std::stol(value);
-    else if (flag == "--window") c.window = std::stoi(value);
-    else if (flag == "--gateway-threads") c.gateway_threads = static_cast<unsigned>(std::stoul(value));
-  }
-  return c;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Config config = parse(argc, argv);
+  CLI::App app{"gateway_bench: PROMPT_SYNC frames acknowledged per second by the gateway emulator on loopback"};
+  Config config;
+  app.add_option("--connections", config.connections, "WebSocket connections")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--frames", config.frames, "frames in all, spread over the connections")
+      ->check(CLI::Range(1L, 1'000'000'000L))
+      ->capture_default_str();
+  app.add_option("--window", config.window, "unacknowledged frames per connection")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  app.add_option("--gateway-threads", config.gateway_threads, "the emulator's I/O threads")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   assist::GatewayOptions options;
   options.threads = config.gateway_threads;
   options.max_connections_per_client = static_cast<std::uint32_t>(config.connections) + 1;

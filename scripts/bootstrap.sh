@@ -8,9 +8,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl
   libspdlog-dev libfmt-dev
-  libcli11-dev libtomlplusplus-dev
+  libcli11-dev libtomlplusplus-dev libsystemd-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  python3 python3-websockets curl
+  python3 python3-websockets python3-prometheus-client curl
   clang libfuzzer-14-dev  # the `fuzz` preset (docs/fuzzing.md)
 )
 

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include "assist/audit.h"
+#include "exit_codes.h"
+#include "help.h"
 
 namespace assist::cli {
 namespace {
@@ -56,34 +58,34 @@ int verify(const VerifyArgs& args) {
     case AuditVerdict::intact:
       fmt::print("OK: {} lines, chain intact ({} file{})\n", report.lines, files.size(), plural(files.size()));
       print_scope(report, files);
-      return 0;
+      return exit_code::ok;
     case AuditVerdict::torn_tail:
       fmt::print("TORN TAIL: {} lines; only the last line is cut off, as a crash leaves it, nothing else is wrong. "
                  "The next start of the service recovers it.\n",
                  report.lines);
       print_scope(report, files);
-      return 3;
+      return exit_code::torn_tail;
     case AuditVerdict::unreadable:
       fmt::print("UNREADABLE: cannot verify: {} problem{}\n", report.problems.size(), plural(report.problems.size()));
-      return 2;
+      return exit_code::usage;
     case AuditVerdict::tampered: break;
   }
   fmt::print("FAILED: {} problem{} in {} lines\n", report.problems.size(), plural(report.problems.size()),
              report.lines);
-  return 1;
+  return exit_code::failure;
 }
 
 int keygen(const std::string& dir) {
   AuditSigningKeyFiles files;
   if (auto status = generate_audit_signing_key(dir, files); !status.ok()) {
     fmt::print(stderr, "assist-sync audit keygen: {}\n", status.message);
-    return 1;
+    return exit_code::failure;
   }
   fmt::print("private key: {} (mode 0600: set audit.signing_key_file to it; keep it from anyone who can write the "
              "log)\npublic key:  {} (give it to whoever verifies: assist-sync audit verify --public-key FILE)\n"
              "key id:      {}\n",
              files.private_key_file, files.public_key_file, files.key_id);
-  return 0;
+  return exit_code::ok;
 }
 
 }  // namespace
@@ -91,13 +93,22 @@ int keygen(const std::string& dir) {
 std::function<int()> add_audit_command(CLI::App& app) {
   auto* audit = app.add_subcommand("audit", "Audit log tools");
   audit->require_subcommand(1);
+  const HelpSections verify_help{
+      {"assist-sync audit verify /var/lib/assist-sync/audit.jsonl",
+       "assist-sync audit verify audit.jsonl.2 audit.jsonl.1 audit.jsonl"},
+      {},
+      {{exit_code::ok, "every line is intact and chained"},
+       {exit_code::failure, "tampered: a line was changed, removed or reordered, or a signature does not match"},
+       {exit_code::usage, "bad usage (no FILE), or a file cannot be read"},
+       {exit_code::torn_tail, "only the last line is cut off, as a crash leaves it (the next start recovers it)"}}};
+  document(*audit, verify_help);
   auto* verify_cmd = audit->add_subcommand(
       "verify",
       "Check the SHA-256 chain of audit files (and, with --public-key, their signed digests). One FILE: it and its "
-      "rotated files FILE.1, FILE.2, ... Several: exactly those, oldest first. Exit 0 intact, 1 tampered, "
-      "2 unreadable, 3 torn tail only (a crash)");
+      "rotated files FILE.1, FILE.2, ... Several: exactly those, oldest first. Exit status below.");
   auto verify_args = std::make_shared<VerifyArgs>();
   verify_cmd->add_option("FILE", verify_args->files, "Audit log file(s)")->required();
+  document(*verify_cmd, verify_help);
   verify_cmd->add_option("--public-key", verify_args->public_key_file,
                          "PEM Ed25519 public key: check every digest's signature (assist-sync audit keygen)");
   auto* keygen_cmd = audit->add_subcommand(
@@ -108,7 +119,7 @@ std::function<int()> add_audit_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   return [audit, verify_cmd, verify_args, keygen_cmd, out_dir]() -> int {
-    if (!*audit) return -1;
+    if (!*audit || !(*verify_cmd || *keygen_cmd)) return -1;
     if (*keygen_cmd) return keygen(*out_dir);
     return verify(*verify_args);
   };

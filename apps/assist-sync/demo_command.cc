@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
@@ -15,6 +16,8 @@
 #include "assist/gateway.h"
 #include "assist/source_example.h"
 #include "assist/synchronizer.h"
+#include "exit_codes.h"
+#include "help.h"
 
 namespace assist::cli {
 namespace {
@@ -108,10 +111,80 @@ class Tally {
   std::atomic<std::size_t> adopted_{0};
 };
 
-std::string fresh_audit_path() {
-  const auto dir = std::filesystem::temp_directory_path() / fmt::format("assist-demo-{}", ::getpid());
-  std::filesystem::create_directories(dir);
-  return (dir / "audit.jsonl").string();
+// A directory of the user's choosing, or a fresh temporary one removed when
+// the demo ends (a run writes megabytes of audit log).
+class AuditPlace {
+ public:
+  explicit AuditPlace(const std::string& chosen) : path_(chosen) {
+    if (!path_.empty()) return;
+    std::string pattern = (std::filesystem::temp_directory_path() / "assist-demo-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temporary directory");
+    temp_dir_ = pattern;
+    path_ = (std::filesystem::path(temp_dir_) / "audit.jsonl").string();
+  }
+  ~AuditPlace() {
+    std::error_code ignored;
+    if (!temp_dir_.empty()) std::filesystem::remove_all(temp_dir_, ignored);
+  }
+  AuditPlace(const AuditPlace&) = delete;
+  AuditPlace& operator=(const AuditPlace&) = delete;
+
+  const std::string& path() const { return path_; }
+  bool temporary() const { return !temp_dir_.empty(); }
+
+ private:
+  std::string path_;
+  std::string temp_dir_;
+};
+
+// What the burst does on purpose, so the summary can say so.
+struct BurstPlan {
+  int prompts = 0;
+  int corrections = 0;  // prompts followed at once by a correction
+  int stale = 0;        // prompts produced 3 s ago
+};
+
+BurstPlan plan_of(const DemoOptions& opt) {
+  BurstPlan plan;
+  plan.prompts = opt.prompts;
+  for (int i = 0; i < opt.prompts; ++i) {
+    if (opt.supersede_every > 0 && i % opt.supersede_every == 0) ++plan.corrections;
+    if (opt.stale_every > 0 && i % opt.stale_every == opt.stale_every - 1) ++plan.stale;
+  }
+  return plan;
+}
+
+// The outcome of every accepted prompt, and what the burst did on purpose.
+void print_summary(Tally& tally, const BurstPlan& plan, std::size_t accepted, std::size_t finished, double elapsed,
+                   const GatewayStats& stats) {
+  auto row = [](std::string_view name, std::size_t n) { fmt::print("{:<34}{:>26}\n", name, n); };
+  auto detail_row = [](std::string_view name, std::size_t n) { fmt::print("  {:<32}{:>26}\n", name, n); };
+  const auto acked = tally.count(OutcomeKind::acked);
+  fmt::print("\n{:=^60}\n", " assist-sync demo summary ");
+  row("prompts accepted", accepted);
+  detail_row("the example prompt", 1);
+  detail_row("burst prompts", static_cast<std::size_t>(plan.prompts));
+  detail_row("corrections sent on purpose", static_cast<std::size_t>(plan.corrections));
+  row("acked (shown on an agent desktop)", acked);
+  for (const auto& [code, n] : tally.nacks()) row("NACKed " + code, n);
+  row("rejected: stale at write", tally.count(OutcomeKind::rejected_freshness));
+  detail_row("produced 3 s ago on purpose", static_cast<std::size_t>(plan.stale));
+  row("rejected: session queue full", tally.count(OutcomeKind::rejected_concurrency));
+  row("superseded by a correction", tally.count(OutcomeKind::superseded));
+  row("rejected: validation", tally.count(OutcomeKind::rejected_validation));
+  row("failed", tally.count(OutcomeKind::failed));
+  row("unconfirmed (may have been shown)", tally.count(OutcomeKind::unconfirmed));
+  row("without an outcome", accepted - finished);
+  for (const auto& [why, n] : tally.refusals()) row("refused before acceptance: " + why, n);
+  fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p50", tally.percentile_ms(0.50));
+  fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p99", tally.percentile_ms(0.99));
+  fmt::print("{:<34}{:>25.1f}%\n", "adoption rate (adopted / acked)",
+             acked ? 100.0 * static_cast<double>(tally.adopted_count()) / static_cast<double>(acked) : 0.0);
+  row("gateway connections used", stats.connections_opened);
+  row("shown on desktops (gateway)", stats.prompts_delivered);
+  row("duplicates suppressed (gateway)", stats.duplicates_suppressed);
+  row("order violations (gateway)", stats.order_violations);
+  fmt::print("{:<34}{:>22.1f} s\n", "burst elapsed", elapsed);
 }
 
 int run_demo(const DemoOptions& opt) {
@@ -136,21 +209,22 @@ int run_demo(const DemoOptions& opt) {
   so.realtime.realtime_url = gateway.realtime_url();
   so.realtime.tls.pin_sha256 = gateway.certificate_sha256();
   so.realtime.max_connections = 8;
-  so.audit.path = opt.audit_path.empty() ? fresh_audit_path() : opt.audit_path;
+  const AuditPlace audit(opt.audit_path);
+  so.audit.path = audit.path();
   so.crm_callback = [&tally](const std::string&, const CrmUpdate& n) {
     if (n.adopted) tally.adopted();
   };
   Synchronizer sync(so);
   if (auto ec = sync.start(); ec) {
-    fmt::print(stderr, "cannot start: {}\n", ec.message());
-    return 2;
+    fmt::print(stderr, "assist-sync demo: cannot start: {}\n", ec.message());
+    return exit_code::failure;
   }
 
   // 3. The source's example prompt, end to end.
   auto first = sync.sync_prompt(source_example_prompt());
   if (!first) {
-    fmt::print(stderr, "example prompt refused: {}\n", first.message);
-    return 1;
+    fmt::print(stderr, "assist-sync demo: example prompt refused: {}\n", first.message);
+    return exit_code::failure;
   }
   const auto example = first.ticket.future().wait_for(10s) == std::future_status::ready
                            ? first.ticket.wait()
@@ -161,7 +235,10 @@ int run_demo(const DemoOptions& opt) {
   tally.add(example);
 
   // 4. A realistic burst over many sessions, so the pool opens several connections.
-  fmt::print("sending {} prompts over {} sessions at {:.0f}/s...\n", opt.prompts, opt.sessions, opt.rate);
+  const auto plan = plan_of(opt);
+  fmt::print("sending {} prompts over {} sessions at {:.0f}/s; on purpose, {} are followed at once by a "
+             "correction (superseding them when still queued) and {} were produced 3 s ago (too old to show)...\n",
+             plan.prompts, opt.sessions, opt.rate, plan.corrections, plan.stale);
   const auto t0 = std::chrono::steady_clock::now();
   std::size_t accepted = 1;
   auto submit = [&](AssistPrompt p) {
@@ -205,29 +282,9 @@ int run_demo(const DemoOptions& opt) {
   const auto report = verify_audit(files);
 
   // 6. The summary.
-  const auto acked = tally.count(OutcomeKind::acked);
-  fmt::print("\n{:=^60}\n", " assist-sync demo summary ");
-  fmt::print("{:<34}{:>26}\n", "prompts accepted", accepted);
-  fmt::print("{:<34}{:>26}\n", "acked (on an agent desktop)", acked);
-  for (const auto& [code, n] : tally.nacks()) fmt::print("{:<34}{:>26}\n", "NACKed " + code, n);
-  fmt::print("{:<34}{:>26}\n", "rejected: stale at write", tally.count(OutcomeKind::rejected_freshness));
-  fmt::print("{:<34}{:>26}\n", "rejected: no session slot", tally.count(OutcomeKind::rejected_concurrency));
-  fmt::print("{:<34}{:>26}\n", "rejected: validation", tally.count(OutcomeKind::rejected_validation));
-  for (const auto& [why, n] : tally.refusals()) fmt::print("{:<34}{:>26}\n", "refused: " + why, n);
-  fmt::print("{:<34}{:>26}\n", "superseded by newer guidance", tally.count(OutcomeKind::superseded));
-  fmt::print("{:<34}{:>26}\n", "failed", tally.count(OutcomeKind::failed));
-  fmt::print("{:<34}{:>26}\n", "unconfirmed (may have been shown)", tally.count(OutcomeKind::unconfirmed));
-  fmt::print("{:<34}{:>26}\n", "without an outcome", accepted - finished);
-  fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p50", tally.percentile_ms(0.50));
-  fmt::print("{:<34}{:>23.3f} ms\n", "write->ACK latency p99", tally.percentile_ms(0.99));
-  fmt::print("{:<34}{:>25.1f}%\n", "adoption rate (adopted / acked)",
-             acked ? 100.0 * static_cast<double>(tally.adopted_count()) / static_cast<double>(acked) : 0.0);
-  fmt::print("{:<34}{:>26}\n", "gateway connections used", stats.connections_opened);
-  fmt::print("{:<34}{:>26}\n", "shown on desktops (gateway)", stats.prompts_delivered);
-  fmt::print("{:<34}{:>26}\n", "duplicates suppressed (gateway)", stats.duplicates_suppressed);
-  fmt::print("{:<34}{:>26}\n", "order violations (gateway)", stats.order_violations);
-  fmt::print("{:<34}{:>22.1f} s\n", "burst elapsed", elapsed);
-  fmt::print("{:<34}{:>26}\n", "audit file", so.audit.path);
+  print_summary(tally, plan, accepted, finished, elapsed, stats);
+  fmt::print("{:<34}{:>26}\n", "audit file", audit.temporary() ? "temporary, removed at exit" : audit.path());
+  if (audit.temporary()) fmt::print("  (--audit FILE keeps it)\n");
   fmt::print("{:<34}{:>26}\n", "audit verify",
              report.ok() ? fmt::format("OK, {} lines", report.lines)
                          : fmt::format("{} problems", report.problems.size()));
@@ -235,10 +292,10 @@ int run_demo(const DemoOptions& opt) {
   fmt::print("{:=^60}\n", "");
 
   if (finished < accepted) {
-    fmt::print(stderr, "{} prompts have no terminal outcome\n", accepted - finished);
-    return 1;
+    fmt::print(stderr, "assist-sync demo: {} prompts have no terminal outcome\n", accepted - finished);
+    return exit_code::failure;
   }
-  return report.ok() && example.kind == OutcomeKind::acked ? 0 : 1;
+  return report.ok() && example.kind == OutcomeKind::acked ? exit_code::ok : exit_code::failure;
 }
 
 }  // namespace
@@ -249,8 +306,23 @@ std::function<int()> add_demo_command(CLI::App& app) {
   cmd->add_option("--prompts", opt->prompts, "prompts in the burst")->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--sessions", opt->sessions, "sessions the burst spreads over")->check(CLI::Range(1, 100'000));
   cmd->add_option("--rate", opt->rate, "prompts per second offered in the burst")->check(CLI::Range(1.0, 1e6));
-  cmd->add_option("--audit", opt->audit_path, "audit log file (default: a fresh temporary directory)");
-  return [cmd, opt] { return *cmd ? run_demo(*opt) : -1; };
+  cmd->add_option("--audit", opt->audit_path,
+                  "audit log file, kept (default: a temporary directory, removed when the demo ends)");
+  document(*cmd, {{"assist-sync demo", "assist-sync demo --prompts 2000 --sessions 100 --rate 1000",
+                   "assist-sync demo --audit demo.jsonl && assist-sync audit verify demo.jsonl"},
+                  {{"TMPDIR", "where the temporary audit directory goes (default /tmp)"}},
+                  {{exit_code::ok, "the example was acked, every prompt has an outcome, the audit chain is intact"},
+                   {exit_code::failure, "any of those is not so, or the demo cannot start"},
+                   {exit_code::usage, "bad usage"}}});
+  return [cmd, opt]() -> int {
+    if (!*cmd) return -1;
+    try {
+      return run_demo(*opt);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "assist-sync demo: {}\n", e.what());
+      return exit_code::failure;
+    }
+  };
 }
 
 }  // namespace assist::cli

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -15,13 +16,15 @@
 #include <fmt/format.h>
 
 #include "assist/gateway.h"
+#include "exit_codes.h"
+#include "help.h"
 
 namespace assist::cli {
 namespace {
 
 struct GatewayArgs {
   std::string listen = "127.0.0.1:0";
-  std::vector<std::string> clients;
+  std::string clients_file;
   std::int64_t token_ttl = 1800;
   std::string stats_file;
   std::string delivered_ids_file;
@@ -47,11 +50,12 @@ std::vector<std::string> split(const std::string& text, char sep) {
   }
 }
 
-// "ID:SECRET:SCOPE,SCOPE"; the secret may not contain ':'.
-GatewayClient parse_client(const std::string& text) {
+// "ID:SECRET:SCOPE,SCOPE"; the secret may not contain ':'. `where` names the
+// line in errors, never its content (it holds a secret).
+GatewayClient parse_client(const std::string& text, const std::string& where) {
   const auto parts = split(text, ':');
   if (parts.size() < 3 || parts[0].empty() || parts[1].empty()) {
-    throw std::invalid_argument("--client takes ID:SECRET:SCOPE,SCOPE");
+    throw std::invalid_argument(where + ": expected ID:SECRET:SCOPE,SCOPE");
   }
   // Scopes contain ':' themselves (realtime:read): rejoin what follows the secret.
   std::string scopes = parts[2];
@@ -61,6 +65,25 @@ GatewayClient parse_client(const std::string& text) {
     if (!scope.empty()) client.scopes.push_back(scope);
   }
   return client;
+}
+
+// The clients file: one ID:SECRET:SCOPE,SCOPE per line; blank lines and lines
+// starting with '#' are skipped. A file, so that secrets stay out of argv
+// (and `ps`).
+std::vector<GatewayClient> read_clients_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(fmt::format("--clients-file: cannot read {}", path));
+  std::vector<GatewayClient> clients;
+  std::size_t number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    clients.push_back(parse_client(line.substr(start), fmt::format("{}:{}", path, number)));
+  }
+  if (clients.empty()) throw std::invalid_argument(fmt::format("--clients-file: {} holds no client", path));
+  return clients;
 }
 
 // "N:STATUS[:RETRY_AFTER]".
@@ -113,10 +136,13 @@ void finish_options(GatewayArgs& args) {
   if (colon == std::string::npos) throw std::invalid_argument("--listen takes HOST:PORT");
   o.host = args.listen.substr(0, colon);
   if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
-  const auto port = std::stoul(args.listen.substr(colon + 1));
-  if (port > 65535) throw std::invalid_argument("--listen: port out of range");
+  const auto port_text = args.listen.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535)
+    throw std::invalid_argument(fmt::format("--listen: '{}' is not a port (0-65535)", port_text));
   o.port = static_cast<std::uint16_t>(port);
-  for (const auto& c : args.clients) o.clients.push_back(parse_client(c));
+  if (!args.clients_file.empty()) o.clients = read_clients_file(args.clients_file);
   o.token_ttl = std::chrono::seconds(args.token_ttl);
   o.idle_timeout = std::chrono::milliseconds(args.idle_timeout_ms);
   o.faults.ack_delay = std::chrono::milliseconds(args.ack_delay_ms);
@@ -145,7 +171,7 @@ int run(GatewayArgs& args) {
     finish_options(args);
   } catch (const std::exception& e) {
     fmt::print(stderr, "assist-sync gateway: {}\n", e.what());
-    return 2;
+    return exit_code::usage;
   }
   DeliveredIdsFile delivered_ids;  // outlives the gateway, which calls into it
   if (!args.delivered_ids_file.empty()) {
@@ -169,7 +195,7 @@ int run(GatewayArgs& args) {
     gateway.start();
   } catch (const std::exception& e) {
     fmt::print(stderr, "assist-sync gateway: {}\n", e.what());
-    return 1;
+    return exit_code::failure;
   }
   std::string line = fmt::format("gateway listening on {}://{}:{} token_url={} realtime_url={} stats_url={}",
                                  args.options.tls ? "https" : "http", args.options.host, gateway.port(),
@@ -188,10 +214,10 @@ int run(GatewayArgs& args) {
     out << gateway.stats().to_json() << '\n';
     if (!out.flush()) {
       fmt::print(stderr, "assist-sync gateway: cannot write {}\n", args.stats_file);
-      return 1;
+      return exit_code::failure;
     }
   }
-  return 0;
+  return exit_code::ok;
 }
 
 }  // namespace
@@ -202,12 +228,17 @@ std::function<int()> add_gateway_command(CLI::App& app) {
   auto& o = args->options;
   cmd->add_option("--listen", args->listen, "HOST:PORT to listen on; port 0 picks a free one")
       ->capture_default_str();
-  cmd->add_flag("--tls", o.tls, "Serve https/wss");
-  cmd->add_option("--cert", o.cert_file, "PEM certificate (with --tls; default: self-signed)")
+  auto* tls = cmd->add_flag("--tls", o.tls, "Serve https/wss");
+  auto* cert = cmd->add_option("--cert", o.cert_file, "PEM certificate (with --tls and --key; default: self-signed)")
+                   ->check(CLI::ExistingFile)
+                   ->needs(tls);
+  auto* key = cmd->add_option("--key", o.key_file, "PEM private key (with --cert)")->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
+  cmd->add_option("--clients-file", args->clients_file,
+                  "File of accepted clients, one ID:SECRET:SCOPE,SCOPE per line, # comments "
+                  "(default: demo-client:demo-secret with all three scopes)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--key", o.key_file, "PEM private key (with --cert)")->check(CLI::ExistingFile);
-  cmd->add_option("--client", args->clients,
-                  "ID:SECRET:SCOPE,SCOPE (repeatable; default demo-client:demo-secret with all three scopes)");
   cmd->add_option("--token-ttl", args->token_ttl, "Token lifetime in seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -248,6 +279,14 @@ std::function<int()> add_gateway_command(CLI::App& app) {
   cmd->add_option("--feedback-delay-ms", args->feedback_delay_ms, "Delay of PROMPT_FEEDBACK");
   cmd->add_option("--session-length", args->session_length,
                   "SESSION_ENDED this many seconds after a session's first prompt (0: never)");
+  document(*cmd,
+           {{"assist-sync gateway --listen 127.0.0.1:9000",
+             "assist-sync gateway --tls --listen 127.0.0.1:9443 --clients-file clients.txt --token-ttl 60",
+             "assist-sync gateway --drop-every 500 --ack-delay-ms 20 --refuse-handshakes 3:503:1 --stats-file stats.json"},
+            {},
+            {{exit_code::ok, "stopped by SIGTERM/SIGINT (after writing --stats-file)"},
+             {exit_code::failure, "cannot listen, load the certificate, or write --stats-file"},
+             {exit_code::usage, "bad usage: an invalid option value, --cert without --key, an unreadable clients file"}}});
   return [cmd, args]() -> int { return *cmd ? run(*args) : -1; };
 }
 

@@ -2,24 +2,35 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "assist/synchronizer.h"
+#include "core/detail/log_record.h"
+#include "core/detail/thread.h"
+#include "exit_codes.h"
+#include "help.h"
 #include "service/config.h"
 #include "service/http_api.h"
 #include "service/logging.h"
+#include "systemd_notify.h"
 
 namespace assist::cli {
 namespace {
 
 namespace asio = boost::asio;
+using detail::LogRecord;
 
 struct RunArgs {
   std::string config;
@@ -39,51 +50,67 @@ service::LogOptions log_options(const service::ServiceConfig& config, const CLI:
   return o;
 }
 
-// Serves until SIGTERM or SIGINT; SIGHUP reopens the log file.
-void wait_for_stop(asio::io_context& io, asio::signal_set& signals) {
-  asio::co_spawn(
-      io,
-      [&signals]() -> asio::awaitable<void> {
-        for (;;) {
-          const int signal = co_await signals.async_wait(asio::use_awaitable);
-          if (signal != SIGHUP) {
-            spdlog::info("{} received: stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-            co_return;
-          }
-          service::reopen_log_files();
-          spdlog::info("SIGHUP received: log file reopened");
-        }
-      },
-      asio::detached);
-  io.run();
+// Why the service stops, once: the exit code it will end with. Thread-safe.
+class StopRequest {
+ public:
+  // The first request wins; later ones return false.
+  bool request(int exit_code) {
+    std::lock_guard lock(mu_);
+    if (requested_) return false;
+    requested_ = true;
+    promise_.set_value(exit_code);
+    return true;
+  }
+  // Blocks until a stop is requested; its exit code.
+  int wait() { return future_.get(); }
+
+ private:
+  std::mutex mu_;
+  bool requested_ = false;
+  std::promise<int> promise_;
+  std::future<int> future_ = promise_.get_future();
+};
+
+// The signals, on a thread of their own (so a second SIGTERM is seen while
+// the main thread drains): SIGHUP reopens the log file, the first SIGTERM or
+// SIGINT requests a graceful stop, a second one while stopping exits at once.
+asio::awaitable<void> handle_signals(asio::signal_set& signals, StopRequest& stop) {
+  for (;;) {
+    const int signal = co_await signals.async_wait(asio::use_awaitable);
+    const char* name = signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "SIGHUP";
+    if (signal == SIGHUP) {
+      if (service::reopen_log_files())
+        spdlog::info(LogRecord("log file reopened").with("signal", name).text());
+      else
+        spdlog::info(LogRecord("no log file to reopen: logging to stderr").with("signal", name).text());
+      continue;
+    }
+    if (stop.request(exit_code::ok)) {
+      spdlog::info(LogRecord("stopping: draining accepted prompts (a second signal exits at once)")
+                       .with("signal", name)
+                       .text());
+      continue;
+    }
+    spdlog::warn(LogRecord("second stop signal: exiting at once, without draining; prompts still pending "
+                           "have no outcome in the audit log")
+                     .with("signal", name)
+                     .text());
+    service::flush_logs();
+    std::_Exit(exit_code::failure);
+  }
 }
 
-int run_service(const RunArgs& args, const CLI::App& root) {
-  auto loaded = service::load_config(args.config, service::process_env());
-  if (!loaded.ok()) {
-    for (const auto& e : loaded.errors) fmt::print(stderr, "assist-sync run: {}\n", e);
-    fmt::print(stderr, "assist-sync run: {} configuration error(s); see docs/configuration.md\n", loaded.errors.size());
-    return 2;
+// WATCHDOG=1 every half WatchdogSec= while this loop runs.
+asio::awaitable<void> keep_watchdog(const SystemdNotifier& notifier) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    notifier.watchdog();
+    timer.expires_after(notifier.watchdog_interval());
+    co_await timer.async_wait(asio::use_awaitable);
   }
-  const auto& config = loaded.config;
-  if (args.print_config) {
-    fmt::print("{}", service::to_redacted_toml(config));
-    return 0;
-  }
-  if (auto e = service::setup_logging(log_options(config, root)); !e.empty()) {
-    fmt::print(stderr, "assist-sync run: {}\n", e);
-    return 2;
-  }
+}
 
-  // Signals are caught from here on, so a SIGTERM during start-up also stops cleanly.
-  asio::io_context io(1);
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-
-  Synchronizer sync(service::to_synchronizer_options(config));
-  if (auto ec = sync.start(); ec) {
-    spdlog::error("cannot start the synchronizer: {}", ec.message());
-    return 1;
-  }
+service::HttpApiOptions http_options(const service::ServiceConfig& config) {
   const auto listen = *service::parse_listen(config.http.listen);
   service::HttpApiOptions ho;
   ho.host = listen.host;
@@ -95,31 +122,87 @@ int run_service(const RunArgs& args, const CLI::App& root) {
   ho.max_connections = static_cast<std::size_t>(config.http.max_connections);
   ho.threads = config.http.threads;
   ho.max_batch_lines = static_cast<std::size_t>(config.http.max_batch_lines);
-  service::HttpApi api(ho, sync);
+  return ho;
+}
+
+// Loads the configuration; prints every problem and returns false when bad.
+bool load(const RunArgs& args, service::ConfigResult& loaded) {
+  loaded = service::load_config(args.config, service::process_env(),
+                                args.print_config ? service::SecretFiles::skip : service::SecretFiles::read);
+  if (loaded.ok()) return true;
+  for (const auto& e : loaded.errors) fmt::print(stderr, "assist-sync run: {}\n", e);
+  fmt::print(stderr, "assist-sync run: {} configuration error(s); see docs/configuration.md\n", loaded.errors.size());
+  return false;
+}
+
+int serve(const service::ServiceConfig& config) {
+  // Signals are caught from here on, so a SIGTERM during start-up also stops cleanly.
+  asio::io_context io(1);
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  StopRequest stop;
+  const SystemdNotifier notifier;
+  asio::co_spawn(io, handle_signals(signals, stop), asio::detached);
+  auto signal_thread = detail::named_thread("assist-signals", [&io] { io.run(); });
+  auto end_signals = [&] {
+    io.stop();
+    signal_thread.join();
+  };
+
+  Synchronizer sync(service::to_synchronizer_options(config));
+  if (auto ec = sync.start(); ec) {
+    spdlog::error(LogRecord("cannot start the synchronizer").error(ec).text());
+    end_signals();
+    return exit_code::failure;
+  }
+  service::HttpApi api(http_options(config), sync);
   std::string message;
   if (auto ec = api.start(message); ec) {
-    spdlog::error("{}", message);
+    spdlog::error(LogRecord("cannot start the HTTP API").with("reason", message).error(ec).text());
     sync.stop();
-    return 1;
+    end_signals();
+    return exit_code::failure;
   }
-  spdlog::info("serving on {} for gateway {} (audit {})", api.url(), service::redact(config.gateway.realtime_url),
-               config.audit.path);
+  spdlog::info(LogRecord("serving")
+                   .with("url", api.url())
+                   .with("gateway", service::redact(config.gateway.realtime_url))
+                   .with("audit", config.audit.path)
+                   .text());
   // A machine-readable line for supervisors and tests (port 0 picks a free port).
   fmt::print("assist-sync listening on {}\n", api.url());
   std::fflush(stdout);
+  notifier.ready(fmt::format("serving on {}", api.url()));
+  if (notifier.watchdog_interval().count() > 0) asio::co_spawn(io, keep_watchdog(notifier), asio::detached);
 
-  wait_for_stop(io, signals);
-
-  // Stop taking prompts, let the accepted ones finish (bounded by
-  // sync.stop_drain_ms; the rest end as failed, audited), flush and close the
-  // audit log, then answer the requests still waiting and close.
+  const int code = stop.wait();
+  notifier.stopping("draining accepted prompts");
+  // Stop taking prompts (probes now get 503), let the accepted ones finish
+  // (bounded by sync.stop_drain_ms; the rest end as failed, audited), flush
+  // and close the audit log, then answer the requests still waiting and close.
   api.stop_accepting();
   sync.stop();
   api.stop(config.http.shutdown_grace);
+  end_signals();
   const auto m = sync.metrics();
-  spdlog::info("stopped: {} prompts finished, {} acked, {} failed", m.syncs_total, m.syncs_successful, m.syncs_failed);
-  spdlog::default_logger()->flush();
-  return 0;
+  spdlog::info(LogRecord("stopped")
+                   .with("prompts_finished", m.syncs_total)
+                   .with("acked", m.syncs_successful)
+                   .with("failed", m.syncs_failed)
+                   .text());
+  return code;
+}
+
+int run_service(const RunArgs& args, const CLI::App& root) {
+  service::ConfigResult loaded;
+  if (!load(args, loaded)) return exit_code::usage;
+  if (args.print_config) {
+    fmt::print("{}", service::to_redacted_toml(loaded.config));
+    return exit_code::ok;
+  }
+  if (auto e = service::setup_logging(log_options(loaded.config, root)); !e.empty()) {
+    fmt::print(stderr, "assist-sync run: {}\n", e);
+    return exit_code::usage;
+  }
+  return serve(loaded.config);
 }
 
 }  // namespace
@@ -133,7 +216,23 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("-c,--config", args->config,
                   "TOML configuration file (see docs/configuration.md); ASSIST_<SECTION>_<KEY> variables override it")
       ->check(CLI::ExistingFile);
-  cmd->add_flag("--print-config", args->print_config, "Print the effective configuration (secrets redacted) and exit");
+  cmd->add_flag("--print-config", args->print_config,
+                "Print the effective configuration (secrets neither read from their files nor printed) and exit");
+  document(*cmd,
+           {{"assist-sync run --config /etc/assist-sync/assist-sync.toml",
+             "assist-sync run --config my.toml --print-config",
+             "ASSIST_HTTP_LISTEN=127.0.0.1:0 ASSIST_LOG_LEVEL=debug assist-sync run --config my.toml",
+             "curl -s -XPOST 'localhost:8080/v1/prompts?wait=outcome' -d @prompt.json",
+             "curl -s -XPOST localhost:8080/v1/prompts/batch --data-binary @prompts.jsonl"},
+            {{"ASSIST_CLIENT_SECRET", "the OAuth client secret (else gateway.client_secret_file)"},
+             {"ASSIST_API_KEY", "the HTTP API key (else http.api_key_file)"},
+             {"ASSIST_<SECTION>_<KEY>", "overrides a key, e.g. ASSIST_HTTP_LISTEN; any other ASSIST_* is an error"},
+             {"NOTIFY_SOCKET, WATCHDOG_USEC", "set by systemd (Type=notify, WatchdogSec=)"}},
+            {{exit_code::ok, "stopped by SIGTERM/SIGINT after draining, or --print-config"},
+             {exit_code::failure, "cannot start (audit log, port), or a second signal cut the drain short"},
+             {exit_code::usage, "bad usage or configuration (every problem is printed)"},
+             {exit_code::gateway_fatal, "the gateway refuses the credentials or the configuration"},
+             {exit_code::audit_fatal, "the audit log cannot be written"}}});
   const CLI::App* root = &app;
   return [cmd, args, root] { return *cmd ? run_service(*args, *root) : -1; };
 }

@@ -15,6 +15,9 @@
 
 #include "assist/frame.h"
 #include "assist/synchronizer.h"
+#include "core/detail/json_text.h"
+#include "exit_codes.h"
+#include "help.h"
 #include "service/logging.h"
 #include "service/prompt_input.h"
 
@@ -175,7 +178,7 @@ int run_send(const SendArgs& args) {
   if (ec) {
     fmt::print(stderr, "assist-sync send: no client secret: {} (set ASSIST_CLIENT_SECRET or --client-secret-file)\n",
                detail.empty() ? ec.message() : detail);
-    return 2;
+    return exit_code::usage;
   }
   service::register_secret(so.token.client_secret);
   so.token.token_url = args.token_url;
@@ -195,7 +198,7 @@ int run_send(const SendArgs& args) {
     file.open(args.file, std::ios::binary);
     if (!file) {
       fmt::print(stderr, "assist-sync send: cannot read {}: {}\n", args.file, std::strerror(errno));
-      return 2;
+      return exit_code::usage;
     }
     in = &file;
   }
@@ -204,7 +207,7 @@ int run_send(const SendArgs& args) {
   Synchronizer sync(so);
   if (auto start_error = sync.start(); start_error) {
     fmt::print(stderr, "assist-sync send: cannot start: {}\n", start_error.message());
-    return 2;
+    return exit_code::failure;
   }
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   const auto t0 = std::chrono::steady_clock::now();
@@ -266,9 +269,9 @@ int run_send(const SendArgs& args) {
   if (tty) fmt::print(stderr, "\r  {}\x1b[K\n", tally.progress());
   const auto summary =
       tally.summary(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (args.json) fmt::print("{}\n", boost::json::serialize(summary));
+  if (args.json) fmt::print("{}\n", detail::to_json_text(summary));
   else print_text_summary(summary);
-  return tally.every_line_terminal() ? 0 : 1;
+  return tally.every_line_terminal() ? exit_code::ok : exit_code::failure;
 }
 
 }  // namespace
@@ -303,6 +306,16 @@ std::function<int()> add_send_command(CLI::App& app) {
   cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the outcomes after the last line")
       ->check(CLI::Range(0.0, 86'400.0))
       ->capture_default_str();
+  document(*cmd,
+           {{"ASSIST_CLIENT_SECRET=… assist-sync send prompts.jsonl --token-url https://platform.example.com/oauth/token "
+             "--realtime-url wss://api.example.com/realtime/v1 --client-id my-client --audit audit.jsonl",
+             "cat prompts.jsonl | assist-sync send - --client-secret-file secret.txt --token-url … --realtime-url … "
+             "--client-id … --json"},
+            {{"ASSIST_CLIENT_SECRET", "the OAuth client secret (else --client-secret-file)"}},
+            {{exit_code::ok, "every line ended in an outcome (see the summary for which)"},
+             {exit_code::failure, "some line did not: unparsable, refused, or no outcome before --timeout"},
+             {exit_code::usage, "bad usage, no client secret, FILE unreadable"},
+             {exit_code::gateway_fatal, "the gateway refuses the credentials or the configuration"}}});
   return [cmd, args] { return *cmd ? run_send(*args) : -1; };
 }
 

@@ -1,4 +1,4 @@
-// Frame codec for the real-time wire contract (shared/protocol.md §2): typed
+// Frame codec for the real-time wire contract (docs/contract.md §2): typed
 // frames, encoding to and decoding from JSON text. Pure code: no I/O.
 #ifndef ASSIST_FRAME_H
 #define ASSIST_FRAME_H
@@ -122,11 +122,17 @@ std::error_code make_error_code(FrameErrc e);
 
 struct DecodeError {
   std::error_code code;
-  std::string detail;  // names the member, e.g. "payload.snippets[1].tags[0]: expected a string"
+  // What is wrong, whole (no need to prefix the code's message): names the
+  // member, e.g. "payload.snippets[1].tags[0]: expected a string", or says
+  // "malformed JSON: ...".
+  std::string detail;
   // The frame's frame_id and sequence when they could be read despite the
   // error, so a NACK can name the frame; empty and 0 otherwise.
   std::string frame_id;
   std::uint64_t sequence = 0;
+  // The frame's `type` when it could be read, so a peer can ignore a broken
+  // frame of a type only it sends (protocol §2); empty otherwise.
+  std::string type;
 };
 
 // The outcome of decode_frame: a frame, or why there is none.

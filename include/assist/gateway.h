@@ -1,5 +1,5 @@
 // The gateway emulator: the server side of the wire contract
-// (shared/protocol.md) as a real server on one listener: the OAuth token
+// (docs/contract.md) as a real server on one listener: the OAuth token
 // endpoint (POST /oauth/token), the real-time WebSocket (GET /realtime/v1) and
 // a statistics endpoint (GET /stats). It is the project's embedded default,
 // its test peer and a load/fault-test tool (`assist-sync gateway`).

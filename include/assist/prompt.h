@@ -1,5 +1,5 @@
 // The prompt model: what an agent-assist prompt is, and the limits it must fit.
-// Pure data; no I/O. Field names follow the wire contract (shared/protocol.md).
+// Pure data; no I/O. Field names follow the wire contract (docs/contract.md).
 #ifndef ASSIST_PROMPT_H
 #define ASSIST_PROMPT_H
 

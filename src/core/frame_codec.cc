@@ -227,6 +227,7 @@ DecodeResult finish(Decoder& d, bool ok, F&& frame) {
 DecodeResult decode_object(const json::object& obj, Decoder& d) {
   std::string type;
   if (!d.string(obj, root, "type", type)) return std::move(d.error);
+  d.error.type = type;
 
   if (type == "ACK") {
     Ack f;

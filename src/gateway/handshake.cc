@@ -48,6 +48,9 @@ UpgradeDecision decide(const Request& req, GatewayState& state) {
   } else {
     return {std::nullopt, json_error(400, "invalid_request", "malformed request target", keep_alive)};
   }
+  if (req.count(http::field::authorization) > 1) {
+    return {std::nullopt, json_error(400, "invalid_request", "more than one Authorization header", keep_alive)};
+  }
   std::optional<std::string> from_header;
   if (const auto auth = req[http::field::authorization]; !auth.empty()) {
     const auto space = auth.find(' ');

@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/detail/json_text.h"
+
 namespace assist::gateway {
 
 Response json_response(unsigned status, std::string body, bool keep_alive) {
@@ -20,7 +22,7 @@ Response json_response(unsigned status, std::string body, bool keep_alive) {
 Response json_error(unsigned status, std::string_view error, std::string_view description,
                     bool keep_alive) {
   const boost::json::object body{{"error", error}, {"error_description", description}};
-  return json_response(status, boost::json::serialize(body), keep_alive);
+  return json_response(status, detail::to_json_text(body), keep_alive);
 }
 
 void set_retry_after(Response& response, std::chrono::seconds delay) {

@@ -43,6 +43,11 @@ struct overloaded : Ts... {
 constexpr std::uint16_t close_token_expired = 4001;
 constexpr std::uint16_t close_going_away = 1001;
 
+// Types only the server sends; a client sending one is ignored (protocol §2).
+bool is_server_frame_type(std::string_view type) {
+  return type == "HELLO" || type == "ACK" || type == "NACK" || type == "PROMPT_FEEDBACK" || type == "SESSION_ENDED";
+}
+
 // One message for the writer: a text frame, or a close frame when close_code != 0.
 struct Outgoing {
   std::string text;
@@ -213,7 +218,10 @@ class RealtimeSession final : public LiveConnection,
     }
     auto decoded = decode_frame(text);
     if (!decoded) {
-      nack(refuse_undecodable(decoded.error()));
+      const auto& err = decoded.error();
+      // A frame of a type only the server sends is ignored, broken or not (protocol §2).
+      if (is_server_frame_type(err.type)) return;
+      nack(refuse_undecodable(err));
       return;
     }
     std::visit(overloaded{

@@ -2,6 +2,7 @@
 #include <boost/json.hpp>
 
 #include "assist/gateway.h"
+#include "core/detail/json_text.h"
 
 namespace assist {
 
@@ -31,7 +32,7 @@ std::string GatewayStats::to_json() const {
       {"handshakes_refused", handshakes_refused},
       {"bad_requests", bad_requests},
   };
-  return boost::json::serialize(out);
+  return detail::to_json_text(out);
 }
 
 }  // namespace assist

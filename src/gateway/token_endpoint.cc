@@ -12,6 +12,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/detail/json_text.h"
+
 namespace assist::gateway {
 namespace {
 
@@ -112,7 +114,10 @@ Response answer(const Request& req, GatewayState& state) {
     }
   }
 
-  // Client authentication: exactly one method (RFC 6749 §2.3).
+  // Client authentication: exactly one method (RFC 6749 §2.3), and one header.
+  if (req.count(http::field::authorization) > 1) {
+    return json_error(400, "invalid_request", "more than one Authorization header", keep_alive);
+  }
   const auto authorization = req[http::field::authorization];
   const bool in_body = params.contains("client_id") || params.contains("client_secret");
   if (!authorization.empty() && in_body) {
@@ -180,7 +185,7 @@ Response answer(const Request& req, GatewayState& state) {
                                  {"token_type", "Bearer"},
                                  {"expires_in", state.options.token_ttl.count()},
                                  {"scope", joined}};
-  auto res = json_response(200, boost::json::serialize(body), keep_alive);
+  auto res = json_response(200, detail::to_json_text(body), keep_alive);
   res.set(http::field::cache_control, "no-store");  // RFC 6749 §5.1
   res.set(http::field::pragma, "no-cache");
   return res;

@@ -11,7 +11,10 @@
 #ifndef ASSIST_SRC_NET_COALESCING_STREAM_H
 #define ASSIST_SRC_NET_COALESCING_STREAM_H
 
+#include <array>
+#include <chrono>
 #include <cstddef>
+#include <memory>
 #include <utility>
 
 #include <boost/asio/buffer.hpp>
@@ -22,6 +25,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/role.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -230,6 +234,48 @@ void async_teardown(boost::beast::role_type role, CoalescingStream<NextLayer>& s
                     TeardownHandler&& handler) {
   using boost::beast::websocket::async_teardown;
   async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
+}
+
+// How long a server's teardown waits for the peer to stop sending.
+inline constexpr std::chrono::seconds kTeardownDrain{5};
+
+// The read-and-discard loop of the server teardown below (an async_compose
+// implementation: reads until an error, then closes the socket).
+struct TeardownDrain {
+  boost::beast::tcp_stream& tcp;
+  std::unique_ptr<std::array<char, 4096>> sink = std::make_unique<std::array<char, 4096>>();
+
+  template <class Self>
+  void operator()(Self& self, boost::beast::error_code ec = {}, std::size_t = 0) {
+    if (!ec) return tcp.async_read_some(boost::asio::buffer(*sink), std::move(self));
+    boost::beast::error_code close_error;
+    tcp.socket().close(close_error);
+    // The peer's FIN, or its silence past the drain time, ends a teardown well.
+    const bool clean = ec == boost::asio::error::eof || ec == boost::beast::error::timeout;
+    self.complete(clean ? close_error : ec);
+  }
+};
+
+// A server's teardown over plain TCP: shut down sending, read and discard
+// until the peer's FIN (at most kTeardownDrain), then close. Beast 1.81's own
+// reads one 2 KiB chunk at most (its end-of-data test checks the wrong
+// variable) and closes with the rest unread, so when the server fails a
+// connection while the peer still sends (close 1009 in the middle of an
+// oversized fragmented message) the kernel answers with a reset, which can
+// destroy the close frame before the peer reads it.
+template <class TeardownHandler>
+void async_teardown(boost::beast::role_type role, CoalescingStream<boost::beast::tcp_stream>& stream,
+                    TeardownHandler&& handler) {
+  auto& tcp = stream.next_layer();
+  if (role != boost::beast::role_type::server) {
+    using boost::beast::websocket::async_teardown;
+    async_teardown(role, tcp, std::forward<TeardownHandler>(handler));
+    return;
+  }
+  boost::system::error_code ignored;
+  tcp.socket().shutdown(boost::asio::socket_base::shutdown_send, ignored);
+  tcp.expires_after(kTeardownDrain);
+  boost::asio::async_compose<TeardownHandler, void(boost::beast::error_code)>(TeardownDrain{tcp}, handler, tcp);
 }
 
 }  // namespace assist::net

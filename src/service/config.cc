@@ -18,6 +18,7 @@
 // Without the assert it reports the error, clean under ASan and UBSan.
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include "assist/validation.h"
 #include "net/tls.h"
@@ -290,7 +291,8 @@ std::string secret_key_hint(std::string_view path) {
   return {};
 }
 
-void apply_toml(ServiceConfig& config, std::string_view text, std::string_view source,
+// False after a syntax error (reported), when nothing else can be checked.
+bool apply_toml(ServiceConfig& config, std::string_view text, std::string_view source,
                 std::vector<std::string>& errors) {
   toml::table root;
   try {
@@ -298,7 +300,7 @@ void apply_toml(ServiceConfig& config, std::string_view text, std::string_view s
   } catch (const toml::parse_error& e) {
     errors.push_back(fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column,
                                  e.description()));
-    return;
+    return false;
   }
   for (const auto& [section_key, section_node] : root) {
     const std::string section(section_key.str());
@@ -324,12 +326,44 @@ void apply_toml(ServiceConfig& config, std::string_view text, std::string_view s
         errors.push_back(fmt::format("{}:{}: {}: {}", source, line, path, e));
     }
   }
+  return true;
 }
 
-void apply_env(ServiceConfig& config, const EnvLookup& env, std::vector<std::string>& errors) {
+// Levenshtein distance: how many one-character edits turn `a` into `b`.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Every ASSIST_* variable that is set must be one the configuration reads.
+void check_env_names(const Environment& env, std::vector<std::string>& errors) {
+  const auto known = env_names();
+  for (const auto& name : env.names) {
+    if (!name.starts_with("ASSIST_") || std::find(known.begin(), known.end(), name) != known.end()) continue;
+    const auto closest = std::min_element(known.begin(), known.end(), [&](const auto& a, const auto& b) {
+      return edit_distance(name, a) < edit_distance(name, b);
+    });
+    errors.push_back(fmt::format("{}: unknown environment variable; did you mean {}? (every ASSIST_* variable "
+                                 "must be one of those in docs/configuration.md)",
+                                 name, *closest));
+  }
+}
+
+void apply_env(ServiceConfig& config, const Environment& env, std::vector<std::string>& errors) {
+  check_env_names(env, errors);
   for (const auto& field : schema()) {
     const auto name = env_name(field.path());
-    const auto value = env(name);
+    const auto value = env.lookup(name);
     if (!value) continue;
     if (!is_valid_utf8(*value)) {  // TOML text is UTF-8; the environment need not be
       errors.push_back(fmt::format("{} ({}): not UTF-8 text", field.path(), name));
@@ -340,13 +374,16 @@ void apply_env(ServiceConfig& config, const EnvLookup& env, std::vector<std::str
   }
 }
 
-// The secret from `env_var` when set and non-empty, else from `file` when given.
-void load_one_secret(const EnvLookup& env, const std::string& env_var, const std::string& file_key,
-                     const std::string& file, std::string& secret, std::string& source,
-                     std::vector<std::string>& errors) {
-  if (auto v = env(env_var); v && !v->empty()) {
+// The secret from `env_var` when set and non-empty, else from `file` when
+// given (with SecretFiles::skip the file is only named as the source).
+void load_one_secret(const Environment& env, SecretFiles files, const std::string& env_var,
+                     const std::string& file_key, const std::string& file, std::string& secret,
+                     std::string& source, std::vector<std::string>& errors) {
+  if (auto v = env.lookup(env_var); v && !v->empty()) {
     secret = *v;
     source = env_var;
+  } else if (!file.empty() && files == SecretFiles::skip) {
+    source = file;
   } else if (!file.empty()) {
     std::error_code ec;
     std::string detail;
@@ -400,11 +437,25 @@ void validate(ServiceConfig& c, std::vector<std::string>& errors) {
 
 }  // namespace
 
-EnvLookup process_env() {
-  return [](const std::string& name) -> std::optional<std::string> {
+Environment process_env() {
+  Environment env;
+  env.lookup = [](const std::string& name) -> std::optional<std::string> {
     if (const char* v = std::getenv(name.c_str())) return std::string(v);
     return std::nullopt;
   };
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    env.names.emplace_back(text.substr(0, text.find('=')));
+  }
+  return env;
+}
+
+std::vector<std::string> env_names() {
+  std::vector<std::string> names;
+  for (const auto& key : config_keys()) names.push_back(env_name(key));
+  names.emplace_back("ASSIST_CLIENT_SECRET");
+  names.emplace_back("ASSIST_API_KEY");
+  return names;
 }
 
 std::string env_name(std::string_view key) {
@@ -413,21 +464,22 @@ std::string env_name(std::string_view key) {
   return out;
 }
 
-ConfigResult parse_config(std::string_view toml_text, std::string_view source, const EnvLookup& env) {
+ConfigResult parse_config(std::string_view toml_text, std::string_view source, const Environment& env,
+                          SecretFiles secrets) {
   ConfigResult result;
   auto& c = result.config;
-  if (!toml_text.empty()) apply_toml(c, toml_text, source, result.errors);
+  if (!toml_text.empty() && !apply_toml(c, toml_text, source, result.errors)) return result;
   apply_env(c, env, result.errors);
-  load_one_secret(env, "ASSIST_CLIENT_SECRET", "gateway.client_secret_file", c.gateway.client_secret_file,
+  load_one_secret(env, secrets, "ASSIST_CLIENT_SECRET", "gateway.client_secret_file", c.gateway.client_secret_file,
                   c.client_secret, c.client_secret_source, result.errors);
-  load_one_secret(env, "ASSIST_API_KEY", "http.api_key_file", c.http.api_key_file, c.api_key, c.api_key_source,
-                  result.errors);
+  load_one_secret(env, secrets, "ASSIST_API_KEY", "http.api_key_file", c.http.api_key_file, c.api_key,
+                  c.api_key_source, result.errors);
   validate(c, result.errors);
   return result;
 }
 
-ConfigResult load_config(const std::string& path, const EnvLookup& env) {
-  if (path.empty()) return parse_config({}, {}, env);
+ConfigResult load_config(const std::string& path, const Environment& env, SecretFiles secrets) {
+  if (path.empty()) return parse_config({}, {}, env, secrets);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     ConfigResult r;
@@ -438,7 +490,7 @@ ConfigResult load_config(const std::string& path, const EnvLookup& env) {
   text << in.rdbuf();
   auto content = text.str();
   if (content.empty()) content = "\n";  // an empty file is a valid, empty configuration
-  return parse_config(content, path, env);
+  return parse_config(content, path, env, secrets);
 }
 
 std::string to_redacted_toml(const ServiceConfig& config) {
@@ -452,8 +504,9 @@ std::string to_redacted_toml(const ServiceConfig& config) {
     out += fmt::format("{} = {}\n", field.key, redact(field.render(config)));
   }
   auto describe = [](const std::string& secret, const std::string& source) {
-    if (secret.empty()) return std::string("not set");
-    return fmt::format("set ({} bytes, from {}), value redacted", secret.size(), source);
+    if (source.empty()) return std::string("not set");
+    if (secret.empty()) return fmt::format("from {} (not read by --print-config)", source);
+    return fmt::format("set, from {}", source);
   };
   out += "\n# secrets (never printed)\n";
   out += fmt::format("# client secret: {}\n", describe(config.client_secret, config.client_secret_source));

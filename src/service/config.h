@@ -93,10 +93,15 @@ struct ServiceConfig {
   std::string api_key_source;
 };
 
-// Looks up an environment variable; nullopt when unset. Injectable for tests.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+// The environment the configuration reads: a lookup by name (nullopt when
+// unset) and the names of every variable set, so that a misspelt ASSIST_*
+// name is an error rather than silently ignored. Injectable for tests.
+struct Environment {
+  std::function<std::optional<std::string>(const std::string& name)> lookup;
+  std::vector<std::string> names;
+};
 // The process environment.
-EnvLookup process_env();
+Environment process_env();
 
 struct ConfigResult {
   ServiceConfig config;
@@ -106,20 +111,32 @@ struct ConfigResult {
   bool ok() const { return errors.empty(); }
 };
 
+// Whether the secret files are read, or only named (--print-config, which
+// must work on a machine that cannot read them).
+enum class SecretFiles { read, skip };
+
 // Defaults, then the TOML text (`source` names it in errors; empty text: no
 // file), then the ASSIST_* overrides from `env`, then the secrets, then
-// validation. Unknown sections and keys are errors (typos must not pass).
-ConfigResult parse_config(std::string_view toml_text, std::string_view source, const EnvLookup& env);
+// validation. Unknown sections, keys and ASSIST_* variables are errors (typos
+// must not pass; a variable's error names the closest valid name). A TOML
+// syntax error is reported alone: nothing after it could be checked.
+ConfigResult parse_config(std::string_view toml_text, std::string_view source, const Environment& env,
+                          SecretFiles secrets = SecretFiles::read);
 
 // parse_config on the file at `path` (empty: no file).
-ConfigResult load_config(const std::string& path, const EnvLookup& env);
+ConfigResult load_config(const std::string& path, const Environment& env, SecretFiles secrets = SecretFiles::read);
 
 // The environment variable that overrides `key` ("http.listen" ->
 // "ASSIST_HTTP_LISTEN").
 std::string env_name(std::string_view key);
 
+// Every environment variable the configuration reads: ASSIST_<SECTION>_<KEY>
+// for each key, ASSIST_CLIENT_SECRET and ASSIST_API_KEY.
+std::vector<std::string> env_names();
+
 // The effective configuration as TOML, secrets replaced by a comment saying
-// where they came from, credential-looking URL parts masked.
+// where they come from (never their value or length), credential-looking URL
+// parts masked.
 std::string to_redacted_toml(const ServiceConfig& config);
 
 // Every key, "section.key", in documentation order.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -26,7 +27,10 @@
 #include <spdlog/spdlog.h>
 
 #include "assist/frame.h"
+#include "core/detail/json_text.h"
+#include "core/detail/log_record.h"
 #include "core/detail/thread.h"
+#include "service/process_metrics.h"
 #include "service/prompt_input.h"
 
 namespace assist::service {
@@ -45,7 +49,7 @@ Response json_response(http::status status, const json::value& body) {
   Response res{status, 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::server, "assist-sync");
-  res.body() = json::serialize(body);
+  res.body() = detail::to_json_text(body);
   res.body().push_back('\n');
   return res;
 }
@@ -126,26 +130,38 @@ struct HttpApi::Impl {
     return {};
   }
 
-  void stop_accepting() {
-    if (draining.exchange(true)) return;
-    asio::post(io, [this] {
-      boost::system::error_code ignored;
-      acceptor.close(ignored);
-    });
-  }
+  // The listener stays open while draining: probes get 503, not a refused connection.
+  void stop_accepting() { draining.store(true); }
 
   void stop(std::chrono::milliseconds grace) {
     if (threads.empty()) return;
     stop_accepting();
+    close_listener();
     {
       std::unique_lock lock(busy_mu);
       if (!busy_cv.wait_for(lock, grace, [this] { return busy == 0; }))
-        spdlog::warn("HTTP API stopping with {} requests still being served", busy);
+        spdlog::warn(detail::LogRecord("HTTP API stopping with requests still being served")
+                         .with("requests", busy)
+                         .text());
     }
     work.reset();
     io.stop();
     for (auto& t : threads) t.join();
     threads.clear();
+  }
+
+  // Closes the acceptor on an I/O thread (where the accept loop uses it) and
+  // waits until it is closed: once stop() has stopped those threads, a close
+  // still queued would never run, and the kernel would go on accepting
+  // connections that no one answers.
+  void close_listener() {
+    std::promise<void> closed;
+    asio::post(io, [this, &closed] {
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+      closed.set_value();
+    });
+    closed.get_future().wait();
   }
 
   // ----- serving ---------------------------------------------------------------
@@ -155,7 +171,7 @@ struct HttpApi::Impl {
       auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), use_tuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-        spdlog::warn("HTTP accept failed: {}", ec.message());
+        spdlog::warn(detail::LogRecord("HTTP accept failed").with("listen", url()).error(ec).text());
         continue;
       }
       auto executor = socket.get_executor();
@@ -288,6 +304,9 @@ struct HttpApi::Impl {
     }
     if (path == "/readyz") {
       if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
+      if (draining.load())
+        co_return json_response(http::status::service_unavailable,
+                                json::object{{"ready", false}, {"error", "shutting down"}});
       if (sync.ready()) co_return json_response(http::status::ok, json::object{{"ready", true}});
       co_return json_response(http::status::service_unavailable,
                               json::object{{"ready", false},
@@ -295,6 +314,9 @@ struct HttpApi::Impl {
     }
     const bool known = path == "/metrics" || path == "/v1/prompts" || path == "/v1/prompts/batch";
     if (!known) co_return error_response(http::status::not_found, fmt::format("no such resource: {}", path));
+    // Which of two would count is ambiguous between proxies and servers: refuse both.
+    if (req.count(http::field::authorization) > 1)
+      co_return error_response(http::status::bad_request, "more than one Authorization header");
     if (!authorized(req)) {
       stats_unauthorized.fetch_add(1);
       auto res = error_response(http::status::unauthorized, "missing or wrong API key (Authorization: Bearer <key>)");
@@ -305,7 +327,8 @@ struct HttpApi::Impl {
       if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
       Response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = assist::prometheus_text(sync.metrics()) + prometheus_text(stats(), sync.ready());
+      res.body() = assist::prometheus_text(sync.metrics()) + prometheus_text(stats(), sync.ready()) +
+                   process_prometheus_text();
       co_return res;
     }
     if (method != http::verb::post) co_return allow("POST");
@@ -376,7 +399,7 @@ struct HttpApi::Impl {
         r.body["line"] = line;
         r.body["status"] = 200;
       }
-      out += json::serialize(r.body);
+      detail::append_json_text(r.body, out);
       out.push_back('\n');
     }
     Response res{http::status::ok, 11};
@@ -384,6 +407,12 @@ struct HttpApi::Impl {
     res.set(http::field::server, "assist-sync");
     res.body() = std::move(out);
     co_return res;
+  }
+
+  std::string url() const {
+    const bool v6 = options.host.find(':') != std::string::npos;
+    return v6 ? fmt::format("http://[{}]:{}", options.host, bound_port.load())
+              : fmt::format("http://{}:{}", options.host, bound_port.load());
   }
 
   HttpApiStats stats() const {
@@ -423,11 +452,7 @@ HttpApi::HttpApi(HttpApiOptions options, Synchronizer& synchronizer)
 HttpApi::~HttpApi() { impl_->stop(std::chrono::milliseconds(0)); }
 std::error_code HttpApi::start(std::string& message) { return impl_->start(message); }
 std::uint16_t HttpApi::port() const { return impl_->bound_port.load(); }
-std::string HttpApi::url() const {
-  const bool v6 = impl_->options.host.find(':') != std::string::npos;
-  return v6 ? fmt::format("http://[{}]:{}", impl_->options.host, port())
-            : fmt::format("http://{}:{}", impl_->options.host, port());
-}
+std::string HttpApi::url() const { return impl_->url(); }
 void HttpApi::stop_accepting() { impl_->stop_accepting(); }
 void HttpApi::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
 HttpApiStats HttpApi::stats() const { return impl_->stats(); }

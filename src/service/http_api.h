@@ -8,7 +8,8 @@
 // Errors are JSON: {"error":"...","violations":[{"field","reason"}]}. When an
 // API key is set every path but /healthz and /readyz needs
 // `Authorization: Bearer <key>` (compared in constant time); a non-loopback
-// listener refuses to start without one. docs/operations.md has the details.
+// listener refuses to start without one; a request with two Authorization
+// headers gets 400. docs/operations.md has the details.
 #ifndef ASSIST_SRC_SERVICE_HTTP_API_H
 #define ASSIST_SRC_SERVICE_HTTP_API_H
 
@@ -64,12 +65,15 @@ class HttpApi {
   // "http://HOST:PORT".
   std::string url() const;
 
-  // Closes the listener; requests still arriving on open connections get 503
-  // with `Connection: close`. Requests already being served go on.
+  // Stops taking prompts: they get 503, /readyz answers 503, and every answer
+  // carries `Connection: close`. The listener stays open until stop(), so
+  // probes during a drain get that 503 rather than a refused connection.
+  // Requests already being served go on.
   void stop_accepting();
 
-  // stop_accepting(), waits up to `grace` for requests being served to
-  // finish, then closes every connection and joins the threads. Requests
+  // stop_accepting(), closes the listener, waits up to `grace` for requests
+  // being served to finish, then closes every connection and joins the
+  // threads. Requests
   // waiting for an outcome (?wait=outcome) finish once the synchronizer has
   // stopped, so stop the synchronizer first. Idempotent.
   void stop(std::chrono::milliseconds grace);

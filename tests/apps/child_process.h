@@ -103,6 +103,17 @@ class ChildProcess {
     return exit_code_;
   }
 
+  // Reads until stderr holds `text` (true) or `timeout` passes, or the
+  // process closed its output (false).
+  bool wait_for_err(const std::string& text, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (err_.find(text) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !pump(left)) return false;
+    }
+    return true;
+  }
+
   // Everything read so far.
   const std::string& out() const { return out_; }
   const std::string& err() const { return err_; }

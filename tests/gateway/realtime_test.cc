@@ -149,6 +149,9 @@ TEST_F(GatewayRealtimeTest, UnparsableFrameIsNackedAndTheConnectionStaysOpen) {
   EXPECT_EQ(nack["type"], "NACK");
   EXPECT_EQ(nack["code"], "INVALID_FRAME");
   EXPECT_EQ(nack["frame_id"], "");
+  const std::string reason(nack["reason"].as_string());
+  EXPECT_TRUE(reason.starts_with("malformed JSON: ")) << reason;
+  EXPECT_EQ(reason.find("malformed JSON: malformed JSON"), std::string::npos) << reason;
   const auto id = ids.next();
   ASSERT_TRUE(client->send(prompt(id, 2)));
   EXPECT_EQ(client->read_json()["type"], "ACK");
@@ -194,6 +197,31 @@ TEST_F(GatewayRealtimeTest, UnknownFrameTypesAreIgnored) {
   auto next = client->read_json();
   EXPECT_EQ(next["type"], "ACK");
   EXPECT_EQ(next["frame_id"], boost::json::value(id));
+}
+
+TEST_F(GatewayRealtimeTest, ServerFrameTypesFromTheClientAreIgnoredEvenWhenBroken) {
+  start();
+  auto client = open();
+  for (const auto* frame : {R"({"type":"ACK"})", R"({"type":"HELLO","connection_id":7})",
+                            R"({"type":"NACK","frame_id":"x"})",
+                            R"({"type":"PROMPT_FEEDBACK","frame_id":"x","session_id":"s","action":"LIKED"})",
+                            R"({"type":"SESSION_ENDED","session_id":"s"})"})
+    ASSERT_TRUE(client->send(frame));
+  const auto id = ids.next();
+  ASSERT_TRUE(client->send(prompt(id, 1)));
+  auto next = client->read_json();
+  EXPECT_EQ(next["type"], "ACK") << next;
+  EXPECT_EQ(next["frame_id"], boost::json::value(id));
+  EXPECT_TRUE(gateway->stats().nacks_by_code.empty());
+}
+
+TEST_F(GatewayRealtimeTest, TwoAuthorizationHeadersAreRefusedWith400) {
+  start();
+  const auto token = fetch_token(target);
+  WsClient client(target);
+  EXPECT_EQ(client.connect("/realtime/v1", {{"Authorization", "Bearer " + token}, {"Authorization", "Bearer other"}}),
+            400u);
+  EXPECT_EQ(client.refusal().json()["error_description"], "more than one Authorization header");
 }
 
 TEST_F(GatewayRealtimeTest, StalePromptIsNacked) {
@@ -280,6 +308,19 @@ TEST_F(GatewayRealtimeTest, OversizedFrameClosesWith1009) {
   client->send(std::string(2048, 'x'));
   EXPECT_FALSE(client->read());
   EXPECT_EQ(client->close_code(), 1009);
+  EXPECT_TRUE(stats_eventually([](const GatewayStats& s) { return s.closes_1009 == 1; }));
+}
+
+TEST_F(GatewayRealtimeTest, OversizedFragmentedMessageClosesWith1009NotAReset) {
+  start();  // max_frame_bytes 65536
+  auto client = open();
+  // 16 MiB in 32 KiB fragments, more than the sockets buffer: the gateway
+  // stops after 64 KiB while the client is still sending. It must read and
+  // discard the rest, or its close leaves unread data, the kernel resets the
+  // connection, and the client's writes and the close frame are lost.
+  EXPECT_TRUE(client->send_fragmented(std::string(16 << 20, 'x'), 32 << 10));
+  EXPECT_FALSE(client->read());
+  EXPECT_EQ(client->close_code(), 1009) << client->error().message();
   EXPECT_TRUE(stats_eventually([](const GatewayStats& s) { return s.closes_1009 == 1; }));
 }
 

@@ -1,5 +1,6 @@
 #include "test_client.h"
 
+#include <algorithm>
 #include <cctype>
 #include <variant>
 
@@ -83,7 +84,7 @@ http::request<http::string_body> make_request(const std::string& method, const s
                                               std::uint16_t port) {
   http::request<http::string_body> req{http::string_to_verb(method), path, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-  for (const auto& [name, value] : headers) req.set(name, value);
+  for (const auto& [name, value] : headers) req.insert(name, value);
   req.body() = body;
   if (!body.empty() || method == "POST") req.prepare_payload();
   return req;
@@ -224,7 +225,7 @@ unsigned WsClient::connect(const std::string& path, const Headers& headers) {
       if (ec) co_return 0u;
       beast::get_lowest_layer(s).socket().set_option(tcp::no_delay(true), ec);
       s.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-        for (const auto& [name, value] : headers) req.set(name, value);
+        for (const auto& [name, value] : headers) req.insert(name, value);
       }));
       std::tie(ec) = co_await s.async_handshake(res, "127.0.0.1", path, use_tuple);
     } else {
@@ -238,7 +239,7 @@ unsigned WsClient::connect(const std::string& path, const Headers& headers) {
       std::tie(ec) = co_await s.next_layer().async_handshake(asio::ssl::stream_base::client, use_tuple);
       if (ec) co_return 0u;
       s.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-        for (const auto& [name, value] : headers) req.set(name, value);
+        for (const auto& [name, value] : headers) req.insert(name, value);
       }));
       std::tie(ec) = co_await s.async_handshake(res, "127.0.0.1", path, use_tuple);
     }
@@ -267,6 +268,22 @@ bool WsClient::send_binary(const std::string& data) {
       auto [ec, n] = co_await s.async_write(asio::buffer(data), use_tuple);
       s.text(true);
       co_return !ec;
+    });
+  };
+  return run_op<bool>(impl_->ioc, op(), default_deadline, [&] { impl_->abort(); }).value_or(false);
+}
+
+bool WsClient::send_fragmented(const std::string& text, std::size_t fragment) {
+  auto op = [&]() -> asio::awaitable<bool> {
+    co_return co_await impl_->with_ws([&](auto& s) -> asio::awaitable<bool> {
+      s.text(true);
+      for (std::size_t at = 0; at < text.size(); at += fragment) {
+        const auto size = std::min(fragment, text.size() - at);
+        auto [ec, n] = co_await s.async_write_some(at + size == text.size(), asio::buffer(text.data() + at, size),
+                                                   use_tuple);
+        if (ec) co_return false;
+      }
+      co_return true;
     });
   };
   return run_op<bool>(impl_->ioc, op(), default_deadline, [&] { impl_->abort(); }).value_or(false);

@@ -68,6 +68,9 @@ class WsClient {
 
   bool send(const std::string& text);
   bool send_binary(const std::string& data);
+  // One text message in fragments of `fragment` bytes; false when a write
+  // failed (the peer may close before the last fragment).
+  bool send_fragmented(const std::string& text, std::size_t fragment);
   bool ping();
 
   // The next text message; nullopt when the connection ended or the deadline

@@ -91,6 +91,15 @@ TEST_F(GatewayTokenTest, TwoAuthenticationMethodsAreInvalidRequest) {
   EXPECT_EQ(reply.json()["error"], "invalid_request");
 }
 
+TEST_F(GatewayTokenTest, TwoAuthorizationHeadersAreInvalidRequest) {
+  // The first would have won: a proxy and the server could disagree on who asks.
+  auto reply = post("grant_type=client_credentials", {{"Authorization", basic_auth("demo-client", "demo-secret")},
+                                                      {"Authorization", basic_auth("reader", "s3cr:t+%")}});
+  EXPECT_EQ(reply.status, 400u) << reply.body;
+  EXPECT_EQ(reply.json()["error"], "invalid_request");
+  EXPECT_EQ(reply.json()["error_description"], "more than one Authorization header");
+}
+
 TEST_F(GatewayTokenTest, BadCredentialsAreInvalidClient) {
   for (const auto& reply : {token_request(target, "grant_type=client_credentials", "demo-client", "wrong"),
                             token_request(target, "grant_type=client_credentials", "nobody", "demo-secret"),

@@ -252,6 +252,12 @@ TEST_F(HttpApiTest, ApiKeyIsRequiredWhenSet) {
   EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 200u);  // probes stay open
   EXPECT_EQ(http_request(port(), http::verb::get, "/readyz").status, 200u);
   EXPECT_EQ(api_->stats().unauthorized, 3u);
+
+  // Two Authorization headers: which one counts is ambiguous, so neither does.
+  const auto twice = http_request(port(), http::verb::post, "/v1/prompts", prompt_json("A-2"),
+                                  {{"Authorization", "Bearer correct-horse-battery"}, {"Authorization", "Bearer x"}});
+  EXPECT_EQ(twice.status, 400u) << twice.body;
+  EXPECT_NE(twice.body.find("more than one Authorization header"), std::string::npos) << twice.body;
 }
 
 TEST_F(HttpApiTest, NonLoopbackWithoutKeyRefusesToStart) {
@@ -272,6 +278,12 @@ TEST_F(HttpApiTest, DrainingRefusesNewPromptsWith503) {
   const auto r = client.request(http::verb::post, "/v1/prompts", prompt_json("D-2"));
   EXPECT_EQ(r.status, 503u);
   EXPECT_EQ(r.header("Connection"), "close");
+  // New connections are still answered while draining: probes see 503, not a refusal.
+  const auto ready = http_request(port(), http::verb::get, "/readyz");
+  EXPECT_EQ(ready.status, 503u) << ready.error;
+  EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 200u);
+  api_->stop(0ms);
+  EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 0u);  // closed for good
 }
 
 }  // namespace

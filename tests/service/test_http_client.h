@@ -49,7 +49,7 @@ class TestHttpClient {
     }
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
-    for (const auto& [k, v] : headers) req.set(k, v);
+    for (const auto& [k, v] : headers) req.insert(k, v);  // insert: a test may repeat a header
     req.body() = std::move(body);
     req.prepare_payload();
     boost::system::error_code ec;
