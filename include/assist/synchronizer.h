@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -27,6 +28,20 @@
 #include "assist/validation.h"
 
 namespace assist {
+
+// Told of every accepted prompt and of its outcome, to answer "what became
+// of frame X" later (the service's GET /v1/prompts/{frame_id}). Both calls
+// must be short and must not block or throw: on_outcome runs on the
+// synchronizer thread, on the delivery path.
+class OutcomeObserver {
+ public:
+  virtual ~OutcomeObserver() = default;
+  // `frame_id` was accepted. Runs on the thread of sync_prompt, after the
+  // prompt was handed over: its on_outcome may already have run.
+  virtual void on_accepted(std::string_view frame_id) noexcept = 0;
+  // The prompt's final outcome (frame_id set). Runs on the synchronizer thread.
+  virtual void on_outcome(const SyncOutcome& outcome) noexcept = 0;
+};
 
 struct SynchronizerOptions {
   transport::TokenOptions token;
@@ -64,6 +79,9 @@ struct SynchronizerOptions {
   std::size_t crm_queue = 4096;
   // The HTTP alternative: POST each update as JSON. An empty url: off.
   CrmWebhookOptions crm_webhook;
+
+  // Not owned; must outlive the synchronizer. nullptr: none.
+  OutcomeObserver* observer = nullptr;
 
   Clock* clock = nullptr;    // nullptr: system_clock()
   Random* random = nullptr;  // nullptr: seeded from the OS; used on the synchronizer thread only

@@ -216,6 +216,7 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
     // One hand-off per batch, not per prompt: a post is a queue operation and
     // often a wake-up of the synchronizer thread.
     if (first) asio::post(io, [this] { take_inbox(); });
+    if (options.observer) options.observer->on_accepted(state->frame_id);
     SubmitResult r;
     r.ticket = PromptTicket(std::move(state));
     return r;
@@ -237,15 +238,21 @@ struct Synchronizer::Impl final : sync::SchedulerSink, sync::Placement {
   // ----- sync::Placement -----------------------------------------------------
 
   std::optional<transport::LinkId> place_session(const std::string& sid) override {
-    return pool.place_session(sid);
+    auto link = pool.place_session(sid);
+    metrics.sessions.set(static_cast<std::int64_t>(pool.sessions()));
+    return link;
   }
-  void release_session(const std::string& sid) override { pool.release_session(sid); }
+  void release_session(const std::string& sid) override {
+    pool.release_session(sid);
+    metrics.sessions.set(static_cast<std::int64_t>(pool.sessions()));
+  }
   void wake(transport::LinkId link) override { pool.wake(link); }
 
   // ----- sync::SchedulerSink -------------------------------------------------
 
   void on_outcome(const sync::Entry& entry, const SyncOutcome& o) override {
     pending.fetch_sub(1);
+    if (options.observer) options.observer->on_outcome(o);
     if (o.kind == OutcomeKind::acked)
       metrics.record_ack(std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::duration<double>(o.latency_seconds)),
