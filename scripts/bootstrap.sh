@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-websockets curl
+  chromium  # headless, for the status page test (tests/apps/status_page_test.cc)
 )
 
 missing=()

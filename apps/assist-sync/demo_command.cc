@@ -3,18 +3,26 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "assist/audit.h"
 #include "assist/gateway.h"
 #include "assist/source_example.h"
 #include "assist/synchronizer.h"
+#include "service/http_api.h"
+#include "service/outcome_table.h"
+#include "service/status_model.h"
 
 namespace assist::cli {
 namespace {
@@ -28,6 +36,46 @@ struct DemoOptions {
   int stale_every = 40;      // every Nth prompt was produced 3 s ago: never shown
   int supersede_every = 25;  // every Nth prompt is followed at once by a correction
   std::string audit_path;    // empty: a fresh temporary directory
+  bool hold = false;         // keep the service up after the burst, for its status page
+};
+
+// --hold: what the service's HTTP API serves (the status page, /metrics, the
+// outcome lookup), and the signals that end the hold. Made before the
+// synchronizer, which reports its outcomes to it.
+class HeldService {
+ public:
+  HeldService() : signals_(io_, SIGINT, SIGTERM) {
+    spdlog::default_logger()->sinks().push_back(status_.error_sink());
+  }
+  OutcomeObserver* observer() { return &outcomes_; }
+
+  // The API for `sync` on 127.0.0.1:0; null (and why, on stderr) when it
+  // cannot listen. Destroy it before `sync`.
+  std::unique_ptr<service::HttpApi> serve(Synchronizer& sync) {
+    service::HttpApiOptions o;
+    o.port = 0;
+    o.status = &status_;
+    o.outcomes = &outcomes_;
+    auto api = std::make_unique<service::HttpApi>(o, sync);
+    std::string message;
+    if (api->start(message)) {
+      fmt::print(stderr, "cannot serve the status page: {}\n", message);
+      return nullptr;
+    }
+    return api;
+  }
+
+  // Blocks until SIGINT or SIGTERM.
+  void wait_for_signal() {
+    signals_.async_wait([](const boost::system::error_code&, int) {});
+    io_.run();
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  service::OutcomeTable outcomes_;
+  service::StatusModel status_;
 };
 
 // Prompt `i` of the burst, for `session`, in that session's `round`-th
@@ -140,10 +188,18 @@ int run_demo(const DemoOptions& opt) {
   so.crm_callback = [&tally](const std::string&, const CrmUpdate& n) {
     if (n.adopted) tally.adopted();
   };
+  std::optional<HeldService> held;
+  if (opt.hold) so.observer = held.emplace().observer();
   Synchronizer sync(so);
   if (auto ec = sync.start(); ec) {
     fmt::print(stderr, "cannot start: {}\n", ec.message());
     return 2;
+  }
+  const auto api = held ? held->serve(sync) : nullptr;
+  if (held && !api) return 1;
+  if (api) {
+    fmt::print("status page: {}/ (live during the burst, and after it until Ctrl-C)\n", api->url());
+    std::fflush(stdout);
   }
 
   // 3. The source's example prompt, end to end.
@@ -196,7 +252,16 @@ int run_demo(const DemoOptions& opt) {
   const auto finished = tally.wait_for(accepted, std::chrono::steady_clock::now() + 30s);
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::this_thread::sleep_for(100ms);  // let late adoption feedback arrive before the summary
+  if (api) {
+    fmt::print("burst done; the service stays up: status page {}/, metrics {}/metrics\n"
+               "press Ctrl-C (or send SIGTERM) to stop and print the summary\n",
+               api->url(), api->url());
+    std::fflush(stdout);
+    held->wait_for_signal();
+    api->stop_accepting();
+  }
   sync.stop();
+  if (api) api->stop(1s);
   const auto stats = gateway.stats();
   gateway.stop();
 
@@ -249,6 +314,9 @@ std::function<int()> add_demo_command(CLI::App& app) {
   cmd->add_option("--sessions", opt->sessions, "sessions the burst spreads over")->check(CLI::Range(1, 100'000));
   cmd->add_option("--rate", opt->rate, "prompts per second offered in the burst")->check(CLI::Range(1.0, 1e6));
   cmd->add_option("--audit", opt->audit_path, "audit log file (default: a fresh temporary directory)");
+  cmd->add_flag("--hold", opt->hold,
+                "serve the status page (and /metrics, /v1/status) on 127.0.0.1 during the burst, and keep the "
+                "service up after it until Ctrl-C or SIGTERM");
   return [cmd, opt] { return *cmd ? run_demo(*opt) : -1; };
 }
 

@@ -15,6 +15,8 @@
 #include "service/config.h"
 #include "service/http_api.h"
 #include "service/logging.h"
+#include "service/outcome_table.h"
+#include "service/status_model.h"
 
 namespace assist::cli {
 namespace {
@@ -79,7 +81,14 @@ int run_service(const RunArgs& args, const CLI::App& root) {
   asio::io_context io(1);
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
 
-  Synchronizer sync(service::to_synchronizer_options(config));
+  // The status page's figures (warnings and errors from start-up on) and the
+  // outcome lookup, fed by the synchronizer.
+  service::StatusModel status;
+  spdlog::default_logger()->sinks().push_back(status.error_sink());
+  service::OutcomeTable outcomes;
+  auto sync_options = service::to_synchronizer_options(config);
+  sync_options.observer = &outcomes;
+  Synchronizer sync(sync_options);
   if (auto ec = sync.start(); ec) {
     spdlog::error("cannot start the synchronizer: {}", ec.message());
     return 1;
@@ -95,6 +104,8 @@ int run_service(const RunArgs& args, const CLI::App& root) {
   ho.max_connections = static_cast<std::size_t>(config.http.max_connections);
   ho.threads = config.http.threads;
   ho.max_batch_lines = static_cast<std::size_t>(config.http.max_batch_lines);
+  ho.status = &status;
+  ho.outcomes = &outcomes;
   service::HttpApi api(ho, sync);
   std::string message;
   if (auto ec = api.start(message); ec) {
@@ -129,7 +140,8 @@ std::function<int()> add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "run",
       "Run the service: keep connections to the configured gateway and serve the local HTTP API "
-      "(POST /v1/prompts, /v1/prompts/batch, GET /metrics, /healthz, /readyz)");
+      "(POST /v1/prompts, /v1/prompts/batch, GET /metrics, /healthz, /readyz, the status page at /, "
+      "/v1/status, /v1/prompts/{frame_id})");
   cmd->add_option("-c,--config", args->config,
                   "TOML configuration file (see docs/configuration.md); ASSIST_<SECTION>_<KEY> variables override it")
       ->check(CLI::ExistingFile);

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "apps/child_process.h"
+#include "apps/spawned_service.h"
 #include "service/test_http_client.h"
 
 namespace assist::testing {
@@ -61,21 +62,6 @@ std::vector<json::object> read_jsonl(const std::string& path) {
   return out;
 }
 
-// A spawned `assist-sync gateway` on an ephemeral port.
-struct SpawnedGateway {
-  SpawnedGateway() : process({kBinary, "gateway", "--listen", "127.0.0.1:0"}) {
-    const auto line = process.read_line(20s);
-    if (!line) return;
-    std::smatch m;
-    if (std::regex_search(*line, m, std::regex(R"(token_url=(\S+))"))) token_url = m[1];
-    if (std::regex_search(*line, m, std::regex(R"(realtime_url=(\S+))"))) realtime_url = m[1];
-  }
-  bool ok() const { return !token_url.empty() && !realtime_url.empty(); }
-  ChildProcess process;
-  std::string token_url;
-  std::string realtime_url;
-};
-
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -89,14 +75,6 @@ class CliTest : public ::testing::Test {
 
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
   void write(const std::string& name, const std::string& text) const { std::ofstream(path(name)) << text; }
-
-  // The port from the run command's "assist-sync listening on http://HOST:PORT" line.
-  static std::uint16_t listening_port(ChildProcess& run) {
-    const auto line = run.read_line(20s);
-    std::smatch m;
-    if (!line || !std::regex_search(*line, m, std::regex(R"(listening on http://[^ ]+:(\d+))"))) return 0;
-    return static_cast<std::uint16_t>(std::stoi(m[1]));
-  }
 
   std::string config_for(const SpawnedGateway& gw, const std::string& listen) const {
     return "[gateway]\ntoken_url = \"" + gw.token_url + "\"\nrealtime_url = \"" + gw.realtime_url +
