@@ -370,16 +370,20 @@ struct HttpApi::Impl {
     }
     if (path == "/v1/status" || lookup) {
       if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
-      if (lookup) co_return prompt_status(*options.outcomes, path.substr(prompts_prefix.size()));
-      const auto m = sync.metrics();
-      auto res = json_response(http::status::ok, options.status->document(m, sync.ready(), component_health(sync, m)));
-      res.set(http::field::cache_control, "no-store");
-      co_return res;
+      co_return lookup ? prompt_status(*options.outcomes, path.substr(prompts_prefix.size())) : status_document();
     }
     if (method != http::verb::post) co_return allow("POST");
     if (draining.load()) co_return error_response(http::status::service_unavailable, "shutting down");
     if (path == "/v1/prompts") co_return co_await submit_one(req.body(), wait);
     co_return co_await submit_batch(req.body(), wait);
+  }
+
+  // GET /v1/status.
+  Response status_document() const {
+    const auto m = sync.metrics();
+    auto res = json_response(http::status::ok, options.status->document(m, sync.ready(), component_health(sync, m)));
+    res.set(http::field::cache_control, "no-store");
+    return res;
   }
 
   // One submission: the response status and its JSON (a refusal, or the ticket).

@@ -182,6 +182,7 @@ function duration(s) {
   return Math.floor(s) + 's';
 }
 function setText(id, text) { $(id).textContent = text; }
+function rate(v) { return count.format(v >= 100 ? Math.round(v) : v); }
 
 function renderHealth(health) {
   $('health').replaceChildren(...health.map((h) => {
@@ -242,9 +243,8 @@ function renderSpark(t, window) {
   const step = s.length > 1 ? 600 / (s.length - 1) : 600;
   $('spark-line').setAttribute('points',
     s.map((v, i) => (i * step).toFixed(1) + ',' + (98 - 94 * v / peak).toFixed(1)).join(' '));
-  const text = 'Peak ' + count.format(Math.round(Math.max(0, ...s))) + '/s, now ' +
-    count.format(Math.round(t.finished_per_second)) + '/s (' + count.format(t.written_per_second) +
-    ' frames written/s)';
+  const text = 'Peak ' + rate(Math.max(0, ...s)) + '/s; last 10 s: ' + rate(t.finished_per_second) +
+    ' finished/s, ' + rate(t.written_per_second) + ' frames written/s';
   setText('spark-label', text);
   setText('spark-note', text);
 }
@@ -269,7 +269,7 @@ function render(d) {
   const at = new Date(d.generated_at * 1000);
   $('updated').textContent = at.toLocaleTimeString();
   $('updated').setAttribute('datetime', at.toISOString());
-  setText('rate', count.format(d.throughput.finished_per_second));
+  setText('rate', rate(d.throughput.finished_per_second));
   setText('adoption', (100 * d.adoption.rate).toFixed(1) + '%');
   setText('adoption-sub', count.format(d.adoption.adopted) + ' adopted, ' + count.format(d.adoption.dismissed) +
     ' dismissed');
