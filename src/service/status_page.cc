@@ -181,7 +181,12 @@ function duration(s) {
   if (m) return m + 'm ' + Math.floor(s % 60) + 's';
   return Math.floor(s) + 's';
 }
-function setText(id, text) { $(id).textContent = text; }
+// Unchanged text is left alone: the readiness line is a live region, and
+// screen readers announce every change.
+function setText(id, text) {
+  const e = $(id);
+  if (e.textContent !== text) e.textContent = text;
+}
 function rate(v) { return count.format(v >= 100 ? Math.round(v) : v); }
 
 function renderHealth(health) {
@@ -262,12 +267,11 @@ function renderErrors(errors) {
 }
 
 function render(d) {
-  const ready = $('readiness');
-  ready.textContent = d.ready ? 'Ready' : 'Not ready';
-  ready.className = 'pill ' + (d.ready ? 'ok' : 'failing');
+  setText('readiness', d.ready ? 'Ready' : 'Not ready');
+  $('readiness').className = 'pill ' + (d.ready ? 'ok' : 'failing');
   setText('uptime', duration(d.uptime_seconds));
   const at = new Date(d.generated_at * 1000);
-  $('updated').textContent = at.toLocaleTimeString();
+  setText('updated', at.toLocaleTimeString());
   $('updated').setAttribute('datetime', at.toISOString());
   setText('rate', rate(d.throughput.finished_per_second));
   setText('adoption', (100 * d.adoption.rate).toFixed(1) + '%');
@@ -288,9 +292,8 @@ function render(d) {
 }
 
 function lost(why) {
-  const ready = $('readiness');
-  ready.textContent = 'No answer: ' + why;
-  ready.className = 'pill failing';
+  setText('readiness', 'No answer: ' + why);
+  $('readiness').className = 'pill failing';
 }
 
 async function refresh() {
