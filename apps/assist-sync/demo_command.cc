@@ -40,8 +40,9 @@ struct DemoOptions {
 };
 
 // --hold: what the service's HTTP API serves (the status page, /metrics, the
-// outcome lookup), and the signals that end the hold. Made before the
-// synchronizer, which reports its outcomes to it.
+// outcome lookup), and the signals that end the hold. Made before any other
+// thread runs (it adds a sink to the logger) and before the synchronizer,
+// which reports its outcomes to it.
 class HeldService {
  public:
   HeldService() : signals_(io_, SIGINT, SIGTERM) {
@@ -163,6 +164,10 @@ std::string fresh_audit_path() {
 }
 
 int run_demo(const DemoOptions& opt) {
+  // First: it adds a sink to the logger, which no other thread may use yet.
+  std::optional<HeldService> held;
+  if (opt.hold) held.emplace();
+
   // 1. The embedded gateway: TLS with a self-signed certificate we pin.
   GatewayOptions gw_opt;
   gw_opt.tls = true;
@@ -188,8 +193,7 @@ int run_demo(const DemoOptions& opt) {
   so.crm_callback = [&tally](const std::string&, const CrmUpdate& n) {
     if (n.adopted) tally.adopted();
   };
-  std::optional<HeldService> held;
-  if (opt.hold) so.observer = held.emplace().observer();
+  if (held) so.observer = held->observer();
   Synchronizer sync(so);
   if (auto ec = sync.start(); ec) {
     fmt::print(stderr, "cannot start: {}\n", ec.message());
