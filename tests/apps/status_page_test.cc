@@ -159,7 +159,9 @@ TEST_F(StatusPageTest, ChromiumRendersTheFiguresOfMetrics) {
   ASSERT_GT(outcomes.at("rejected_freshness"), 0);
 
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
-  ChildProcess browser(chromium_command(*chromium, path("profile"), "--dump-dom", url));
+  // Its own HOME too: nothing of the browser lands in the user's ~/.cache or ~/.pki.
+  const std::map<std::string, std::string> env{{"HOME", path("home")}};
+  ChildProcess browser(chromium_command(*chromium, path("profile"), "--dump-dom", url), env);
   ASSERT_EQ(browser.wait(90s), 0) << browser.err();
   const auto& dom = browser.out();
   for (const auto& [label, count] : outcomes) {
@@ -174,7 +176,7 @@ TEST_F(StatusPageTest, ChromiumRendersTheFiguresOfMetrics) {
   // A screenshot, kept next to the test for a person to look at (docs/ has one).
   const auto shot = std::filesystem::absolute("status_page_test.png").string();
   std::filesystem::remove(shot);
-  ChildProcess camera(chromium_command(*chromium, path("profile"), "--screenshot=" + shot, url));
+  ChildProcess camera(chromium_command(*chromium, path("profile"), "--screenshot=" + shot, url), env);
   ASSERT_EQ(camera.wait(90s), 0) << camera.err();
   std::ifstream png(shot, std::ios::binary);
   std::string magic(8, '\0');
