@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-websockets python3-prometheus-client curl
   clang libfuzzer-14-dev  # the `fuzz` preset (docs/fuzzing.md)
+  chromium  # headless, for the status page test (tests/apps/status_page_test.cc)
 )
 
 missing=()

@@ -3,14 +3,19 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "assist/audit.h"
 #include "assist/gateway.h"
@@ -18,6 +23,9 @@
 #include "assist/synchronizer.h"
 #include "exit_codes.h"
 #include "help.h"
+#include "service/http_api.h"
+#include "service/outcome_table.h"
+#include "service/status_model.h"
 
 namespace assist::cli {
 namespace {
@@ -31,6 +39,47 @@ struct DemoOptions {
   int stale_every = 40;      // every Nth prompt was produced 3 s ago: never shown
   int supersede_every = 25;  // every Nth prompt is followed at once by a correction
   std::string audit_path;    // empty: a fresh temporary directory
+  bool hold = false;         // keep the service up after the burst, for its status page
+};
+
+// --hold: what the service's HTTP API serves (the status page, /metrics, the
+// outcome lookup), and the signals that end the hold. Made before any other
+// thread runs (it adds a sink to the logger) and before the synchronizer,
+// which reports its outcomes to it.
+class HeldService {
+ public:
+  HeldService() : signals_(io_, SIGINT, SIGTERM) {
+    spdlog::default_logger()->sinks().push_back(status_.error_sink());
+  }
+  OutcomeObserver* observer() { return &outcomes_; }
+
+  // The API for `sync` on 127.0.0.1:0; null (and why, on stderr) when it
+  // cannot listen. Destroy it before `sync`.
+  std::unique_ptr<service::HttpApi> serve(Synchronizer& sync) {
+    service::HttpApiOptions o;
+    o.port = 0;
+    o.status = &status_;
+    o.outcomes = &outcomes_;
+    auto api = std::make_unique<service::HttpApi>(o, sync);
+    std::string message;
+    if (api->start(message)) {
+      fmt::print(stderr, "cannot serve the status page: {}\n", message);
+      return nullptr;
+    }
+    return api;
+  }
+
+  // Blocks until SIGINT or SIGTERM.
+  void wait_for_signal() {
+    signals_.async_wait([](const boost::system::error_code&, int) {});
+    io_.run();
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  service::OutcomeTable outcomes_;
+  service::StatusModel status_;
 };
 
 // Prompt `i` of the burst, for `session`, in that session's `round`-th
@@ -188,6 +237,10 @@ void print_summary(Tally& tally, const BurstPlan& plan, std::size_t accepted, st
 }
 
 int run_demo(const DemoOptions& opt) {
+  // First: it adds a sink to the logger, which no other thread may use yet.
+  std::optional<HeldService> held;
+  if (opt.hold) held.emplace();
+
   // 1. The embedded gateway: TLS with a self-signed certificate we pin.
   GatewayOptions gw_opt;
   gw_opt.tls = true;
@@ -214,10 +267,17 @@ int run_demo(const DemoOptions& opt) {
   so.crm_callback = [&tally](const std::string&, const CrmUpdate& n) {
     if (n.adopted) tally.adopted();
   };
+  if (held) so.observer = held->observer();
   Synchronizer sync(so);
   if (auto ec = sync.start(); ec) {
     fmt::print(stderr, "assist-sync demo: cannot start: {}\n", ec.message());
     return exit_code::failure;
+  }
+  const auto api = held ? held->serve(sync) : nullptr;
+  if (held && !api) return 1;
+  if (api) {
+    fmt::print("status page: {}/ (live during the burst, and after it until Ctrl-C)\n", api->url());
+    std::fflush(stdout);
   }
 
   // 3. The source's example prompt, end to end.
@@ -273,7 +333,16 @@ int run_demo(const DemoOptions& opt) {
   const auto finished = tally.wait_for(accepted, std::chrono::steady_clock::now() + 30s);
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::this_thread::sleep_for(100ms);  // let late adoption feedback arrive before the summary
+  if (api) {
+    fmt::print("burst done; the service stays up: status page {}/, metrics {}/metrics\n"
+               "press Ctrl-C (or send SIGTERM) to stop and print the summary\n",
+               api->url(), api->url());
+    std::fflush(stdout);
+    held->wait_for_signal();
+    api->stop_accepting();
+  }
   sync.stop();
+  if (api) api->stop(1s);
   const auto stats = gateway.stats();
   gateway.stop();
 
@@ -308,8 +377,12 @@ std::function<int()> add_demo_command(CLI::App& app) {
   cmd->add_option("--rate", opt->rate, "prompts per second offered in the burst")->check(CLI::Range(1.0, 1e6));
   cmd->add_option("--audit", opt->audit_path,
                   "audit log file, kept (default: a temporary directory, removed when the demo ends)");
+  cmd->add_flag("--hold", opt->hold,
+                "serve the status page (and /metrics, /v1/status) on 127.0.0.1 during the burst, and keep the "
+                "service up after it until Ctrl-C or SIGTERM");
   document(*cmd, {{"assist-sync demo", "assist-sync demo --prompts 2000 --sessions 100 --rate 1000",
-                   "assist-sync demo --audit demo.jsonl && assist-sync audit verify demo.jsonl"},
+                   "assist-sync demo --audit demo.jsonl && assist-sync audit verify demo.jsonl",
+                   "assist-sync demo --hold   # then open the status page it prints"},
                   {{"TMPDIR", "where the temporary audit directory goes (default /tmp)"}},
                   {{exit_code::ok, "the example was acked, every prompt has an outcome, the audit chain is intact"},
                    {exit_code::failure, "any of those is not so, or the demo cannot start"},

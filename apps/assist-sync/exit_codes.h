@@ -5,6 +5,8 @@
 #ifndef ASSIST_APPS_EXIT_CODES_H
 #define ASSIST_APPS_EXIT_CODES_H
 
+#include "assist/synchronizer.h"
+
 namespace assist::cli::exit_code {
 
 // Success: graceful stop, every prompt delivered, chain intact, help/version.
@@ -29,6 +31,10 @@ inline constexpr int audit_fatal = 4;
 // `audit verify` only: the chain is intact but its last line is cut off, as a
 // crash leaves it; the next start of the service recovers it (not tampering).
 inline constexpr int torn_tail = 3;
+
+// The exit code for a synchronizer that gave up for good (on_fatal): the
+// audit log's failure, else the gateway side's.
+inline int for_fatal(const SynchronizerStatus& status) { return status.audit.ok ? gateway_fatal : audit_fatal; }
 
 }  // namespace assist::cli::exit_code
 

@@ -24,6 +24,8 @@
 #include "service/config.h"
 #include "service/http_api.h"
 #include "service/logging.h"
+#include "service/outcome_table.h"
+#include "service/status_model.h"
 #include "systemd_notify.h"
 
 namespace assist::cli {
@@ -110,7 +112,8 @@ asio::awaitable<void> keep_watchdog(const SystemdNotifier& notifier) {
   }
 }
 
-service::HttpApiOptions http_options(const service::ServiceConfig& config) {
+service::HttpApiOptions http_options(const service::ServiceConfig& config, service::StatusModel& status,
+                                     service::OutcomeTable& outcomes) {
   const auto listen = *service::parse_listen(config.http.listen);
   service::HttpApiOptions ho;
   ho.host = listen.host;
@@ -122,6 +125,8 @@ service::HttpApiOptions http_options(const service::ServiceConfig& config) {
   ho.max_connections = static_cast<std::size_t>(config.http.max_connections);
   ho.threads = config.http.threads;
   ho.max_batch_lines = static_cast<std::size_t>(config.http.max_batch_lines);
+  ho.status = &status;
+  ho.outcomes = &outcomes;
   return ho;
 }
 
@@ -148,13 +153,27 @@ int serve(const service::ServiceConfig& config) {
     signal_thread.join();
   };
 
-  Synchronizer sync(service::to_synchronizer_options(config));
+  // The status page's figures (warnings and errors from start-up on) and the
+  // outcome lookup, fed by the synchronizer.
+  service::StatusModel status;
+  spdlog::default_logger()->sinks().push_back(status.error_sink());
+  service::OutcomeTable outcomes;
+  auto sync_options = service::to_synchronizer_options(config);
+  sync_options.observer = &outcomes;
+  // Given up for good (credentials refused, not a gateway, audit unwritable):
+  // end with the exit code that says which, so a supervisor does not restart
+  // into the same failure (docs/operations.md, "Exit status").
+  sync_options.on_fatal = [&stop](const SynchronizerStatus& s) {
+    spdlog::error(LogRecord("giving up: stopping the service").with("reason", s.fatal_detail).error(s.fatal).text());
+    stop.request(exit_code::for_fatal(s));
+  };
+  Synchronizer sync(sync_options);
   if (auto ec = sync.start(); ec) {
     spdlog::error(LogRecord("cannot start the synchronizer").error(ec).text());
     end_signals();
     return exit_code::failure;
   }
-  service::HttpApi api(http_options(config), sync);
+  service::HttpApi api(http_options(config, status, outcomes), sync);
   std::string message;
   if (auto ec = api.start(message); ec) {
     spdlog::error(LogRecord("cannot start the HTTP API").with("reason", message).error(ec).text());
@@ -212,7 +231,8 @@ std::function<int()> add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "run",
       "Run the service: keep connections to the configured gateway and serve the local HTTP API "
-      "(POST /v1/prompts, /v1/prompts/batch, GET /metrics, /healthz, /readyz)");
+      "(POST /v1/prompts, /v1/prompts/batch, GET /metrics, /healthz, /readyz, the status page at /, "
+      "/v1/status, /v1/prompts/{frame_id})");
   cmd->add_option("-c,--config", args->config,
                   "TOML configuration file (see docs/configuration.md); ASSIST_<SECTION>_<KEY> variables override it")
       ->check(CLI::ExistingFile);

@@ -136,6 +136,7 @@ struct MetricsSnapshot {
   std::int64_t queue_depth = 0;
   std::int64_t in_flight = 0;
   std::int64_t connections = 0;
+  std::int64_t sessions = 0;           // sessions holding a slot on a connection
   std::int64_t audit_queue_depth = 0;
   std::int64_t crm_queue_depth = 0;
   std::uint64_t reconnects = 0;
@@ -169,6 +170,7 @@ class Metrics {
   Gauge queue_depth;
   Gauge in_flight;
   Gauge connections;
+  Gauge sessions;
   Gauge audit_queue_depth;
   Gauge crm_queue_depth;
 

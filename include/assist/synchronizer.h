@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -53,6 +54,20 @@ struct SynchronizerStatus {
   // settings cures it.
   std::error_code fatal;
   std::string fatal_detail;
+};
+
+// Told of every accepted prompt and of its outcome, to answer "what became
+// of frame X" later (the service's GET /v1/prompts/{frame_id}). Both calls
+// must be short and must not block or throw: on_outcome runs on the
+// synchronizer thread, on the delivery path.
+class OutcomeObserver {
+ public:
+  virtual ~OutcomeObserver() = default;
+  // `frame_id` was accepted. Runs on the thread of sync_prompt, after the
+  // prompt was handed over: its on_outcome may already have run.
+  virtual void on_accepted(std::string_view frame_id) noexcept = 0;
+  // The prompt's final outcome (frame_id set). Runs on the synchronizer thread.
+  virtual void on_outcome(const SyncOutcome& outcome) noexcept = 0;
 };
 
 struct SynchronizerOptions {
@@ -103,6 +118,9 @@ struct SynchronizerOptions {
   // (SynchronizerStatus::fatal): a service ends or alerts here. Must not block
   // (it may call stop(), which then returns at once and finishes in the background).
   std::function<void(const SynchronizerStatus&)> on_fatal;
+
+  // Not owned; must outlive the synchronizer. nullptr: none.
+  OutcomeObserver* observer = nullptr;
 
   Clock* clock = nullptr;    // nullptr: system_clock(); every timer and deadline runs on it
   Random* random = nullptr;  // nullptr: seeded from the OS; used on the synchronizer thread only

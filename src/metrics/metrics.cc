@@ -140,6 +140,7 @@ MetricsSnapshot Metrics::snapshot() const {
   s.queue_depth = queue_depth.value();
   s.in_flight = in_flight.value();
   s.connections = connections.value();
+  s.sessions = sessions.value();
   s.audit_queue_depth = audit_queue_depth.value();
   s.crm_queue_depth = crm_queue_depth.value();
   s.reconnects = reconnects.value();
@@ -228,6 +229,7 @@ std::string prometheus_text(const MetricsSnapshot& s) {
   e.single("queue_depth", "gauge", "Prompts queued, not yet written.", s.queue_depth);
   e.single("in_flight", "gauge", "Frames written and awaiting ACK or NACK.", s.in_flight);
   e.single("connections", "gauge", "Open gateway connections.", s.connections);
+  e.single("sessions", "gauge", "Sessions holding a slot on a gateway connection.", s.sessions);
   e.single("audit_queue_depth", "gauge", "Audit events queued, not yet written.", s.audit_queue_depth);
   e.single("crm_queue_depth", "gauge", "CRM updates queued, not yet delivered.", s.crm_queue_depth);
   e.single("reconnects_total", "counter", "Gateway reconnections after a lost connection.", s.reconnects);

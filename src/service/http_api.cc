@@ -1,6 +1,7 @@
 #include "service/http_api.h"
 
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <atomic>
 #include <condition_variable>
@@ -15,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -27,11 +29,15 @@
 #include <spdlog/spdlog.h>
 
 #include "assist/frame.h"
+#include "assist/frame_id.h"
 #include "core/detail/json_text.h"
 #include "core/detail/log_record.h"
 #include "core/detail/thread.h"
+#include "service/outcome_table.h"
 #include "service/process_metrics.h"
 #include "service/prompt_input.h"
+#include "service/status_model.h"
+#include "service/status_page.h"
 
 namespace assist::service {
 namespace {
@@ -77,6 +83,33 @@ json::object outcome_json(const SyncOutcome& o) {
   if (o.duplicate) out["duplicate"] = true;
   if (!o.reason.empty()) out["reason"] = o.reason;
   return out;
+}
+
+// GET /v1/prompts/{frame_id}: what became of a recent prompt.
+Response prompt_status(const OutcomeTable& table, std::string frame_id) {
+  if (!is_uuid_v4(frame_id))
+    return error_response(http::status::bad_request, "malformed frame_id",
+                          {{"frame_id", "expected a UUID v4 (8-4-4-4-12 hexadecimal digits)"}});
+  for (auto& c : frame_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // as issued
+  const auto found = table.find(frame_id);
+  if (!found)
+    return error_response(http::status::not_found,
+                          fmt::format("no recent prompt with this frame_id: unknown, or older than the last {} "
+                                      "prompts or {} s (the audit log keeps every outcome)",
+                                      table.options().capacity, table.options().max_age.count()));
+  if (!found->finished) return json_response(http::status::ok, json::object{{"frame_id", frame_id}, {"outcome", "PENDING"}});
+  return json_response(http::status::ok, outcome_json(found->outcome));
+}
+
+Response status_page_response() {
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/html; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.set("Content-Security-Policy", kStatusPageCsp);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.body() = status_page_html();
+  return res;
 }
 
 // How a refused submission maps to HTTP.
@@ -125,6 +158,7 @@ struct HttpApi::Impl {
     }
     bound_port = acceptor.local_endpoint().port();
     asio::co_spawn(io, accept_loop(), asio::detached);
+    if (options.status) asio::co_spawn(io, sample_status(), asio::detached);
     for (unsigned i = 0; i < std::max(1u, options.threads); ++i)
       threads.push_back(detail::named_thread("assist-http", [this] { io.run(); }));
     return {};
@@ -176,6 +210,17 @@ struct HttpApi::Impl {
       }
       auto executor = socket.get_executor();
       asio::co_spawn(executor, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  // Feeds the status page's figures over the last minute.
+  asio::awaitable<void> sample_status() {
+    asio::steady_timer timer(io);
+    for (;;) {
+      options.status->sample(sync.metrics());
+      timer.expires_after(StatusModel::kSampleInterval);
+      auto [ec] = co_await timer.async_wait(use_tuple);
+      if (ec) co_return;
     }
   }
 
@@ -309,10 +354,16 @@ struct HttpApi::Impl {
                                 json::object{{"ready", false}, {"error", "shutting down"}});
       if (sync.ready()) co_return json_response(http::status::ok, json::object{{"ready", true}});
       co_return json_response(http::status::service_unavailable,
-                              json::object{{"ready", false},
-                                           {"error", "no valid token and open gateway connection, or shutting down"}});
+                              json::object{{"ready", false}, {"error", readiness_problem(sync.status())}});
     }
-    const bool known = path == "/metrics" || path == "/v1/prompts" || path == "/v1/prompts/batch";
+    if (path == "/" && options.status) {  // no data in it: open like the probes
+      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
+      co_return status_page_response();
+    }
+    constexpr std::string_view prompts_prefix = "/v1/prompts/";
+    const bool lookup = path.starts_with(prompts_prefix) && path != "/v1/prompts/batch" && options.outcomes;
+    const bool known = path == "/metrics" || path == "/v1/prompts" || path == "/v1/prompts/batch" || lookup ||
+                       (path == "/v1/status" && options.status);
     if (!known) co_return error_response(http::status::not_found, fmt::format("no such resource: {}", path));
     // Which of two would count is ambiguous between proxies and servers: refuse both.
     if (req.count(http::field::authorization) > 1)
@@ -331,10 +382,22 @@ struct HttpApi::Impl {
                    process_prometheus_text();
       co_return res;
     }
+    if (path == "/v1/status" || lookup) {
+      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
+      co_return lookup ? prompt_status(*options.outcomes, path.substr(prompts_prefix.size())) : status_document();
+    }
     if (method != http::verb::post) co_return allow("POST");
     if (draining.load()) co_return error_response(http::status::service_unavailable, "shutting down");
     if (path == "/v1/prompts") co_return co_await submit_one(req.body(), wait);
     co_return co_await submit_batch(req.body(), wait);
+  }
+
+  // GET /v1/status.
+  Response status_document() const {
+    const auto m = sync.metrics();
+    auto res = json_response(http::status::ok, options.status->document(m, sync.ready(), component_health(sync, m)));
+    res.set(http::field::cache_control, "no-store");
+    return res;
   }
 
   // One submission: the response status and its JSON (a refusal, or the ticket).

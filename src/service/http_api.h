@@ -5,11 +5,14 @@
 //   GET  /metrics           Prometheus text
 //   GET  /healthz           200 while the process serves
 //   GET  /readyz            200 when the token is valid and a gateway connection is open, else 503
+//   GET  /                  the live status page; GET /v1/status its JSON
+//   GET  /v1/prompts/{id}   the outcome of a recent prompt (PENDING until it has one)
 // Errors are JSON: {"error":"...","violations":[{"field","reason"}]}. When an
 // API key is set every path but /healthz and /readyz needs
-// `Authorization: Bearer <key>` (compared in constant time); a non-loopback
-// listener refuses to start without one; a request with two Authorization
-// headers gets 400. docs/operations.md has the details.
+// `Authorization: Bearer <key>` (compared in constant time; the status page
+// itself holds no data and asks for the key); a non-loopback listener refuses
+// to start without one; a request with two Authorization headers gets 400.
+// docs/operations.md has the details.
 #ifndef ASSIST_SRC_SERVICE_HTTP_API_H
 #define ASSIST_SRC_SERVICE_HTTP_API_H
 
@@ -23,6 +26,9 @@
 
 namespace assist::service {
 
+class OutcomeTable;
+class StatusModel;
+
 struct HttpApiOptions {
   std::string host = "127.0.0.1";  // an IP address literal
   std::uint16_t port = 8080;       // 0: an ephemeral port, see HttpApi::port()
@@ -35,6 +41,12 @@ struct HttpApiOptions {
   std::size_t max_connections = 1024;  // beyond it: 503 and close
   unsigned threads = 2;
   std::size_t max_batch_lines = 1000;  // per batch request: 413 beyond
+  // Not owned, outlive the HttpApi; null: their paths answer 404. `status`
+  // serves GET / and /v1/status, and is sampled every
+  // StatusModel::kSampleInterval while the API runs; `outcomes` answers
+  // GET /v1/prompts/{frame_id}.
+  StatusModel* status = nullptr;
+  const OutcomeTable* outcomes = nullptr;
 };
 
 // Counters of the HTTP layer, for /metrics and tests.

@@ -81,6 +81,7 @@ void EventRouter::set_depths(std::size_t queued, std::size_t inflight) {
 }
 
 void EventRouter::on_outcome(const Entry& entry, const SyncOutcome& o) {
+  if (options_.observer) options_.observer->on_outcome(o);
   if (o.kind == OutcomeKind::acked)
     metrics_.record_ack(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(o.latency_seconds)),

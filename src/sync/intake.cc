@@ -101,6 +101,7 @@ SubmitResult Intake::submit(AssistPrompt prompt) {
   // One hand-off per batch, not per prompt: a wake-up of the synchronizer
   // thread costs more than the prompt.
   if (first) wake_();
+  if (options_.observer) options_.observer->on_accepted(state->frame_id);
   SubmitResult r;
   r.ticket = PromptTicket(std::move(state));
   return r;

@@ -200,9 +200,14 @@ void SynchronizerCore::on_prompt_ended() {
 }
 
 std::optional<transport::LinkId> SynchronizerCore::place_session(const std::string& sid) {
-  return pool_.place_session(sid);
+  auto link = pool_.place_session(sid);
+  router_.metrics().sessions.set(static_cast<std::int64_t>(pool_.sessions()));
+  return link;
 }
-void SynchronizerCore::release_session(const std::string& sid) { pool_.release_session(sid); }
+void SynchronizerCore::release_session(const std::string& sid) {
+  pool_.release_session(sid);
+  router_.metrics().sessions.set(static_cast<std::int64_t>(pool_.sessions()));
+}
 void SynchronizerCore::wake(transport::LinkId link) { pool_.wake(link); }
 
 // The audit log failed: stop sending (fail-closed) and say why, once. From

@@ -70,6 +70,8 @@ class Pool {
   boost::asio::awaitable<void> stop(std::chrono::milliseconds drain);
 
   PoolStats stats() const;
+  // Sessions placed on a link (PoolStats::sessions without the walk over links).
+  std::size_t sessions() const { return sessions_.size(); }
 
  private:
   struct Slot {

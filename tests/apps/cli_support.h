@@ -111,6 +111,15 @@ struct SpawnedGateway {
   std::string stats_url;
 };
 
+// The port from the run command's "assist-sync listening on http://HOST:PORT"
+// line; 0 when it does not come within 20 s.
+inline std::uint16_t listening_port(ChildProcess& run) {
+  const auto line = run.read_line(std::chrono::seconds(20));
+  std::smatch m;
+  if (!line || !std::regex_search(*line, m, std::regex(R"(listening on http://[^ ]+:(\d+))"))) return 0;
+  return static_cast<std::uint16_t>(std::stoi(m[1]));
+}
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -124,14 +133,6 @@ class CliTest : public ::testing::Test {
 
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
   void write(const std::string& name, const std::string& text) const { std::ofstream(path(name)) << text; }
-
-  // The port from the run command's "assist-sync listening on http://HOST:PORT" line.
-  static std::uint16_t listening_port(ChildProcess& run) {
-    const auto line = run.read_line(std::chrono::seconds(20));
-    std::smatch m;
-    if (!line || !std::regex_search(*line, m, std::regex(R"(listening on http://[^ ]+:(\d+))"))) return 0;
-    return static_cast<std::uint16_t>(std::stoi(m[1]));
-  }
 
   std::string config_for(const SpawnedGateway& gw, const std::string& listen) const {
     return "[gateway]\ntoken_url = \"" + gw.token_url + "\"\nrealtime_url = \"" + gw.realtime_url +

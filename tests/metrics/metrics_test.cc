@@ -36,6 +36,7 @@ void record_sample(Metrics& m) {
   m.in_flight.add(3);
   m.in_flight.add(-1);
   m.connections.set(2);
+  m.sessions.set(7);
   m.crm_delivered.inc(4);
   m.crm_dropped.inc();
 }
@@ -60,6 +61,7 @@ TEST(Metrics, SnapshotHoldsTheSourcesFiguresAndMore) {
   EXPECT_EQ(s.in_flight, 2);
   EXPECT_EQ(s.queue_depth, 5);
   EXPECT_EQ(s.connections, 2);
+  EXPECT_EQ(s.sessions, 7);
   EXPECT_EQ(s.reconnects, 1u);
   EXPECT_EQ(s.token_refreshes, 2u);
   EXPECT_EQ(s.crm_delivered, 4u);

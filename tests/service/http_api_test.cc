@@ -1,5 +1,6 @@
 #include "service/http_api.h"
 
+#include <cctype>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -9,6 +10,8 @@
 
 #include "assist/frame_id.h"
 #include "assist/gateway.h"
+#include "service/outcome_table.h"
+#include "service/status_model.h"
 #include "service/test_http_client.h"
 
 namespace assist::service {
@@ -67,6 +70,7 @@ class HttpApiTest : public ::testing::Test {
     so.realtime.realtime_url = gateway_->realtime_url();
     so.audit.path = (dir_ / "audit.jsonl").string();
     so.stop_drain = 1s;
+    so.observer = &outcomes_;
     sync_ = std::make_unique<Synchronizer>(so);
     ASSERT_FALSE(sync_->start());
   }
@@ -90,7 +94,22 @@ class HttpApiTest : public ::testing::Test {
 
   std::uint16_t port() const { return api_->port(); }
 
+  // With the status page and the outcome lookup, and an API key.
+  void start_api_with_status() {
+    HttpApiOptions o;
+    o.api_key = "status-api-key";
+    o.status = &status_;
+    o.outcomes = &outcomes_;
+    start_api(o);
+  }
+  assist::testing::HttpReply get(const std::string& target, bool with_key = true) {
+    return http_request(port(), http::verb::get, target, {},
+                        {{"Authorization", with_key ? "Bearer status-api-key" : "Bearer wrong"}});
+  }
+
   std::filesystem::path dir_;
+  OutcomeTable outcomes_;  // told of every outcome by sync_
+  StatusModel status_;
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<Synchronizer> sync_;
   std::unique_ptr<HttpApi> api_;
@@ -284,6 +303,95 @@ TEST_F(HttpApiTest, DrainingRefusesNewPromptsWith503) {
   EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 200u);
   api_->stop(0ms);
   EXPECT_EQ(http_request(port(), http::verb::get, "/healthz").status, 0u);  // closed for good
+}
+
+TEST_F(HttpApiTest, StatusPageIsOpenAndItsFiguresNeedTheKey) {
+  start_api_with_status();
+  const auto page = http_request(port(), http::verb::get, "/");
+  ASSERT_EQ(page.status, 200u) << page.error;
+  EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.header("Content-Security-Policy").find("default-src 'none'"), std::string::npos);
+  EXPECT_NE(page.body.find("<title>assist-sync status</title>"), std::string::npos);
+  EXPECT_EQ(page.body.find("http://"), std::string::npos);  // nothing loaded from elsewhere
+  EXPECT_EQ(page.body.find("https://"), std::string::npos);
+  EXPECT_EQ(get("/v1/status", false).status, 401u);
+  EXPECT_EQ(http_request(port(), http::verb::post, "/").status, 405u);
+  EXPECT_EQ(http_request(port(), http::verb::delete_, "/v1/status", {},
+                         {{"Authorization", "Bearer status-api-key"}}).status, 405u);
+}
+
+TEST_F(HttpApiTest, StatusCountsWhatWasDelivered) {
+  start_api_with_status();
+  for (const auto* session : {"S-1", "S-2", "S-3"})
+    ASSERT_EQ(http_request(port(), http::verb::post, "/v1/prompts?wait=outcome", prompt_json(session),
+                           {{"Authorization", "Bearer status-api-key"}}).status, 200u);
+  const auto r = get("/v1/status");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("Cache-Control"), "no-store");
+  const auto doc = json::parse(r.body).as_object();
+  EXPECT_EQ(doc.at("finished").to_number<int>(), 3);
+  for (const auto& row : doc.at("outcomes").as_array()) {
+    if (row.at("label") == "acked") {
+      EXPECT_EQ(row.at("total").to_number<int>(), 3);
+    }
+  }
+  EXPECT_EQ(doc.at("latency").at("count").to_number<int>(), 3);
+  EXPECT_EQ(doc.at("sessions").to_number<int>(), 3);
+  EXPECT_EQ(doc.at("connections").at("open").to_number<int>(), 1);
+  EXPECT_TRUE(doc.at("ready").as_bool());
+}
+
+TEST_F(HttpApiTest, LookupFollowsAPromptFromPendingToItsOutcome) {
+  start_api_with_status();
+  gateway_->stop();  // no ACK will come
+  const auto accepted = http_request(port(), http::verb::post, "/v1/prompts", prompt_json("S-1"),
+                                    {{"Authorization", "Bearer status-api-key"}});
+  ASSERT_EQ(accepted.status, 202u) << accepted.body;
+  const std::string frame_id(json::parse(accepted.body).at("frame_id").as_string());
+  const auto pending = get("/v1/prompts/" + frame_id);
+  ASSERT_EQ(pending.status, 200u) << pending.body;
+  EXPECT_EQ(json::parse(pending.body), (json::value{{"frame_id", frame_id}, {"outcome", "PENDING"}}));
+
+  sync_->stop();  // the drain bound ends it
+  const auto ended = get("/v1/prompts/" + frame_id);
+  ASSERT_EQ(ended.status, 200u) << ended.body;
+  const auto body = json::parse(ended.body);
+  EXPECT_NE(body.at("outcome").as_string(), "PENDING");
+  EXPECT_NE(body.at("outcome").as_string(), "ACKED");
+  EXPECT_FALSE(body.at("reason").as_string().empty());
+  std::string upper = frame_id;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(get("/v1/prompts/" + upper).body, ended.body);
+}
+
+TEST_F(HttpApiTest, LookupAnswersWhatWaitForOutcomeAnswered) {
+  start_api_with_status();
+  const auto r = http_request(port(), http::verb::post, "/v1/prompts?wait=outcome", prompt_json("S-1"),
+                              {{"Authorization", "Bearer status-api-key"}});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const auto waited = json::parse(r.body);
+  const auto looked_up = get("/v1/prompts/" + std::string(waited.at("frame_id").as_string()));
+  ASSERT_EQ(looked_up.status, 200u);
+  EXPECT_EQ(json::parse(looked_up.body), waited);  // ACKED, sequence, latency_ms
+}
+
+TEST_F(HttpApiTest, LookupOfUnknownOrMalformedIds) {
+  start_api_with_status();
+  const auto unknown = get("/v1/prompts/0b6cbb0e-8d1c-4f5e-9a57-6a1f3e2d4c5b");
+  EXPECT_EQ(unknown.status, 404u);
+  EXPECT_NE(unknown.body.find("32768 prompts"), std::string::npos) << unknown.body;
+  const auto malformed = get("/v1/prompts/not-a-frame-id");
+  ASSERT_EQ(malformed.status, 400u);
+  EXPECT_EQ(json::parse(malformed.body).at("violations").at(0).at("field").as_string(), "frame_id");
+  EXPECT_EQ(get("/v1/prompts/batch").status, 405u);  // still the batch endpoint
+  EXPECT_EQ(get("/v1/prompts/0b6cbb0e-8d1c-4f5e-9a57-6a1f3e2d4c5b", false).status, 401u);
+}
+
+TEST_F(HttpApiTest, StatusPathsAre404WithoutAModelOrTable) {
+  start_api();
+  EXPECT_EQ(http_request(port(), http::verb::get, "/").status, 404u);
+  EXPECT_EQ(http_request(port(), http::verb::get, "/v1/status").status, 404u);
+  EXPECT_EQ(http_request(port(), http::verb::get, "/v1/prompts/0b6cbb0e-8d1c-4f5e-9a57-6a1f3e2d4c5b").status, 404u);
 }
 
 }  // namespace

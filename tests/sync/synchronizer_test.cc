@@ -192,6 +192,7 @@ TEST_F(SynchronizerTest, SourceExampleIsAckedAndAudited) {
   EXPECT_GT(o.sequence, 0u);
   const auto m = sync_->metrics();
   EXPECT_EQ(m.connections, 1);
+  EXPECT_EQ(m.sessions, 1);
   EXPECT_EQ(m.reconnects, 0u);
   EXPECT_EQ(m.syncs_successful, 1u);
   sync_->stop();
@@ -201,6 +202,55 @@ TEST_F(SynchronizerTest, SourceExampleIsAckedAndAudited) {
   EXPECT_EQ(events.at(t.frame_id()), std::vector<std::string>{"SYNC_ACKED"});
   const auto report = verify_audit(audit_chain_files(audit_path()));
   EXPECT_TRUE(report.ok());
+}
+
+// Records what an OutcomeObserver is told.
+class RecordingObserver final : public OutcomeObserver {
+ public:
+  void on_accepted(std::string_view frame_id) noexcept override {
+    std::lock_guard lock(mu_);
+    accepted_.emplace(frame_id);
+  }
+  void on_outcome(const SyncOutcome& outcome) noexcept override {
+    std::lock_guard lock(mu_);
+    outcomes_[outcome.frame_id].push_back(outcome.kind);
+  }
+  std::set<std::string> accepted() {
+    std::lock_guard lock(mu_);
+    return accepted_;
+  }
+  std::map<std::string, std::vector<OutcomeKind>> outcomes() {
+    std::lock_guard lock(mu_);
+    return outcomes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> accepted_;
+  std::map<std::string, std::vector<OutcomeKind>> outcomes_;
+};
+
+TEST_F(SynchronizerTest, ObserverHearsOfEveryAcceptedPromptAndItsOneOutcome) {
+  start_gateway();
+  RecordingObserver observer;
+  auto o = sync_options();
+  o.observer = &observer;
+  start_sync(o);
+  const auto acked = submit(prompt("S-1"));
+  auto old = prompt("S-2");
+  old.timestamp = clock_->unix_now() - 30;  // valid, but over the freshness bound at write
+  const auto stale = submit(old);
+  auto invalid = prompt("S-3");
+  invalid.priority_level = 9;
+  EXPECT_FALSE(sync_->sync_prompt(invalid));  // refused: never accepted, no frame_id
+  acked.wait();
+  stale.wait();
+  sync_->stop();
+  EXPECT_EQ(observer.accepted(), (std::set<std::string>{acked.frame_id(), stale.frame_id()}));
+  const auto outcomes = observer.outcomes();
+  EXPECT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes.at(acked.frame_id()), std::vector<OutcomeKind>{OutcomeKind::acked});
+  EXPECT_EQ(outcomes.at(stale.frame_id()), std::vector<OutcomeKind>{OutcomeKind::rejected_freshness});
 }
 
 TEST_F(SynchronizerTest, InvalidPromptIsRefusedWithEveryViolation) {
