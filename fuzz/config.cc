@@ -20,14 +20,20 @@ using namespace assist;
 constexpr std::string_view kClientSecret = "fuzz-client-secret";
 constexpr std::string_view kApiKey = "fuzz-api-key";
 
-service::EnvLookup environment(std::map<std::string, std::string> vars) {
+// The variables given, plus the secrets (so the parser goes past them): an
+// Environment as the process's would be, names included (a misspelt
+// ASSIST_* name is an error the fuzzer may reach).
+service::Environment environment(std::map<std::string, std::string> vars) {
   vars["ASSIST_CLIENT_SECRET"] = kClientSecret;
   vars["ASSIST_API_KEY"] = kApiKey;
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+  service::Environment env;
+  for (const auto& [name, value] : vars) env.names.push_back(name);
+  env.lookup = [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
     const auto it = vars.find(name);
     if (it == vars.end()) return std::nullopt;
     return it->second;
   };
+  return env;
 }
 
 std::map<std::string, std::string> parse_env_lines(std::string_view text) {

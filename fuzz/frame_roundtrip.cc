@@ -50,7 +50,9 @@ Frame make_frame(fuzz::ByteReader& in) {
   switch (in.byte() % 8) {
     case 0:
       return Hello{in.utf8(kMaxChars), in.integer<std::uint32_t>(), in.integer<std::uint32_t>(),
-                   in.integer<std::uint32_t>(), in.integer<std::uint32_t>(), in.integer<std::int64_t>()};
+                   in.integer<std::uint32_t>(), in.integer<std::uint32_t>(),
+                   // whole and fractional seconds (quarters are exact in binary)
+                   static_cast<double>(in.integer<std::int32_t>()) / 4.0};
     case 1: return Ack{in.utf8(kMaxChars), in.integer<std::uint64_t>(), in.boolean()};
     case 2: return make_nack(in);
     case 3: {

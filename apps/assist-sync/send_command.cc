@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <fstream>
@@ -204,6 +205,13 @@ int run_send(const SendArgs& args) {
   }
 
   SendTally tally;  // outlives the synchronizer, whose tickets report into it
+  // Set (on the synchronizer thread) when it gives up for good: credentials
+  // refused, not a gateway, the audit log unwritable. Every pending prompt has
+  // then ended; send stops reading at once and exits with the code that says which.
+  std::atomic<int> fatal_code{exit_code::ok};
+  so.on_fatal = [&fatal_code](const SynchronizerStatus& status) {
+    fatal_code.store(exit_code::for_fatal(status));
+  };
   Synchronizer sync(so);
   if (auto start_error = sync.start(); start_error) {
     fmt::print(stderr, "assist-sync send: cannot start: {}\n", start_error.message());
@@ -222,7 +230,7 @@ int run_send(const SendArgs& args) {
 
   std::string line;
   std::size_t number = 0;
-  for (;;) {
+  while (fatal_code.load() == exit_code::ok) {
     const auto read = service::read_prompt_line(*in, line, service::kMaxPromptLineBytes);
     if (read == service::LineRead::end) break;
     ++number;
@@ -260,6 +268,7 @@ int run_send(const SendArgs& args) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(args.timeout_s));
   while (!tally.wait_all(std::min(deadline, std::chrono::steady_clock::now() + 250ms))) {
     progress(true);
+    if (fatal_code.load() != exit_code::ok) break;  // what was pending has ended; nothing more will
     if (std::chrono::steady_clock::now() >= deadline) {
       tally.mark_timed_out();
       break;
@@ -271,6 +280,12 @@ int run_send(const SendArgs& args) {
       tally.summary(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (args.json) fmt::print("{}\n", detail::to_json_text(summary));
   else print_text_summary(summary);
+  if (const int code = fatal_code.load(); code != exit_code::ok) {
+    const auto status = sync.status();
+    fmt::print(stderr, "assist-sync send: gave up: {}\n",
+               status.fatal_detail.empty() ? status.fatal.message() : status.fatal_detail);
+    return code;
+  }
   return tally.every_line_terminal() ? exit_code::ok : exit_code::failure;
 }
 
@@ -315,7 +330,8 @@ std::function<int()> add_send_command(CLI::App& app) {
             {{exit_code::ok, "every line ended in an outcome (see the summary for which)"},
              {exit_code::failure, "some line did not: unparsable, refused, or no outcome before --timeout"},
              {exit_code::usage, "bad usage, no client secret, FILE unreadable"},
-             {exit_code::gateway_fatal, "the gateway refuses the credentials or the configuration"}}});
+             {exit_code::gateway_fatal, "the gateway refuses the credentials or the configuration, or is no usable gateway"},
+             {exit_code::audit_fatal, "the audit log cannot be written: sending stopped at once"}}});
   return [cmd, args] { return *cmd ? run_send(*args) : -1; };
 }
 

@@ -122,8 +122,10 @@ TEST(CrmCallbackPool, StopAtItsDeadlineDropsTheQueueAndAbandonsARunningCallback)
   const std::shared_future<void> released = release.get_future().share();
   std::atomic<int> calls{0};
   Reports reports;
+  // `released` by value: the abandoned callback may still be waiting on it
+  // when this test's locals are gone.
   CrmCallbackPool pool(
-      [&](const std::string&, const CrmUpdate&) {
+      [&calls, &entered, released](const std::string&, const CrmUpdate&) {
         if (calls++ == 0) {
           entered.set_value();
           released.wait();

@@ -111,11 +111,15 @@ TEST_F(StatusModelTest, HealthOfAStoppedSynchronizerIsFailing) {
   const auto m = sync.metrics();
   const auto doc = model.document(m, sync.ready(), component_health(sync, m));
   const auto& health = doc.at("health").as_array();
-  ASSERT_EQ(health.size(), 3u);
+  ASSERT_EQ(health.size(), 4u);
   EXPECT_EQ(health[0].at("component").as_string(), "readiness");
   EXPECT_EQ(health[0].at("state").as_string(), "failing");
-  EXPECT_EQ(health[1].at("state").as_string(), "failing");
-  EXPECT_EQ(health[2].at("state").as_string(), "ok");
+  EXPECT_EQ(health[0].at("detail").as_string(), "not running");
+  EXPECT_EQ(health[1].at("component").as_string(), "access token");
+  EXPECT_EQ(health[2].at("component").as_string(), "gateway connections");
+  EXPECT_EQ(health[2].at("state").as_string(), "failing");
+  EXPECT_EQ(health[3].at("component").as_string(), "audit log");
+  EXPECT_EQ(health[3].at("state").as_string(), "ok");
   EXPECT_FALSE(doc.at("ready").as_bool());
 }
 
