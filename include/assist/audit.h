@@ -89,6 +89,21 @@ enum class AuditDurability {
 // "group_commit", "interval" or "never" (the config spelling); nullopt otherwise.
 std::optional<AuditDurability> parse_audit_durability(std::string_view name);
 
+// What a frame waits for before it is written to the gateway (the
+// write-ahead rule: no prompt reaches a desktop without its SYNC_BROADCAST).
+enum class AuditBeforeSend {
+  // Its line is written to the file (handed to the OS): survives a crash of
+  // the process, not a power loss. Costs a hand-off to the writer thread and
+  // one write() per burst of frames.
+  write,
+  // Its line is also fsynced (with the lines of other frames: group commit):
+  // survives a power loss. Costs an fsync per burst (docs/audit.md).
+  fsync,
+};
+
+// "write" or "fsync" (the config spelling); nullopt otherwise.
+std::optional<AuditBeforeSend> parse_audit_before_send(std::string_view name);
+
 struct AuditOptions {
   std::string path;  // the live file; rotated files are <path>.1, <path>.2, ...
   AuditDurability durability = AuditDurability::group_commit;
@@ -121,6 +136,15 @@ struct AuditOptions {
   // With a key: a digest after lines were written once this much time has
   // passed since the last one; also at every rotation, at open() and close().
   std::chrono::milliseconds digest_interval{std::chrono::minutes(5)};
+  // What commit() waits for (the synchronizer calls it before writing frames).
+  AuditBeforeSend before_send = AuditBeforeSend::write;
+  // Disk space is reserved ahead of the writes, reserve_bytes at a time, so
+  // that headroom_bytes stay reserved beyond the last line. When the next
+  // reservation fails (the disk is full), commit() fails with no_space before
+  // any frame whose line might not fit is sent, while the headroom still
+  // takes the outcome lines of the frames already in flight. 0: no reservation.
+  std::uint64_t reserve_bytes = 4 << 20;
+  std::uint64_t headroom_bytes = 1 << 20;
 };
 
 enum class AuditErrc {
@@ -128,6 +152,7 @@ enum class AuditErrc {
   closed,         // append after close()
   cannot_resume,  // the existing file's last complete line is not an audit line
   bad_signing_key,  // signing_key_file holds no Ed25519 private key
+  no_space,         // the disk space ahead could not be reserved: nothing more may be sent
 };
 const std::error_category& audit_category() noexcept;
 std::error_code make_error_code(AuditErrc e) noexcept;
@@ -141,7 +166,10 @@ struct AuditHead {
 
 // Thread-safe. Fails closed: after the first failure to open, write, sync or
 // rotate, status() holds that error for good, append() refuses, and the
-// caller (the synchronizer) must stop sending.
+// caller (the synchronizer) must stop sending. Running out of reserved space
+// is softer: status() is no_space for good and nothing more may be sent, but
+// append() goes on writing into the headroom, so the outcomes of the frames
+// already sent are recorded.
 class AuditLog {
  public:
   explicit AuditLog(AuditOptions options);
@@ -176,6 +204,13 @@ class AuditLog {
   // Waits until everything appended before the call is written and, unless the
   // policy is `never`, fsynced. Returns status().
   std::error_code flush();
+
+  // The write-ahead gate: waits until everything appended before the call is
+  // written to the file (before_send `write`) or also fsynced (`fsync`), and
+  // says whether frames may be sent: status(), which is no_space once the
+  // space ahead could not be reserved. Cheaper than flush(): no fsync with
+  // `write`, and no wait when the writer has already written it all.
+  std::error_code commit();
 
   // flush()es, stops the writer and closes the file. Idempotent.
   std::error_code close();

@@ -35,6 +35,12 @@ class WritableFile {
   virtual IoStatus flush() = 0;
   // flush(), then forces the bytes to stable storage (fsync/fdatasync).
   virtual IoStatus sync() = 0;
+  // Allocates disk space for bytes [offset, offset + length) without changing
+  // the file's size (fallocate FALLOC_FL_KEEP_SIZE), so later appends within
+  // it cannot fail for want of space. An error with std::errc::no_space_on_device
+  // when the disk is full; std::errc::operation_not_supported when the file
+  // system cannot reserve (the caller then goes without).
+  virtual IoStatus reserve(std::uint64_t offset, std::uint64_t length) = 0;
   // flush() and release the file. Further calls fail.
   virtual IoStatus close() = 0;
 };

@@ -87,6 +87,7 @@ class AuditCategory final : public std::error_category {
       case AuditErrc::closed: return "audit log is closed";
       case AuditErrc::cannot_resume: return "cannot resume the audit chain";
       case AuditErrc::bad_signing_key: return "no Ed25519 signing key for the audit digests";
+      case AuditErrc::no_space: return "no disk space could be reserved for the audit log";
     }
     return "unknown audit error";
   }
@@ -165,11 +166,17 @@ struct AuditLog::Impl {
   std::uint64_t cycles_started = 0;   // batches taken by the writer
   std::uint64_t cycles_done = 0;      // batches finished (written, synced per policy)
   bool sync_requested = false;        // flush(): the next batch syncs, even if empty
+  bool write_requested = false;       // commit(): the next batch starts without its batch_delay
   bool open = false;
   bool closed = false;
   bool stopping = false;
   std::error_code error;
   std::string error_message;
+  // The space ahead could not be reserved: nothing more may be sent (commit()
+  // and status() say so), but lines are still written, into the headroom.
+  std::error_code space_error;
+  std::string space_message;
+  bool space_reported = false;  // on_failure was told of space_error
   AuditHead published_head{0, std::string(audit_detail::kGenesisHash)};
   std::thread writer;
 
@@ -177,6 +184,8 @@ struct AuditLog::Impl {
   std::unique_ptr<WritableFile> file;
   std::unique_ptr<audit_detail::DigestSigner> signer;  // null without a signing key
   std::uint64_t file_bytes = 0;
+  std::uint64_t reserved_end = 0;     // the live file's space is reserved up to here
+  bool reservation_unsupported = false;  // the file system cannot reserve: go without
   std::uint64_t next_rotation = 1;
   bool file_has_entries = false;  // the live file holds a line besides its anchor
   bool unsynced = false;
@@ -420,6 +429,11 @@ struct AuditLog::Impl {
     }
     if (auto s = file->close(); !s.ok()) return s;
     file.reset();
+    // Space reserved beyond the end of the file it leaves is given back.
+    if (reserved_end > file_bytes) {
+      if (auto s = env.truncate_file(options.path, file_bytes); !s.ok()) return s;
+    }
+    reserved_end = 0;
     const std::string rotated = rotated_audit_path(options.path, next_rotation);
     if (auto s = env.rename_file(options.path, rotated); !s.ok()) return s;
     ++next_rotation;
@@ -446,8 +460,35 @@ struct AuditLog::Impl {
     return write_out(buffer);
   }
 
+  // Keeps headroom_bytes reserved beyond the `n` bytes about to be written,
+  // reserving reserve_bytes more at a time. When the disk cannot give more,
+  // these bytes still go into what is reserved; from now on nothing more may
+  // be sent (space_error), while outcome lines keep the headroom.
+  void reserve_ahead(std::uint64_t n) {
+    if (options.reserve_bytes == 0 || reservation_unsupported) return;
+    const std::uint64_t needed = file_bytes + n + options.headroom_bytes;
+    if (needed <= reserved_end) return;
+    const std::uint64_t from = std::max(reserved_end, file_bytes);
+    const std::uint64_t to = needed + options.reserve_bytes;
+    const IoStatus s = file->reserve(from, to - from);
+    if (s.ok()) {
+      reserved_end = to;
+      return;
+    }
+    if (s.code == std::errc::operation_not_supported) {
+      reservation_unsupported = true;  // a failed write still stops sending: only the headroom is lost
+      return;
+    }
+    std::lock_guard lock(mu);
+    if (space_error) return;
+    space_error = AuditErrc::no_space;
+    space_message = fmt::format("audit log {}: cannot reserve {} bytes ahead: {}; sending stopped", options.path,
+                                to - from, s.message);
+  }
+
   IoStatus write_out(std::string& buffer) {
     if (buffer.empty()) return {};
+    reserve_ahead(buffer.size());
     if (auto s = file->append(buffer); !s.ok()) return s;
     if (auto s = file->flush(); !s.ok()) return s;
     file_bytes += buffer.size();
@@ -497,7 +538,8 @@ struct AuditLog::Impl {
       // the rest of the flow gathers into the next one.
       if (const auto wait = last_batch + options.batch_delay - clock.steady_now();
           !queue.empty() && wait > Clock::steady_time::duration::zero()) {
-        writer_cv.wait_for(lock, wait, [&] { return queue.size() >= kFullBatch || stopping || sync_requested; });
+        writer_cv.wait_for(lock, wait,
+                           [&] { return queue.size() >= kFullBatch || stopping || sync_requested || write_requested; });
       }
       last_batch = clock.steady_now();
       batch.swap(queue);  // the queue keeps the last batch's capacity: appends rarely reallocate
@@ -505,6 +547,7 @@ struct AuditLog::Impl {
       const bool requested = sync_requested || stopping;
       const bool closing = stopping;
       sync_requested = false;
+      write_requested = false;
       const bool failed = static_cast<bool>(error);
       lock.unlock();
 
@@ -526,8 +569,10 @@ struct AuditLog::Impl {
       lock.lock();
       const bool newly_failed = !status.ok() && !error;
       if (!status.ok()) fail_locked(status.code, status.message);
-      if (newly_failed && options.on_failure) {  // before this cycle counts as done: flush() returns after it
-        const std::string message = error_message;
+      const bool newly_short = space_error && !space_reported && !error;
+      if (newly_short) space_reported = true;
+      if ((newly_failed || newly_short) && options.on_failure) {  // before this cycle counts as done: flush() returns after it
+        const std::string message = newly_failed ? error_message : space_message;
         lock.unlock();
         options.on_failure(message);
         lock.lock();
@@ -542,6 +587,12 @@ struct AuditLog::Impl {
     }
   }
 };
+
+std::optional<AuditBeforeSend> parse_audit_before_send(std::string_view name) {
+  if (name == "write") return AuditBeforeSend::write;
+  if (name == "fsync") return AuditBeforeSend::fsync;
+  return std::nullopt;
+}
 
 std::optional<AuditDurability> parse_audit_durability(std::string_view name) {
   if (name == "group_commit") return AuditDurability::group_commit;
@@ -586,12 +637,12 @@ std::error_code AuditLog::append(AuditEvent event) {
 
 std::error_code AuditLog::status() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->error;
+  return impl_->error ? impl_->error : impl_->space_error;
 }
 
 std::string AuditLog::status_message() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->error_message;
+  return impl_->error ? impl_->error_message : impl_->space_message;
 }
 
 std::error_code AuditLog::flush() {
@@ -606,6 +657,28 @@ std::error_code AuditLog::flush() {
   d.writer_cv.notify_one();
   d.done_cv.wait(lock, [&] { return d.error || d.cycles_done >= cycle; });
   return d.error;
+}
+
+std::error_code AuditLog::commit() {
+  Impl& d = *impl_;
+  std::unique_lock lock(d.mu);
+  const auto answer = [&] { return d.error ? d.error : d.space_error; };
+  if (d.error || d.space_error) return answer();
+  if (!d.open || d.stopping) return d.closed ? AuditErrc::closed : AuditErrc::not_open;
+  if (d.options.before_send == AuditBeforeSend::fsync && d.options.durability != AuditDurability::never) {
+    // A batch taken after this request holds everything appended so far and syncs it.
+    const std::uint64_t cycle = d.cycles_started + 1;
+    d.sync_requested = true;
+    d.writer_cv.notify_one();
+    d.done_cv.wait(lock, [&] { return d.error || d.cycles_done >= cycle; });
+    return answer();
+  }
+  const std::uint64_t target = d.accepted;  // batches complete in order
+  if (d.completed >= target) return {};
+  d.write_requested = true;
+  d.writer_cv.notify_one();
+  d.done_cv.wait(lock, [&] { return d.error || d.completed >= target; });
+  return answer();
 }
 
 std::error_code AuditLog::close() {

@@ -57,6 +57,15 @@ class PosixWritableFile final : public WritableFile {
     return {};
   }
 
+  IoStatus reserve(std::uint64_t offset, std::uint64_t length) override {
+    if (fd_ < 0) return IoStatus::from_errno(EBADF, "fallocate", path_);
+    const auto off = static_cast<off_t>(offset);
+    const auto len = static_cast<off_t>(length);
+    if (retry_eintr([&] { return ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, off, len); }) != 0)
+      return IoStatus::from_errno(errno, "fallocate", path_);
+    return {};
+  }
+
   IoStatus close() override {
     if (fd_ < 0) return IoStatus::from_errno(EBADF, "close", path_);
     const int rc = ::close(fd_);

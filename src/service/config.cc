@@ -241,6 +241,14 @@ const std::vector<Field>& schema() {
     f.push_back(integer_field<std::uint64_t>("audit", "digest_interval_s",
                                              [](ServiceConfig& c) -> auto& { return c.audit.digest_interval_s; }, 1,
                                              24 * 3600));
+    f.push_back(string_field("audit", "before_send", [](ServiceConfig& c) -> auto& { return c.audit.before_send; },
+                             {"write", "fsync"}));
+    f.push_back(integer_field<std::uint64_t>("audit", "reserve_bytes",
+                                             [](ServiceConfig& c) -> auto& { return c.audit.reserve_bytes; }, 0,
+                                             std::uint64_t{1} << 40));
+    f.push_back(integer_field<std::uint64_t>("audit", "headroom_bytes",
+                                             [](ServiceConfig& c) -> auto& { return c.audit.headroom_bytes; }, 0,
+                                             std::uint64_t{1} << 40));
     // [http]
     f.push_back(string_field("http", "listen", [](ServiceConfig& c) -> auto& { return c.http.listen; }));
     f.push_back(string_field("http", "api_key_file", [](ServiceConfig& c) -> auto& { return c.http.api_key_file; }));
@@ -584,6 +592,9 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.audit.rotate_bytes = c.audit.rotate_bytes;
   o.audit.signing_key_file = c.audit.signing_key_file;
   o.audit.digest_interval = std::chrono::seconds(c.audit.digest_interval_s);
+  o.audit.before_send = parse_audit_before_send(c.audit.before_send).value_or(AuditBeforeSend::write);
+  o.audit.reserve_bytes = c.audit.reserve_bytes;
+  o.audit.headroom_bytes = c.audit.headroom_bytes;
   o.crm_webhook.url = c.crm.webhook_url;
   o.crm_webhook.ca_file = c.crm.ca_file;
   return o;

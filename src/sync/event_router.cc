@@ -108,6 +108,15 @@ void EventRouter::on_written(const Entry& entry, bool replay) {
   record(std::move(e));
 }
 
+// The write-ahead rule: the SYNC_BROADCAST lines of the burst are in the
+// file (or fsynced, per AuditOptions::before_send) before its bytes are sent.
+std::error_code EventRouter::before_send() {
+  if (audit_ == nullptr) return {};
+  const auto ec = audit_->commit();
+  if (ec && !audit_failed_.exchange(true) && hooks_.audit_failed) hooks_.audit_failed();
+  return ec;
+}
+
 void EventRouter::on_evicted(const std::string& session_id, const std::string& agent_id) {
   AuditEvent e;
   e.type = AuditEventType::session_evicted;

@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/detail/log_record.h"
 #include "util/spawn.h"
 
 namespace assist {
@@ -21,7 +22,10 @@ void call_isolated(const std::function<void(const SyncOutcome&)>& fn, const Sync
     fn(outcome);
   } catch (...) {
     if (errors != nullptr) errors->fetch_add(1);
-    spdlog::error("prompt {}: an outcome callback threw: {}", outcome.frame_id, util::describe(std::current_exception()));
+    spdlog::error(detail::LogRecord("an outcome callback threw")
+                      .with("frame_id", outcome.frame_id)
+                      .with("exception", util::describe(std::current_exception()))
+                      .text());
   }
 }
 

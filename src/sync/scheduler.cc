@@ -243,7 +243,23 @@ void Scheduler::on_written(LinkId, const OutFrame& frame, SteadyTime at) {
   if (it == inflight_.end()) return;
   const bool replayed = it->second->written_at.has_value();
   it->second->written_at = at;
+  ++it->second->writes;
   sink_.on_written(*it->second, replayed);
+}
+
+std::error_code Scheduler::before_send(LinkId) { return sink_.before_send(); }
+
+// Its record could not be made safe, so its bytes never left. A first write
+// was not shown; a replay's earlier write may have been.
+void Scheduler::on_unsent(LinkId, const FrameKey& key, std::error_code error) {
+  const auto it = inflight_.find(key);
+  if (it == inflight_.end()) return;
+  const bool maybe_shown = it->second->writes > 1;
+  const std::string why = "the audit log could not record it first: " + error.message();
+  finish_inflight(key,
+                  maybe_shown ? make_outcome(OutcomeKind::unconfirmed, "written on an earlier connection; its replay was not sent: " + why)
+                              : make_outcome(OutcomeKind::failed, "not sent: " + why),
+                  clock_.steady_now());
 }
 
 // Sessions are placed on a link before its HELLO says how many it may hold
@@ -391,13 +407,15 @@ void Scheduler::on_state(LinkId link, transport::LinkState state, std::error_cod
   links_.erase(link);
 }
 
+// Frames in flight first: their outcome lines are the ones the audit log's
+// headroom is kept for (a full disk is a reason to end everything).
 void Scheduler::fail_all(const std::string& queued_reason, const std::string& inflight_reason) {
-  for (auto& [id, s] : sessions_) fail_session_queue(*s, OutcomeKind::failed, queued_reason);
   std::vector<FrameKey> keys;
   keys.reserve(inflight_.size());
   for (auto& [key, e] : inflight_) keys.push_back(key);
   for (const auto& key : keys)
     finish_inflight(key, make_outcome(OutcomeKind::unconfirmed, inflight_reason), clock_.steady_now());
+  for (auto& [id, s] : sessions_) fail_session_queue(*s, OutcomeKind::failed, queued_reason);
 }
 
 void Scheduler::end_unaccepted(std::unique_ptr<Entry> entry, OutcomeKind kind, std::string reason) {

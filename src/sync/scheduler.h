@@ -38,6 +38,7 @@ struct Entry {
   std::string payload_json;          // encode_prompt_payload(prompt), made off the synchronizer thread
   std::uint64_t sequence = 0;        // assigned at first write
   std::optional<SteadyTime> written_at;  // last write, for write-to-ACK latency
+  unsigned writes = 0;                   // times handed to a connection (more than one: replays)
   std::optional<LinkId> written_on;      // the link it was written on: the one that answers or replays it
   std::function<void(const SyncOutcome&)> done;  // called once, with the final outcome
 };
@@ -70,6 +71,9 @@ class SchedulerSink {
   virtual ~SchedulerSink() = default;
   virtual void on_outcome(const Entry& entry, const SyncOutcome& outcome) = 0;
   virtual void on_written(const Entry& entry, bool replay) = 0;
+  // The write-ahead gate before a burst is sent (LinkHandler::before_send):
+  // the records of the frames written so far are safe, or an error.
+  virtual std::error_code before_send() = 0;
   virtual void on_evicted(const std::string& session_id, const std::string& agent_id) = 0;
   // `prompt` is null when the frame_id is no longer remembered.
   virtual void on_feedback(const Delivered* prompt, const PromptFeedback& feedback) = 0;
@@ -114,6 +118,8 @@ class Scheduler final : public transport::LinkHandler {
   std::optional<OutFrame> next_frame(LinkId link) override;
   std::optional<OutFrame> replay(LinkId link, const FrameKey& key) override;
   void on_written(LinkId link, const OutFrame& frame, SteadyTime at) override;
+  std::error_code before_send(LinkId link) override;
+  void on_unsent(LinkId link, const FrameKey& key, std::error_code error) override;
   void on_hello(LinkId link, const Hello& hello) override;
   void on_ack(LinkId link, const Ack& ack, SteadyTime at) override;
   void on_nack(LinkId link, const Nack& nack, SteadyTime at) override;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/detail/log_record.h"
 #include "core/detail/thread.h"
 #include "util/spawn.h"
 
@@ -120,19 +121,19 @@ std::error_code SynchronizerCore::start() {
     if (phase_ != Phase::created) return phase_ == Phase::running ? std::error_code{} : make_error_code(SubmitErrc::not_running);
   }
   if (auto ec = check_options()) {
-    spdlog::error("synchronizer: invalid options: {}", status().fatal_detail);
+    spdlog::error(detail::LogRecord("invalid synchronizer options").with("detail", status().fatal_detail).error(ec).text());
     return ec;
   }
   if (audit_) {
     if (auto ec = audit_->open(); ec) {
-      spdlog::error("cannot open the audit log: {}", audit_->status_message());
+      spdlog::error(detail::LogRecord("cannot open the audit log").with("detail", audit_->status_message()).error(ec).text());
       return ec;
     }
   }
   if (crm_webhook_) {
     std::string why;
     if (auto ec = crm_webhook_->start(why); ec) {
-      spdlog::error("cannot start the CRM webhook: {}", why);
+      spdlog::error(detail::LogRecord("cannot start the CRM webhook").with("detail", why).error(ec).text());
       return ec;
     }
   }
@@ -154,7 +155,9 @@ void SynchronizerCore::run_io() {
       io_.run();
       return;
     } catch (...) {
-      spdlog::error("synchronizer thread: a handler threw: {}", util::describe(std::current_exception()));
+      spdlog::error(detail::LogRecord("a handler on the synchronizer thread threw")
+                        .with("exception", util::describe(std::current_exception()))
+                        .text());
     }
   }
 }
@@ -210,42 +213,48 @@ void SynchronizerCore::release_session(const std::string& sid) {
 }
 void SynchronizerCore::wake(transport::LinkId link) { pool_.wake(link); }
 
-// The audit log failed: stop sending (fail-closed) and say why, once. From
-// the writer thread the pause reaches the synchronizer thread with its next
-// turn; on the synchronizer thread it is immediate, so no frame after the
-// one in hand is written.
+// The audit log failed (or has no space left ahead): stop sending
+// (fail-closed) and say why, once. From the writer thread the pause reaches
+// the synchronizer thread with its next turn; on the synchronizer thread it
+// is immediate, so no frame after the one in hand is written. Then give up:
+// nothing can be sent until the disk is fixed, so what is pending ends now
+// (recorded in the headroom the log keeps) instead of waiting for deadlines.
 void SynchronizerCore::fail_closed() {
   if (audit_failed_.exchange(true)) return;
   const std::string why = audit_ ? audit_->status_message() : std::string("audit log failed");
-  spdlog::error("audit log failed ({}): sending stopped", why);
+  const std::error_code code = audit_ && audit_->status() ? audit_->status() : make_error_code(AuditErrc::closed);
+  spdlog::error(detail::LogRecord("audit log failed: sending stopped").with("detail", why).error(code).text());
   intake_.refuse_all(SubmitErrc::audit_unavailable, "audit log cannot be written, sending is stopped: " + why);
   if (io_.get_executor().running_in_this_thread()) scheduler_.set_paused(true);
   else asio::post(io_, [this] { scheduler_.set_paused(true); });
+  give_up(code, "audit log: " + why);
 }
 
 // A link gave up for good (credentials, permissions, a peer that is no
 // gateway): so would every other. End what is pending with the cause, refuse
 // new prompts, close the links, and tell the owner. Posted: the scheduler is
 // in the middle of reporting the link's state.
-void SynchronizerCore::give_up(std::error_code error, std::string detail) {
-  asio::post(io_, [this, error, detail = std::move(detail)] {
+void SynchronizerCore::give_up(std::error_code error, std::string why) {
+  asio::post(io_, [this, error, why = std::move(why)] {
     {
       std::lock_guard lock(mu_);
       if (fatal_) return;
       fatal_ = error;
-      fatal_detail_ = detail;
+      fatal_detail_ = why;
     }
-    spdlog::error("synchronizer: giving up: {}", detail);
-    intake_.refuse_all(SubmitErrc::failed, "the synchronizer gave up: " + detail);
+    spdlog::error(detail::LogRecord("synchronizer giving up").with("detail", why).error(error).text());
+    intake_.refuse_all(SubmitErrc::failed, "the synchronizer gave up: " + why);
     take_whole_inbox();
-    scheduler_.fail_all("the synchronizer gave up: " + detail, "written, no answer before the synchronizer gave up: " + detail);
+    scheduler_.fail_all("the synchronizer gave up: " + why, "written, no answer before the synchronizer gave up: " + why);
     tokens_.stop();
     util::spawn(io_.get_executor(), pool_.stop(std::chrono::milliseconds(0)), "pool stop after a fatal error");
     if (!options_.on_fatal) return;
     try {
       options_.on_fatal(status());
     } catch (...) {
-      spdlog::error("synchronizer: the on_fatal callback threw: {}", util::describe(std::current_exception()));
+      spdlog::error(detail::LogRecord("the on_fatal callback threw")
+                        .with("exception", util::describe(std::current_exception()))
+                        .text());
     }
   });
 }

@@ -5,6 +5,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/detail/log_record.h"
 #include "util/spawn.h"
 
 namespace assist::transport {
@@ -54,6 +55,8 @@ struct Link::Leg {
   // Write times in write order, for the ACK deadline; answered frames are
   // dropped from the front as the deadline watcher reaches them.
   std::deque<std::pair<Clock::steady_time, FrameKey>> written;
+  // The tracked frames of the burst being gathered, until it is sent.
+  std::vector<FrameKey> burst;
 };
 
 Link::Link(LinkId id, LinkContext context)
@@ -166,7 +169,7 @@ asio::awaitable<void> Link::run() {
       break;
     }
     if (opened.fatal) {
-      spdlog::error("link {}: giving up: {}", id_, opened.error.message());
+      spdlog::error(detail::LogRecord("link giving up").with("link", id_).error(opened.error).text());
       set_state(LinkState::failed, opened.error);
       break;
     }
@@ -217,7 +220,7 @@ asio::awaitable<Link::Opened> Link::open_leg() {
   for (int attempt = 0;; ++attempt) {
     TokenResult token = co_await ctx_.tokens.token();
     if (!token) {
-      spdlog::warn("link {}: no token: {} ({})", id_, token.error.message(), token.detail);
+      spdlog::warn(detail::LogRecord("no token").with("link", id_).with("detail", token.detail).error(token.error).text());
       co_return Opened{nullptr, token.error, is_fatal(token.error), backoff_.next(ctx_.random)};
     }
     auto conn = ctx_.connect();
@@ -232,7 +235,12 @@ asio::awaitable<Link::Opened> Link::open_leg() {
       leg->hello = std::move(result.hello);
       co_return Opened{std::move(leg), {}, false, Millis{0}};
     }
-    spdlog::warn("link {}: {}: {} ({})", id_, conn->description(), result.error.message(), result.detail);
+    spdlog::warn(detail::LogRecord("connection failed")
+                     .with("link", id_)
+                     .with("url", conn->description())
+                     .with("detail", result.detail)
+                     .error(result.error)
+                     .text());
     if (result.error == TransportErrc::handshake_unauthorized && attempt == 0) {
       // The token may have been revoked or expired early: one fresh token, one retry.
       ctx_.tokens.invalidate(token.token->access_token);
@@ -245,8 +253,12 @@ asio::awaitable<Link::Opened> Link::open_leg() {
 
 Link::Opened Link::refused(const OpenResult& result) {
   if (unusable(result) && ++unusable_answers_ >= ctx_.options.max_unusable_answers) {
-    spdlog::error("link {}: {} openings in a row gave nothing usable; last: {} ({})", id_, unusable_answers_,
-                  result.error.message(), result.detail);
+    spdlog::error(detail::LogRecord("openings in a row gave nothing usable: not a usable gateway")
+                      .with("link", id_)
+                      .with("openings", unusable_answers_)
+                      .with("detail", result.detail)
+                      .error(result.error)
+                      .text());
     return Opened{nullptr, make_error_code(TransportErrc::bad_gateway), true, Millis{0}};
   }
   const Millis jitter = backoff_.next(ctx_.random);
@@ -262,7 +274,11 @@ void Link::install(std::shared_ptr<Leg> leg) {
   rotation_at_ = leg->token->refresh_at;  // rotate when the token is due for refresh (the provider's schedule)
   sending_ = leg;
   legs_.push_back(leg);
-  spdlog::info("link {}: up on {} (connection {})", id_, leg->conn->description(), leg->hello.connection_id);
+  spdlog::info(detail::LogRecord("connection up")
+                   .with("link", id_)
+                   .with("url", leg->conn->description())
+                   .with("connection", leg->hello.connection_id)
+                   .text());
   // Before the writer starts (co_spawn may run it at once, on this thread):
   // the handler learns the limits first.
   ctx_.handler.on_hello(id_, leg->hello);
@@ -310,7 +326,9 @@ void Link::die(const std::shared_ptr<Leg>& leg, std::error_code error) {
     std::sort(replay_.begin(), replay_.end(),
               [](const Unacked& a, const Unacked& b) { return a.sequence < b.sequence; });
   }
-  if (error) spdlog::info("link {}: connection {} ended: {}", id_, leg->hello.connection_id, error.message());
+  if (error)
+    spdlog::info(
+        detail::LogRecord("connection ended").with("link", id_).with("connection", leg->hello.connection_id).error(error).text());
   if (sending_ && sending_->alive) wake_leg(*sending_);
   notify();
 }
@@ -346,6 +364,7 @@ std::optional<OutFrame> Link::take_frame() {
 // first frame's check is microseconds before the burst leaves, whatever else
 // (intake, other links) is queued on the executor.
 std::size_t Link::gather_burst(const std::shared_ptr<Leg>& leg) {
+  leg->burst.clear();
   std::size_t frames = 0;
   std::size_t bytes = 0;
   const std::size_t limit = window(*leg);
@@ -358,6 +377,7 @@ std::size_t Link::gather_burst(const std::shared_ptr<Leg>& leg) {
       leg->inflight.emplace(*frame->key, frame->sequence);
       leg->written.emplace_back(now, *frame->key);
       if (leg->written.size() == 1) leg->ack_timer.cancel();  // the watcher had nothing to watch
+      leg->burst.push_back(*frame->key);
     }
     ctx_.handler.on_written(id_, *frame, now);
     if (auto ec = leg->conn->gather(frame->text)) {
@@ -399,6 +419,15 @@ asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
     if (gathered == 0) {
       co_await idle(leg, Time::max());
       continue;
+    }
+    // Write-ahead: the burst's records are made safe before any of its bytes
+    // leave; when they cannot be, the burst is not sent at all.
+    if (auto ec = ctx_.handler.before_send(id_)) {
+      for (const auto& key : leg->burst) {
+        if (leg->inflight.erase(key) > 0) ctx_.handler.on_unsent(id_, key, ec);
+      }
+      die(leg, ec);
+      break;
     }
     if (auto ec = co_await leg->conn->flush()) die(leg, ec);
   }
@@ -447,8 +476,12 @@ asio::awaitable<void> Link::ack_deadline(std::shared_ptr<Leg> leg) {
     } else {
       const auto deadline = leg->written.front().first + ctx_.options.ack_timeout;
       if (ctx_.clock.steady_now() >= deadline) {
-        spdlog::warn("link {}: frame {} unanswered for {} ms: closing connection {}", id_,
-                     leg->written.front().second.view(), ctx_.options.ack_timeout.count(), leg->hello.connection_id);
+        spdlog::warn(detail::LogRecord("frame unanswered past the ACK deadline: closing the connection")
+                         .with("link", id_)
+                         .with("frame_id", leg->written.front().second.view())
+                         .with("ack_timeout_ms", ctx_.options.ack_timeout.count())
+                         .with("connection", leg->hello.connection_id)
+                         .text());
         die(leg, make_error_code(TransportErrc::ack_timeout));
         break;
       }
@@ -469,7 +502,13 @@ void Link::settled(Leg& leg) {
 void Link::dispatch(Leg& leg, const std::string& text) {
   auto decoded = decode_frame(text);
   if (!decoded) {
-    spdlog::warn("link {}: undecodable frame from the gateway: {}", id_, decoded.error().detail);
+    std::uint64_t suppressed = 0;
+    if (bad_frame_log_.allow(ctx_.clock.steady_now(), suppressed))
+      spdlog::warn(detail::LogRecord("undecodable frame from the gateway")
+                       .with("link", id_)
+                       .with("detail", decoded.error().detail)
+                       .with("suppressed", suppressed)
+                       .text());
     return;
   }
   const auto now = ctx_.clock.steady_now();
@@ -483,7 +522,7 @@ void Link::dispatch(Leg& leg, const std::string& text) {
         using T = std::decay_t<decltype(frame)>;
         if constexpr (std::is_same_v<T, Ack>) {
           if (!settle(frame.frame_id)) {
-            spdlog::debug("link {}: ACK for a frame not in flight here", id_);
+            spdlog::debug(detail::LogRecord("ACK for a frame not in flight here").with("link", id_).with("frame_id", frame.frame_id).text());
             return;
           }
           leg.progressed = true;
@@ -491,7 +530,14 @@ void Link::dispatch(Leg& leg, const std::string& text) {
           settled(leg);
         } else if constexpr (std::is_same_v<T, Nack>) {
           if (!settle(frame.frame_id)) {
-            spdlog::warn("link {}: NACK {} for a frame not in flight here: {}", id_, frame.code_text, frame.reason);
+            std::uint64_t suppressed = 0;
+            if (bad_frame_log_.allow(ctx_.clock.steady_now(), suppressed))
+              spdlog::warn(detail::LogRecord("NACK for a frame not in flight here")
+                               .with("link", id_)
+                               .with("code", frame.code_text)
+                               .with("reason", frame.reason)
+                               .with("suppressed", suppressed)
+                               .text());
             return;
           }
           leg.progressed = true;

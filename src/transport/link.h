@@ -18,6 +18,7 @@
 
 #include "assist/clock.h"
 #include "assist/transport.h"
+#include "core/detail/log_rate_limit.h"
 #include "transport/backoff.h"
 #include "transport/connection.h"
 #include "transport/link_handler.h"
@@ -114,6 +115,8 @@ class Link : public std::enable_shared_from_this<Link> {
   Hello hello_;
   LinkState state_ = LinkState::connecting;
   std::error_code state_error_;
+  // Warnings about what a misbehaving gateway sends: at most 10 per 10 s.
+  detail::LogRateLimit bad_frame_log_{10, std::chrono::seconds(10)};
   bool started_ = false;
   bool stopping_ = false;
   bool finished_ = false;

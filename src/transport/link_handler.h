@@ -61,7 +61,17 @@ class LinkHandler {
   virtual std::optional<OutFrame> replay(LinkId link, const FrameKey& key) = 0;
 
   // A frame was handed to the socket at `at` (latency is measured from here).
+  // Its bytes are sent after before_send() of its burst allows it.
   virtual void on_written(LinkId link, const OutFrame& frame, SteadyTime at) = 0;
+
+  // A burst of frames was gathered (on_written told of each) and is about to
+  // be sent: the handler's write-ahead gate (the audit log's records of them
+  // written first). An error: the burst is not sent; each of its tracked
+  // frames goes to on_unsent, and the connection is closed with that error.
+  virtual std::error_code before_send(LinkId link) = 0;
+  // A tracked frame of a burst before_send() refused: not sent on this
+  // connection (it may have been on an earlier one, when it was a replay).
+  virtual void on_unsent(LinkId link, const FrameKey& key, std::error_code error) = 0;
 
   // Frames from the gateway. ACK/NACK arrive only for tracked frames the
   // link wrote; the link has already removed them from its in-flight set.

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/detail/log_record.h"
 #include "util/spawn.h"
 
 namespace assist::transport {
@@ -42,7 +43,8 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
     }
   }
   if (options_.token_in_query) {
-    spdlog::warn("realtime: token sent in the URL query (RFC 9700 advises against it); URLs are logged redacted");
+    spdlog::warn(detail::LogRecord("token sent in the URL query (RFC 9700 advises against it); URLs are logged redacted")
+                     .text());
   }
   connect_ = websocket_connections(executor_, std::move(target), clock_);
 }
@@ -71,7 +73,7 @@ LinkId Pool::open_link() {
 void Pool::start() {
   if (!links_.empty() || stopping_) return;
   if (config_error_) {
-    spdlog::error("pool: {}", config_detail_);
+    spdlog::error(detail::LogRecord("cannot open gateway connections").with("detail", config_detail_).text());
     handler_.on_state(next_id_++, LinkState::failed, config_error_);
     return;
   }
@@ -102,7 +104,8 @@ std::optional<LinkId> Pool::place_session(const std::string& session_id) {
   Slot& slot = links_[*chosen];
   if (slot.sessions++ == 0) ++slot.idle_generation;
   sessions_.emplace(session_id, *chosen);
-  spdlog::debug("pool: session {} placed on link {} ({} there)", session_id, *chosen, slot.sessions);
+  spdlog::debug(
+      detail::LogRecord("session placed").with("session_id", session_id).with("link", *chosen).with("sessions", slot.sessions).text());
   return chosen;
 }
 
@@ -111,7 +114,7 @@ void Pool::release_session(const std::string& session_id) {
   if (it == sessions_.end()) return;
   const LinkId id = it->second;
   sessions_.erase(it);
-  spdlog::debug("pool: session {} released from link {}", session_id, id);
+  spdlog::debug(detail::LogRecord("session released").with("session_id", session_id).with("link", id).text());
   const auto slot_it = links_.find(id);
   if (slot_it == links_.end()) return;
   Slot& slot = slot_it->second;
@@ -138,7 +141,7 @@ asio::awaitable<void> Pool::close_when_idle(LinkId id, std::uint64_t generation)
   }
   if (others == 0) co_return;  // the last link stays open
   auto link = it->second.link;
-  spdlog::info("pool: closing idle link {}", id);
+  spdlog::info(detail::LogRecord("closing an idle link").with("link", id).text());
   link->stop(options_.rotation_drain);
   co_await link->wait_closed();
   it = links_.find(id);

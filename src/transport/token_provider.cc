@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "core/detail/log_record.h"
 #include "net/http_client.h"
 #include "net/tls_client.h"
 #include "transport/backoff.h"
@@ -233,7 +234,11 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
         co_return failure(retry.reason, fmt::format("token endpoint {}: giving up after {} request(s), last: {}",
                                                     redact_url(options.token_url), attempts, retry.last));
       }
-      spdlog::debug("token: request {} failed ({}), retrying in {} ms", attempts, retry.last, retry.delay.count());
+      spdlog::debug(detail::LogRecord("token request failed, retrying")
+                        .with("attempt", attempts)
+                        .with("detail", retry.last)
+                        .with("retry_in_ms", retry.delay.count())
+                        .text());
       util::Timer sleep(executor, clock);
       sleep.expires_after(retry.delay);
       co_await sleep.wait();

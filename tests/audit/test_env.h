@@ -22,7 +22,8 @@
 namespace assist::testing {
 
 // Delegates to default_env(); the Nth (1-based) append / sync / open /
-// read / truncate fails with the configured errno (0: never). A failing
+// read / truncate fails with the configured errno (0: never), and so does
+// every reserve from the fail_reserves_from-th on. A failing
 // append first writes `short_write_bytes` of its data when that is not
 // negative (a short write: the disk filled up, or the process died, mid-write).
 // A sync gate, when armed, makes the first sync wait until released, so a
@@ -35,6 +36,7 @@ class FaultyEnv final : public Env {
   std::atomic<int> fail_open_at{0};
   std::atomic<int> fail_read_at{0};  // read_at and read_file
   std::atomic<int> fail_truncate_at{0};
+  std::atomic<int> fail_reserves_from{0};  // this reserve and every later one fail (the disk stays full)
   std::atomic<int> error{ENOSPC};
 
   std::atomic<int> appends{0};
@@ -42,6 +44,7 @@ class FaultyEnv final : public Env {
   std::atomic<int> opens{0};
   std::atomic<int> reads{0};
   std::atomic<int> truncates{0};
+  std::atomic<int> reserves{0};
 
   void arm_sync_gate() {
     std::lock_guard lock(mu_);
@@ -100,6 +103,12 @@ class FaultyEnv final : public Env {
       env_.pass_gate();
       if (++env_.syncs == env_.fail_sync_at) return IoStatus::from_errno(env_.error, "fsync", path_);
       return inner_->sync();
+    }
+    IoStatus reserve(std::uint64_t offset, std::uint64_t length) override {
+      const int n = ++env_.reserves;
+      if (env_.fail_reserves_from > 0 && n >= env_.fail_reserves_from)
+        return IoStatus::from_errno(env_.error, "fallocate", path_);
+      return inner_->reserve(offset, length);
     }
     IoStatus close() override { return inner_->close(); }
 

@@ -10,8 +10,9 @@ usage: foreign_gateway_test.py ASSIST_SYNC_BINARY WORK_DIR
    `send` of 6,000 prompts over 150 sessions must end with every prompt
    acked and exit 0; the gateway must count 0 stale, 0 shown twice and 0
    order violations.
-2. A peer whose first frame is not a HELLO: `send` must give up, exit
-   non-zero within 10 s and name the problem, not reconnect forever.
+2. A peer whose first frame is not a HELLO: `send` must give up, exit 3
+   (a permanent gateway failure) within 10 s and name the problem, not
+   reconnect forever.
 """
 import json
 import os
@@ -89,7 +90,7 @@ def not_a_gateway(binary, work):
         proc.terminate()
         proc.wait(10)
     print("not a gateway: send exit %d in %.1f s: %s" % (done.returncode, elapsed, done.stderr.strip()[-400:]))
-    assert done.returncode != 0, done.stdout
+    assert done.returncode == 3, (done.returncode, done.stdout)  # gateway_fatal (docs/operations.md)
     assert elapsed < 10, elapsed
     assert "HELLO" in done.stderr or "gateway" in done.stderr, done.stderr
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <latch>
 #include <map>
 #include <mutex>
@@ -40,16 +41,21 @@ bool eventually(Pred pred) {
 }
 
 // Delegates to the real Env; appends fail once `broken` is set and wait
-// while `stalled` is (a disk that stopped answering).
+// while `stalled` is (a disk that stopped answering). With a `capacity`, the
+// disk holds that many bytes of audit files: reservations beyond it fail with
+// ENOSPC, and so does an append beyond it (after writing what fits).
 class BreakableEnv final : public Env {
  public:
   std::atomic<bool> broken{false};
   std::atomic<bool> stalled{false};
+  std::uint64_t capacity = 0;  // 0: unlimited; set before the log opens
 
   IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
     std::unique_ptr<WritableFile> inner;
     auto s = base().open_appendable(path, inner);
-    if (s.ok()) out = std::make_unique<File>(std::move(inner), broken, stalled);
+    std::uint64_t size = 0;
+    base().file_size(path, size);
+    if (s.ok()) out = std::make_unique<File>(std::move(inner), *this, size);
     return s;
   }
   IoStatus read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
@@ -68,21 +74,33 @@ class BreakableEnv final : public Env {
   static Env& base() { return default_env(); }
   class File final : public WritableFile {
    public:
-    File(std::unique_ptr<WritableFile> inner, std::atomic<bool>& broken, std::atomic<bool>& stalled)
-        : inner_(std::move(inner)), broken_(broken), stalled_(stalled) {}
+    File(std::unique_ptr<WritableFile> inner, BreakableEnv& env, std::uint64_t size)
+        : inner_(std::move(inner)), env_(env), size_(size) {}
     IoStatus append(std::string_view data) override {
-      while (stalled_) std::this_thread::sleep_for(1ms);
-      if (broken_) return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
+      while (env_.stalled) std::this_thread::sleep_for(1ms);
+      if (env_.broken) return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
+      if (env_.capacity > 0 && size_ + data.size() > env_.capacity) {
+        const auto fits = env_.capacity > size_ ? env_.capacity - size_ : 0;
+        size_ += fits;
+        inner_->append(data.substr(0, fits));
+        return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
+      }
+      size_ += data.size();
       return inner_->append(data);
     }
     IoStatus flush() override { return inner_->flush(); }
     IoStatus sync() override { return inner_->sync(); }
+    IoStatus reserve(std::uint64_t offset, std::uint64_t length) override {
+      if (env_.capacity > 0 && offset + length > env_.capacity)
+        return IoStatus::from_errno(ENOSPC, "fallocate", "audit.jsonl");
+      return {};  // within the capacity: the append will fit
+    }
     IoStatus close() override { return inner_->close(); }
 
    private:
     std::unique_ptr<WritableFile> inner_;
-    std::atomic<bool>& broken_;
-    std::atomic<bool>& stalled_;
+    BreakableEnv& env_;
+    std::uint64_t size_;
   };
 };
 
@@ -476,47 +494,84 @@ TEST_F(SynchronizerTest, AdoptionFeedbackReachesCrmAuditAndAdoptionRate) {
   EXPECT_EQ(adopted_lines, 1u);
 }
 
-TEST_F(SynchronizerTest, AuditFailureStopsSending) {
+// Write-ahead: a prompt whose SYNC_BROADCAST cannot be written is not sent;
+// then the synchronizer gives up, naming the audit log.
+TEST_F(SynchronizerTest, AFailedAuditWriteKeepsItsFrameFromTheGatewayAndGivesUp) {
   start_gateway();
   BreakableEnv env;
-  start_sync_with_audit_env(env);
+  auto o = sync_options();
+  o.audit.env = &env;
+  std::promise<SynchronizerStatus> fatal;
+  o.on_fatal = [&](const SynchronizerStatus& s) { fatal.set_value(s); };
+  start_sync(o);
   EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
   env.broken = true;
-  // The failure surfaces when the writer thread hits it; from then on
-  // nothing is accepted and nothing more reaches the gateway.
-  int attempt = 0;
-  ASSERT_TRUE(eventually([&] {
-    auto r = sync_->sync_prompt(prompt("S1", testing::numbered("I-", ++attempt)));
-    return !r && r.error == make_error_code(SubmitErrc::audit_unavailable);
-  }));
-  // At most the frame in hand when the failure surfaced may still land.
-  std::this_thread::sleep_for(20ms);
-  const auto received = gateway_->stats().frames_received;
+  const auto outcome = submit(prompt("S2")).wait();
+  EXPECT_EQ(outcome.kind, OutcomeKind::failed);
+  EXPECT_NE(outcome.reason.find("not sent: the audit log could not record it first"), std::string::npos)
+      << outcome.reason;
+  auto gave_up = fatal.get_future();
+  ASSERT_EQ(gave_up.wait_for(10s), std::future_status::ready);
+  const auto status = gave_up.get();
+  EXPECT_FALSE(status.audit.ok);
+  EXPECT_NE(status.fatal_detail.find("No space left on device"), std::string::npos) << status.fatal_detail;
+  const auto r = sync_->sync_prompt(prompt("S3"));
+  EXPECT_EQ(r.error, make_error_code(SubmitErrc::audit_unavailable));
   EXPECT_FALSE(sync_->ready());
-  EXPECT_FALSE(sync_->sync_prompt(prompt("S2")));
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(gateway_->stats().frames_received, received);
+  EXPECT_EQ(gateway_->stats().frames_received, 1u);
 }
 
-TEST_F(SynchronizerTest, AuditWriterFailureStopsSendingWithoutWaitingForAnotherEvent) {
-  start_gateway();
+// A disk that fills up: the log's reservation runs out first, so sending
+// stops while the headroom still takes the outcomes of the frames in flight.
+// No prompt reaches a desktop without its SYNC_BROADCAST, each of those has
+// its outcome line, and every accepted prompt ends at once, not at a deadline.
+TEST_F(SynchronizerTest, AFullAuditDiskShowsNoPromptWithoutItsRecord) {
+  std::mutex mu;
+  std::set<std::string> delivered;
+  GatewayOptions g;
+  g.on_delivered = [&](std::string_view id) {
+    std::lock_guard lock(mu);
+    delivered.emplace(id);
+  };
+  start_gateway(g);
   BreakableEnv env;
-  start_sync_with_audit_env(env);
-  EXPECT_EQ(submit(prompt("S0")).wait().kind, OutcomeKind::acked);
-  ASSERT_TRUE(eventually([&] { return sync_->metrics().audit_queue_depth == 0; }));  // all written so far
-  gateway_->set_stalled(true);  // no ACK: nothing is appended after the next prompt's SYNC_BROADCAST
-  env.broken = true;
-  auto t = submit(prompt("S1"));
-  ASSERT_TRUE(eventually([&] { return gateway_->stats().frames_received >= 2; }));
-  // Only the writer's own report of its failure can stop sending here.
-  ASSERT_TRUE(eventually([&] { return !sync_->ready(); }));
-  const auto r = sync_->sync_prompt(prompt("S2"));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error, make_error_code(SubmitErrc::audit_unavailable));
-  EXPECT_NE(r.message.find("No space left on device"), std::string::npos) << r.message;
-  EXPECT_EQ(gateway_->stats().frames_received, 2u);
-  gateway_->set_stalled(false);
-  EXPECT_EQ(t.wait().kind, OutcomeKind::acked);  // delivered before the failure was known
+  env.capacity = 200 * 1024;
+  auto o = sync_options();
+  o.audit.env = &env;
+  o.audit.reserve_bytes = 16 * 1024;
+  o.audit.headroom_bytes = 64 * 1024;
+  std::atomic<bool> gave_up{false};
+  o.on_fatal = [&](const SynchronizerStatus&) { gave_up = true; };
+  start_sync(o);
+  std::vector<PromptTicket> accepted;
+  for (int i = 0; i < 1200; ++i) {  // 20 per session: none refused (a refusal's line takes space too)
+    auto r = sync_->sync_prompt(prompt(testing::numbered("S", i % 60), testing::numbered("I-", i)));
+    if (r) accepted.push_back(std::move(r.ticket));
+  }
+  ASSERT_TRUE(eventually([&] { return gave_up.load(); }));
+  for (auto& t : accepted) EXPECT_EQ(t.future().wait_for(10s), std::future_status::ready) << t.frame_id();
+  EXPECT_EQ(sync_->status().audit.error, make_error_code(AuditErrc::no_space));
+  sync_->stop();
+
+  std::set<std::string> broadcast;
+  std::map<std::string, int> terminal;
+  std::ifstream in(audit_path());
+  for (std::string line; std::getline(in, line);) {
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(line, ec);
+    if (ec) continue;  // the torn last line of the hard ENOSPC
+    const auto type = parse_audit_event_type(v.at("event_type").as_string());
+    const std::string id = v.at("frame_id").is_string() ? std::string(v.at("frame_id").as_string()) : "";
+    if (type == AuditEventType::sync_broadcast) broadcast.insert(id);
+    else if (type && is_terminal(*type)) ++terminal[id];
+  }
+  std::lock_guard lock(mu);
+  EXPECT_GT(delivered.size(), 50u);
+  EXPECT_LT(delivered.size(), accepted.size());
+  for (const auto& id : delivered) {
+    EXPECT_TRUE(broadcast.contains(id)) << id << " shown without its SYNC_BROADCAST";
+    EXPECT_EQ(terminal[id], 1) << id << " shown without its outcome line";
+  }
 }
 
 // The system clock, except that unix_now() called on `gated` blocks until

@@ -131,6 +131,27 @@ TEST(Pool, InflightWindowLimitsUnackedFrames) {
   EXPECT_LE(rig.handler.max_unacked, 4u);
 }
 
+// The write-ahead gate: a burst whose records cannot be made safe first
+// (the audit disk is full) never reaches the gateway, and every frame of it
+// is handed back as unsent; once the gate opens, delivery goes on.
+TEST(Pool, ABurstTheWriteAheadGateRefusesIsNeverSent) {
+  Rig rig;
+  run_test(rig.ioc, [&]() -> asio::awaitable<void> {
+    rig.pool->start();
+    rig.handler.refuse_bursts = std::make_error_code(std::errc::no_space_on_device);
+    rig.send(rig.sessions(1), 5);
+    EXPECT_TRUE(co_await rig.handler.wait_until([&] { return rig.handler.unsent_ids.size() == 5; }, 10s));
+    EXPECT_EQ(rig.handler.unsent_ids, rig.handler.written_ids);
+    rig.handler.refuse_bursts = {};
+    rig.send(rig.sessions(1), 3);
+    EXPECT_TRUE(co_await rig.handler.wait_until([&] { return rig.handler.acked.size() == 3; }, 10s));
+    co_await rig.pool->stop(1s);
+  });
+  EXPECT_EQ(rig.gateway->stats().prompts_delivered, 3u);
+  for (const auto& id : rig.handler.unsent_ids) EXPECT_FALSE(rig.handler.acked.contains(id)) << id;
+  EXPECT_TRUE(rig.handler.nacked.empty());
+}
+
 TEST(Pool, RefreshesTheTokenOnceOn401AtHandshake) {
   Rig rig;
   rig.gateway->refuse_next_handshakes(1, 401);

@@ -73,6 +73,15 @@ class TestHandler final : public LinkHandler {
     max_unacked = std::max(max_unacked, written_ids.size() - acked.size() - nacked.size());
     notify();
   }
+  // The write-ahead gate: refuses with `refuse_bursts` while it is set.
+  std::error_code before_send(LinkId) override {
+    ++bursts;
+    return refuse_bursts;
+  }
+  void on_unsent(LinkId, const FrameKey& key, std::error_code) override {
+    unsent_ids.insert(std::string(key.view()));
+    notify();
+  }
   void on_hello(LinkId, const Hello& h) override {
     ++hellos;
     hello = h;
@@ -123,8 +132,11 @@ class TestHandler final : public LinkHandler {
   std::size_t acked_twice = 0;
   std::size_t duplicate_acks = 0;
   std::size_t max_unacked = 0;
+  std::size_t bursts = 0;
+  std::error_code refuse_bursts;  // set: before_send refuses every burst
   Hello hello;
   std::set<std::string> written_ids;
+  std::set<std::string> unsent_ids;
   std::set<std::string> acked;
   std::set<std::string> nacked;
   std::vector<std::string> nack_codes;
