@@ -138,13 +138,19 @@ struct AuditOptions {
   std::chrono::milliseconds digest_interval{std::chrono::minutes(5)};
   // What commit() waits for (the synchronizer calls it before writing frames).
   AuditBeforeSend before_send = AuditBeforeSend::write;
+  // commit() waits at most this long (a stalled disk): then it answers
+  // `stalled` and the burst is not sent (by then its prompts would be near
+  // stale anyway); the log itself has not failed and goes on.
+  std::chrono::milliseconds commit_timeout{2000};
   // Disk space is reserved ahead of the writes, reserve_bytes at a time, so
   // that headroom_bytes stay reserved beyond the last line. When the next
   // reservation fails (the disk is full), commit() fails with no_space before
   // any frame whose line might not fit is sent, while the headroom still
   // takes the outcome lines of the frames already in flight. 0: no reservation.
+  // The headroom should hold an outcome line (about 450 bytes) for every
+  // frame that can be in flight: connections x max_inflight.
   std::uint64_t reserve_bytes = 4 << 20;
-  std::uint64_t headroom_bytes = 1 << 20;
+  std::uint64_t headroom_bytes = 4 << 20;
 };
 
 enum class AuditErrc {
@@ -153,6 +159,7 @@ enum class AuditErrc {
   cannot_resume,  // the existing file's last complete line is not an audit line
   bad_signing_key,  // signing_key_file holds no Ed25519 private key
   no_space,         // the disk space ahead could not be reserved: nothing more may be sent
+  stalled,          // commit() waited commit_timeout for the writer (not a failure of the log)
 };
 const std::error_category& audit_category() noexcept;
 std::error_code make_error_code(AuditErrc e) noexcept;

@@ -88,6 +88,7 @@ class AuditCategory final : public std::error_category {
       case AuditErrc::cannot_resume: return "cannot resume the audit chain";
       case AuditErrc::bad_signing_key: return "no Ed25519 signing key for the audit digests";
       case AuditErrc::no_space: return "no disk space could be reserved for the audit log";
+      case AuditErrc::stalled: return "the audit log did not write in time (a stalled disk?)";
     }
     return "unknown audit error";
   }
@@ -670,14 +671,16 @@ std::error_code AuditLog::commit() {
     const std::uint64_t cycle = d.cycles_started + 1;
     d.sync_requested = true;
     d.writer_cv.notify_one();
-    d.done_cv.wait(lock, [&] { return d.error || d.cycles_done >= cycle; });
+    if (!d.done_cv.wait_for(lock, d.options.commit_timeout, [&] { return d.error || d.cycles_done >= cycle; }))
+      return AuditErrc::stalled;
     return answer();
   }
   const std::uint64_t target = d.accepted;  // batches complete in order
   if (d.completed >= target) return {};
   d.write_requested = true;
   d.writer_cv.notify_one();
-  d.done_cv.wait(lock, [&] { return d.error || d.completed >= target; });
+  if (!d.done_cv.wait_for(lock, d.options.commit_timeout, [&] { return d.error || d.completed >= target; }))
+    return AuditErrc::stalled;
   return answer();
 }
 

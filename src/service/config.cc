@@ -243,6 +243,8 @@ const std::vector<Field>& schema() {
                                              24 * 3600));
     f.push_back(string_field("audit", "before_send", [](ServiceConfig& c) -> auto& { return c.audit.before_send; },
                              {"write", "fsync"}));
+    f.push_back(integer_field<Millis>("audit", "commit_timeout_ms",
+                                      [](ServiceConfig& c) -> auto& { return c.audit.commit_timeout; }, 1, kMaxMillis));
     f.push_back(integer_field<std::uint64_t>("audit", "reserve_bytes",
                                              [](ServiceConfig& c) -> auto& { return c.audit.reserve_bytes; }, 0,
                                              std::uint64_t{1} << 40));
@@ -594,6 +596,7 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.audit.digest_interval = std::chrono::seconds(c.audit.digest_interval_s);
   o.audit.before_send = parse_audit_before_send(c.audit.before_send).value_or(AuditBeforeSend::write);
   o.audit.reserve_bytes = c.audit.reserve_bytes;
+  o.audit.commit_timeout = c.audit.commit_timeout;
   o.audit.headroom_bytes = c.audit.headroom_bytes;
   o.crm_webhook.url = c.crm.webhook_url;
   o.crm_webhook.ca_file = c.crm.ca_file;

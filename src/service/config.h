@@ -54,8 +54,9 @@ struct AuditConfig {
   std::string signing_key_file;           // empty: no signed digests
   std::uint64_t digest_interval_s = 300;  // with a signing key
   std::string before_send = "write";      // write | fsync: what a frame waits for (write-ahead)
+  Millis commit_timeout{2'000};           // a burst waits at most this for its lines, else is not sent
   std::uint64_t reserve_bytes = 4 << 20;  // disk space reserved ahead at a time; 0: none
-  std::uint64_t headroom_bytes = 1 << 20; // kept reserved for the outcomes of frames in flight
+  std::uint64_t headroom_bytes = 4 << 20; // kept reserved for the outcomes of frames in flight
 };
 
 struct HttpConfig {

@@ -113,6 +113,7 @@ void EventRouter::on_written(const Entry& entry, bool replay) {
 std::error_code EventRouter::before_send() {
   if (audit_ == nullptr) return {};
   const auto ec = audit_->commit();
+  if (ec == AuditErrc::stalled) return ec;  // this burst is not sent; the log has not failed
   if (ec && !audit_failed_.exchange(true) && hooks_.audit_failed) hooks_.audit_failed();
   return ec;
 }

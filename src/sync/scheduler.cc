@@ -70,7 +70,8 @@ Scheduler::~Scheduler() = default;
 std::optional<std::string> Scheduler::staleness(const Entry& entry) const {
   const double age = clock_.unix_now() - entry.prompt.timestamp;
   if (age > options_.freshness_seconds - options_.freshness_margin_seconds)
-    return fmt::format("age {:.3f} s is over the {:.3f} s freshness threshold", age, options_.freshness_seconds);
+    return fmt::format("age {:.3f} s is over the {:.3f} s freshness threshold (less a {:.0f} ms margin for the way to the desktop)",
+                       age, options_.freshness_seconds, options_.freshness_margin_seconds * 1000);
   if (age > entry.prompt.ttl_seconds)
     return fmt::format("age {:.3f} s is over its ttl of {} s", age, entry.prompt.ttl_seconds);
   return std::nullopt;

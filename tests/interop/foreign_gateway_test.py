@@ -52,11 +52,11 @@ def prompts_file(work, count, sessions):
     return path
 
 
-def send(binary, path, token_url, realtime_url, timeout_s):
+def send(binary, path, token_url, realtime_url, timeout_s, *flags):
     env = dict(os.environ, ASSIST_CLIENT_SECRET="foreign-secret")
     started = time.monotonic()
     done = subprocess.run([binary, "send", path, "--token-url", token_url, "--realtime-url", realtime_url,
-                           "--client-id", "foreign-client", "--json", "--timeout", str(timeout_s)],
+                           "--client-id", "foreign-client", "--json", "--timeout", str(timeout_s), *flags],
                           env=env, capture_output=True, text=True, timeout=timeout_s + 60)
     return done, time.monotonic() - started
 
@@ -79,7 +79,26 @@ def chaos(binary, work):
     assert stats["order_violations"] == 0, stats
     assert stats["drops"] >= 8, stats          # the faults did happen
     assert stats["token_429s"] == 1, stats
-    assert stats["tokens"] >= 2, stats         # 4 s tokens: rotated at least once
+
+
+def rotation(binary, work):
+    """The same faults with 1 s tokens, and ACKs 100 ms late with at most 200
+    prompts in flight: `send` takes about 3 s, so its connections are rotated
+    onto fresh tokens (close 4001) several times under load."""
+    proc, token_url, realtime_url, stats_url = start_gateway(
+        work, "--drop-every", "700", "--token-ttl", "1", "--first-token-429", "--ack-delay-ms", "100")
+    try:
+        done, elapsed = send(binary, prompts_file(work, 6000, 150), token_url, realtime_url, 120,
+                             "--max-inflight", "200")
+        stats = json.load(urllib.request.urlopen(stats_url, timeout=10))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print("rotation: send exit %d in %.1f s; gateway %s" % (done.returncode, elapsed, stats))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["acked"] == 6000
+    assert stats["shown"] == 6000 and stats["stale_shown"] == 0 and stats["order_violations"] == 0, stats
+    assert stats["tokens"] >= 3, stats  # rotated onto fresh tokens
 
 
 def not_a_gateway(binary, work):
@@ -99,6 +118,7 @@ def main():
     binary, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     chaos(binary, work)
+    rotation(binary, work)
     not_a_gateway(binary, work)
 
 
