@@ -34,14 +34,15 @@ assist::AuditEvent sample_event(std::uint64_t i) {
 // A fresh audit file in its own directory under /tmp, removed afterwards.
 class ScratchLog {
  public:
-  explicit ScratchLog(AuditDurability durability)
+  explicit ScratchLog(AuditDurability durability, assist::AuditBeforeSend before_send = assist::AuditBeforeSend::write)
       : dir_(std::filesystem::path("/tmp") / ("assist-audit-bench-" + std::to_string(::getpid()))),
         log_([&] {
           std::filesystem::remove_all(dir_);
           std::filesystem::create_directories(dir_);
           return assist::AuditOptions{.path = (dir_ / "audit.jsonl").string(),
                                       .durability = durability,
-                                      .sync_interval = std::chrono::milliseconds(100)};
+                                      .sync_interval = std::chrono::milliseconds(100),
+                                      .before_send = before_send};
         }()) {
     if (log_.open()) throw std::runtime_error(log_.status_message());
   }
@@ -113,6 +114,29 @@ BENCHMARK(BM_AuditDurableAppend)
     ->ArgName("policy")
     ->Arg(static_cast<int>(AuditDurability::group_commit))
     ->Arg(static_cast<int>(AuditDurability::never))
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// Write-ahead, as the synchronizer thread pays it per burst of frames: the
+// burst's SYNC_BROADCAST lines appended, then commit() before the burst may
+// be sent. Arg 0: commit() waits for the write (before_send = write); 1: for
+// the fsync too (before_send = fsync, group commit); 2: no commit (the
+// appends alone, the floor: what a frame waited before write-ahead).
+void BM_WriteAheadBurst(benchmark::State& state) {
+  ScratchLog scratch(AuditDurability::group_commit,
+                     state.range(0) == 1 ? assist::AuditBeforeSend::fsync : assist::AuditBeforeSend::write);
+  const bool commit = state.range(0) != 2;
+  const auto burst = state.range(1);
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    for (std::int64_t n = 0; n < burst; ++n) scratch.log().append(sample_event(++i));
+    if (commit && scratch.log().commit()) state.SkipWithError("audit commit failed");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(i));
+}
+BENCHMARK(BM_WriteAheadBurst)
+    ->ArgNames({"wait", "burst"})
+    ->ArgsProduct({{0, 1, 2}, {1, 16, 64}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 

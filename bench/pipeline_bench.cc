@@ -13,7 +13,8 @@
 //               sync_prompt() call to the outcome's callback.
 //
 //   pipeline_bench [--connections N] [--sessions S] [--prompts P] [--rate R]
-//                  [--audit-policy group_commit|interval|never|off] [--tls]
+//                  [--audit-policy group_commit|interval|never|off]
+//                  [--audit-before-send write|fsync] [--tls]
 //
 // The gateway process is this executable re-run with --serve-gateway: it
 // prints its port, serves until its stdin closes, then prints its stats and
@@ -147,6 +148,7 @@ struct Config {
   long prompts = 200'000;
   double rate = 0;   // prompts/s; 0: as fast as accepted
   std::string audit_policy = "group_commit";
+  std::string audit_before_send = "write";
   bool tls = false;
 };
 
@@ -173,6 +175,7 @@ int run(const Config& cfg, const char* self) {
     std::filesystem::create_directories(dir);
     so.audit.path = (dir / "audit.jsonl").string();
     so.audit.durability = *assist::parse_audit_durability(cfg.audit_policy);  // checked by CLI11
+    so.audit.before_send = *assist::parse_audit_before_send(cfg.audit_before_send);
   }
   assist::Synchronizer sync(so);
   if (auto ec = sync.start(); ec) {
@@ -258,6 +261,8 @@ int main(int argc, char** argv) {
   app.add_option("--rate", cfg.rate, "offered prompts/s (default: as fast as accepted)")->check(CLI::Range(0.0, 1e7));
   app.add_option("--audit-policy", cfg.audit_policy, "audit durability")
       ->check(CLI::IsMember({"group_commit", "interval", "never", "off"}));
+  app.add_option("--audit-before-send", cfg.audit_before_send, "what a frame waits for: its line written, or fsynced")
+      ->check(CLI::IsMember({"write", "fsync"}));
   app.add_flag("--tls", cfg.tls, "wss/https with the emulator's self-signed certificate, pinned");
   CLI11_PARSE(app, argc, argv);
   std::signal(SIGPIPE, SIG_IGN);

@@ -164,6 +164,7 @@ struct AuditLog::Impl {
   std::vector<Pending> queue;
   std::uint64_t accepted = 0;   // events queued so far
   std::uint64_t completed = 0;  // of those, written (or discarded after a failure)
+  std::uint64_t written = 0;    // of those, handed to the OS (before their fsync): what commit() waits for
   std::uint64_t cycles_started = 0;   // batches taken by the writer
   std::uint64_t cycles_done = 0;      // batches finished (written, synced per policy)
   bool sync_requested = false;        // flush(): the next batch syncs, even if empty
@@ -555,6 +556,11 @@ struct AuditLog::Impl {
       IoStatus status;
       if (!failed) {
         status = write_batch(batch, closing);
+        if (status.ok()) {  // written: a commit() waiting for the write goes on during the fsync
+          std::lock_guard written_lock(mu);
+          written += batch.size();
+          done_cv.notify_all();
+        }
         if (status.ok() && sync_due(requested)) {
           status = file->sync();
           if (status.ok()) {
@@ -675,11 +681,11 @@ std::error_code AuditLog::commit() {
       return AuditErrc::stalled;
     return answer();
   }
-  const std::uint64_t target = d.accepted;  // batches complete in order
-  if (d.completed >= target) return {};
+  const std::uint64_t target = d.accepted;  // batches are written in order
+  if (d.written >= target) return {};
   d.write_requested = true;
   d.writer_cv.notify_one();
-  if (!d.done_cv.wait_for(lock, d.options.commit_timeout, [&] { return d.error || d.completed >= target; }))
+  if (!d.done_cv.wait_for(lock, d.options.commit_timeout, [&] { return d.error || d.written >= target; }))
     return AuditErrc::stalled;
   return answer();
 }
