@@ -119,10 +119,11 @@ struct AuditOptions {
   std::uint64_t rotate_bytes = 0;
   Env* env = nullptr;      // nullptr: default_env()
   Clock* clock = nullptr;  // nullptr: system_clock(); stamps each event
-  // Called once, on the writer thread and outside the log's lock, when a
-  // write, sync or rotation first fails (a failure of open() is open()'s
-  // answer instead), with status_message(). It lets the caller fail closed at
-  // once rather than at its next append(). Must not block.
+  // Called once, outside the log's locks, on the thread that hit it (the
+  // writer thread, or a commit() caller), when a write, sync or rotation
+  // first fails (a failure of open() is open()'s answer instead), with
+  // status_message(); and once when the space ahead runs out. It lets the
+  // caller fail closed at once rather than at its next append(). Must not block.
   std::function<void(const std::string& message)> on_failure = nullptr;
   // Crash recovery: open() looks this far back (in line timestamps, from the
   // last line, across rotated files) for prompts with a SYNC_BROADCAST and no
@@ -212,12 +213,14 @@ class AuditLog {
   // policy is `never`, fsynced. Returns status().
   std::error_code flush();
 
-  // The write-ahead gate: waits until everything appended before the call is
-  // written to the file (before_send `write`) or also fsynced (`fsync`), and
-  // says whether frames may be sent: status(), which is no_space once the
-  // space ahead could not be reserved. Cheaper than flush(): no fsync with
-  // `write`, and no wait when the writer has already written it all.
-  std::error_code commit();
+  // The write-ahead gate: writes everything appended before the call to the
+  // file, on the caller's thread (before_send `write`), and with `fsync` also
+  // waits for the writer thread's next fsync (group commit); says whether
+  // frames may be sent: status(), which is no_space once the space ahead
+  // could not be reserved. Never waits for an fsync with `write`; waits at
+  // most commit_timeout, or `max_wait` when shorter, for a writer stuck in a
+  // write or for the fsync (`stalled`: then nothing was promised).
+  std::error_code commit(std::chrono::milliseconds max_wait = std::chrono::milliseconds::max());
 
   // flush()es, stops the writer and closes the file. Idempotent.
   std::error_code close();

@@ -2,6 +2,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -163,12 +164,13 @@ struct AuditLog::Impl {
   std::condition_variable done_cv;    // a batch completed
   std::vector<Pending> queue;
   std::uint64_t accepted = 0;   // events queued so far
-  std::uint64_t completed = 0;  // of those, written (or discarded after a failure)
-  std::uint64_t written = 0;    // of those, handed to the OS (before their fsync): what commit() waits for
+  std::uint64_t completed = 0;  // of those, written (or discarded after a failure); the fsync may still run
   std::uint64_t cycles_started = 0;   // batches taken by the writer
   std::uint64_t cycles_done = 0;      // batches finished (written, synced per policy)
   bool sync_requested = false;        // flush(): the next batch syncs, even if empty
-  bool write_requested = false;       // commit(): the next batch starts without its batch_delay
+  bool syncing = false;               // the writer is in an fsync, outside io_mu: no rotation meanwhile
+  std::condition_variable sync_cv;    // syncing ended
+  std::optional<Clock::steady_time> timed_at;  // timed_work_at() as of the last write
   bool open = false;
   bool closed = false;
   bool stopping = false;
@@ -182,7 +184,12 @@ struct AuditLog::Impl {
   AuditHead published_head{0, std::string(audit_detail::kGenesisHash)};
   std::thread writer;
 
-  // Writer state: set by open() before the thread starts, then the thread's own.
+  // Writer state: set by open() before the thread starts, then guarded by
+  // io_mu: the writer thread and commit() callers both write, one at a time,
+  // each taking its batch from the queue while holding it (so lines keep the
+  // order of the appends). An fsync runs outside io_mu (writes go on).
+  // Lock order: io_mu, then mu.
+  std::timed_mutex io_mu;
   std::unique_ptr<WritableFile> file;
   std::unique_ptr<audit_detail::DigestSigner> signer;  // null without a signing key
   std::uint64_t file_bytes = 0;
@@ -190,7 +197,8 @@ struct AuditLog::Impl {
   bool reservation_unsupported = false;  // the file system cannot reserve: go without
   std::uint64_t next_rotation = 1;
   bool file_has_entries = false;  // the live file holds a line besides its anchor
-  bool unsynced = false;
+  std::uint64_t bytes_out = 0;     // written to the OS, over all files
+  std::uint64_t bytes_synced = 0;  // of those, known durable
   std::uint64_t lines_since_digest = 0;
   Clock::steady_time last_sync{};
   Clock::steady_time last_batch{};
@@ -384,9 +392,9 @@ struct AuditLog::Impl {
     }
     if (auto s = add_digest(buffer, "open"); !s.ok()) return s;
     if (auto s = write_out(buffer); !s.ok()) return s;
-    if (unsynced && options.durability != AuditDurability::never) {
+    if (bytes_out > bytes_synced && options.durability != AuditDurability::never) {
       if (auto s = file->sync(); !s.ok()) return s;
-      unsynced = false;
+      bytes_synced = bytes_out;
     }
     return {};
   }
@@ -423,11 +431,16 @@ struct AuditLog::Impl {
   // Moves the live file to <path>.<N> (after its digest, with a signing key)
   // and opens a fresh one that starts with an anchor.
   IoStatus rotate() {
+    {  // the writer's fsync of this file, if one runs, ends first
+      std::unique_lock lock(mu);
+      sync_cv.wait(lock, [&] { return !syncing; });
+    }
     std::string buffer;
     if (auto s = add_digest(buffer, "rotation"); !s.ok()) return s;
     if (auto s = write_out(buffer); !s.ok()) return s;
     if (options.durability != AuditDurability::never) {
       if (auto s = file->sync(); !s.ok()) return s;
+      bytes_synced = bytes_out;
     }
     if (auto s = file->close(); !s.ok()) return s;
     file.reset();
@@ -442,7 +455,6 @@ struct AuditLog::Impl {
     if (auto s = env.open_appendable(options.path, file); !s.ok()) return s;
     if (auto s = env.sync_dir(directory_of(options.path)); !s.ok()) return s;
     file_bytes = 0;
-    unsynced = false;
     file_has_entries = false;
     format_line(buffer, anchor_event(rotated), head_time);
     return write_out(buffer);
@@ -494,13 +506,13 @@ struct AuditLog::Impl {
     if (auto s = file->append(buffer); !s.ok()) return s;
     if (auto s = file->flush(); !s.ok()) return s;
     file_bytes += buffer.size();
+    bytes_out += buffer.size();
     buffer.clear();
-    unsynced = true;
     return {};
   }
 
   bool sync_due(bool requested) const {
-    if (!unsynced) return false;
+    if (bytes_out <= bytes_synced) return false;
     switch (options.durability) {
       case AuditDurability::group_commit: return true;
       case AuditDurability::interval: return requested || clock.steady_now() - last_sync >= options.sync_interval;
@@ -510,11 +522,12 @@ struct AuditLog::Impl {
   }
 
   // When the writer has work without an append: an interval fsync or a
-  // digest falling due. nullopt when neither can (or the log failed).
+  // digest falling due. nullopt when neither can. Under io_mu; published
+  // (timed_at) for the writer's wait.
   std::optional<Clock::steady_time> timed_work_at() const {
-    if (error) return std::nullopt;
     std::optional<Clock::steady_time> at;
-    if (options.durability == AuditDurability::interval && unsynced) at = last_sync + options.sync_interval;
+    if (options.durability == AuditDurability::interval && bytes_out > bytes_synced)
+      at = last_sync + options.sync_interval;
     if (signer && lines_since_digest > 0) {
       const auto digest_at = last_digest + options.digest_interval;
       at = at ? std::min(*at, digest_at) : digest_at;
@@ -522,17 +535,33 @@ struct AuditLog::Impl {
     return at;
   }
 
+  // After a batch of `taken` events was written (or failed with `status`),
+  // under both locks: the accounting, and whether on_failure is now due
+  // (its message; the caller calls it outside the locks, then wakes the
+  // waiters: flush() must not return before on_failure has run).
+  std::optional<std::string> account(std::size_t taken, const IoStatus& status) {
+    const bool newly_failed = !status.ok() && !error;
+    if (!status.ok()) fail_locked(status.code, status.message);
+    const bool newly_short = space_error && !space_reported && !error;
+    if (newly_short) space_reported = true;
+    completed += taken;
+    if (!error) published_head = head;
+    timed_at = error ? std::nullopt : timed_work_at();
+    if ((newly_failed || newly_short) && options.on_failure) return newly_failed ? error_message : space_message;
+    done_cv.notify_all();
+    return std::nullopt;
+  }
+
   void run() {
     std::vector<Pending> batch;
     std::unique_lock lock(mu);
     for (;;) {
       while (queue.empty() && !stopping && !sync_requested) {
-        const auto at = timed_work_at();
-        if (!at) {
+        if (!timed_at || error) {
           writer_cv.wait(lock);
           continue;
         }
-        const auto wait = *at - clock.steady_now();
+        const auto wait = *timed_at - clock.steady_now();
         if (wait <= Clock::steady_time::duration::zero()) break;
         writer_cv.wait_for(lock, wait);
       }
@@ -540,53 +569,58 @@ struct AuditLog::Impl {
       // the rest of the flow gathers into the next one.
       if (const auto wait = last_batch + options.batch_delay - clock.steady_now();
           !queue.empty() && wait > Clock::steady_time::duration::zero()) {
-        writer_cv.wait_for(lock, wait,
-                           [&] { return queue.size() >= kFullBatch || stopping || sync_requested || write_requested; });
+        writer_cv.wait_for(lock, wait, [&] { return queue.size() >= kFullBatch || stopping || sync_requested; });
       }
       last_batch = clock.steady_now();
-      batch.swap(queue);  // the queue keeps the last batch's capacity: appends rarely reallocate
-      ++cycles_started;
       const bool requested = sync_requested || stopping;
       const bool closing = stopping;
       sync_requested = false;
-      write_requested = false;
-      const bool failed = static_cast<bool>(error);
+      ++cycles_started;
       lock.unlock();
 
+      std::unique_lock io(io_mu);
+      lock.lock();
+      batch.swap(queue);  // under io_mu: in order with the batches commit() takes
+      const bool failed = static_cast<bool>(error);
+      lock.unlock();
       IoStatus status;
+      bool sync_now = false;
       if (!failed) {
         status = write_batch(batch, closing);
-        if (status.ok()) {  // written: a commit() waiting for the write goes on during the fsync
-          std::lock_guard written_lock(mu);
-          written += batch.size();
-          done_cv.notify_all();
-        }
-        if (status.ok() && sync_due(requested)) {
-          status = file->sync();
-          if (status.ok()) {
-            unsynced = false;
-            last_sync = clock.steady_now();
-          }
-        }
+        sync_now = status.ok() && sync_due(requested);
       }
-
-      const std::size_t taken = batch.size();
-      batch.clear();  // freed here, not under the lock
-
+      const std::uint64_t sync_upto = bytes_out;
+      WritableFile* const to_sync = file.get();
       lock.lock();
-      const bool newly_failed = !status.ok() && !error;
-      if (!status.ok()) fail_locked(status.code, status.message);
-      const bool newly_short = space_error && !space_reported && !error;
-      if (newly_short) space_reported = true;
-      if ((newly_failed || newly_short) && options.on_failure) {  // before this cycle counts as done: flush() returns after it
-        const std::string message = newly_failed ? error_message : space_message;
+      auto failure = account(batch.size(), status);
+      if (sync_now) syncing = true;
+      lock.unlock();
+      io.unlock();
+      batch.clear();  // freed here, not under a lock
+
+      if (sync_now) {  // appends (commit()) go on meanwhile; a rotation waits
+        status = to_sync->sync();
+        lock.lock();  // first, without io_mu: a rotation holding io_mu may be waiting for this
+        syncing = false;
+        sync_cv.notify_all();
         lock.unlock();
-        options.on_failure(message);
+        io.lock();
+        if (status.ok()) {
+          bytes_synced = std::max(bytes_synced, sync_upto);
+          last_sync = clock.steady_now();
+        }
+        lock.lock();
+        if (auto f = account(0, status)) failure = f;
+        io.unlock();
+      } else {
         lock.lock();
       }
-      completed += taken;
+      if (failure) {  // before this cycle counts as done: flush() returns after it
+        lock.unlock();
+        options.on_failure(*failure);
+        lock.lock();
+      }
       ++cycles_done;
-      if (!error) published_head = head;
       done_cv.notify_all();
       // Only a batch taken after close() asked ends the writer: one taken
       // before still leaves the closing digest and fsync to do.
@@ -623,6 +657,7 @@ std::error_code AuditLog::open() {
   d.last_sync = d.clock.steady_now();
   std::lock_guard lock(d.mu);
   d.published_head = d.head;
+  d.timed_at = d.timed_work_at();
   d.open = true;
   d.writer = detail::named_thread("assist-audit", [&d] { d.run(); });
   return {};
@@ -666,27 +701,47 @@ std::error_code AuditLog::flush() {
   return d.error;
 }
 
-std::error_code AuditLog::commit() {
+std::error_code AuditLog::commit(std::chrono::milliseconds max_wait) {
   Impl& d = *impl_;
-  std::unique_lock lock(d.mu);
+  const auto wait = std::min(d.options.commit_timeout, max_wait);
   const auto answer = [&] { return d.error ? d.error : d.space_error; };
-  if (d.error || d.space_error) return answer();
-  if (!d.open || d.stopping) return d.closed ? AuditErrc::closed : AuditErrc::not_open;
+  {
+    std::lock_guard lock(d.mu);
+    if (d.error || d.space_error) return answer();
+    if (!d.open || d.stopping) return d.closed ? AuditErrc::closed : AuditErrc::not_open;
+  }
+  // Written here, on the caller's thread: no hand-off to the writer, and no
+  // wait for an fsync the writer may be in. Only a writer stuck in a write
+  // (a stalled disk) makes this wait, for at most commit_timeout.
+  std::unique_lock io(d.io_mu, std::defer_lock);
+  if (!io.try_lock_for(wait)) return AuditErrc::stalled;
+  std::vector<Impl::Pending> batch;
+  std::unique_lock lock(d.mu);
+  batch.swap(d.queue);
+  const bool failed = static_cast<bool>(d.error);
+  lock.unlock();
+  IoStatus status;
+  if (!failed && !batch.empty()) status = d.write_batch(batch, false);
+  lock.lock();
+  const auto failure = d.account(batch.size(), status);
+  lock.unlock();
+  io.unlock();
+  if (failure) {
+    d.options.on_failure(*failure);
+    d.done_cv.notify_all();
+  }
   if (d.options.before_send == AuditBeforeSend::fsync && d.options.durability != AuditDurability::never) {
-    // A batch taken after this request holds everything appended so far and syncs it.
+    // The writer's next cycle syncs the file, these lines with it (group commit).
+    lock.lock();
+    if (d.error || d.stopping) return answer();
     const std::uint64_t cycle = d.cycles_started + 1;
     d.sync_requested = true;
     d.writer_cv.notify_one();
-    if (!d.done_cv.wait_for(lock, d.options.commit_timeout, [&] { return d.error || d.cycles_done >= cycle; }))
+    if (!d.done_cv.wait_for(lock, wait, [&] { return d.error || d.cycles_done >= cycle; }))
       return AuditErrc::stalled;
     return answer();
   }
-  const std::uint64_t target = d.accepted;  // batches are written in order
-  if (d.written >= target) return {};
-  d.write_requested = true;
-  d.writer_cv.notify_one();
-  if (!d.done_cv.wait_for(lock, d.options.commit_timeout, [&] { return d.error || d.written >= target; }))
-    return AuditErrc::stalled;
+  lock.lock();
   return answer();
 }
 

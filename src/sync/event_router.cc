@@ -110,9 +110,9 @@ void EventRouter::on_written(const Entry& entry, bool replay) {
 
 // The write-ahead rule: the SYNC_BROADCAST lines of the burst are in the
 // file (or fsynced, per AuditOptions::before_send) before its bytes are sent.
-std::error_code EventRouter::before_send() {
+std::error_code EventRouter::before_send(std::chrono::milliseconds budget) {
   if (audit_ == nullptr) return {};
-  const auto ec = audit_->commit();
+  const auto ec = audit_->commit(budget);
   if (ec == AuditErrc::stalled) return ec;  // this burst is not sent; the log has not failed
   if (ec && !audit_failed_.exchange(true) && hooks_.audit_failed) hooks_.audit_failed();
   return ec;

@@ -60,7 +60,7 @@ class EventRouter final : public SchedulerSink {
   // SchedulerSink
   void on_outcome(const Entry& entry, const SyncOutcome& outcome) override;
   void on_written(const Entry& entry, bool replay) override;
-  std::error_code before_send() override;
+  std::error_code before_send(std::chrono::milliseconds budget) override;
   void on_evicted(const std::string& session_id, const std::string& agent_id) override;
   void on_feedback(const Delivered* prompt, const PromptFeedback& feedback) override;
   void on_link_state(transport::LinkId link, transport::LinkState state, std::error_code error) override;

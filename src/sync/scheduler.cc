@@ -245,10 +245,18 @@ void Scheduler::on_written(LinkId, const OutFrame& frame, SteadyTime at) {
   const bool replayed = it->second->written_at.has_value();
   it->second->written_at = at;
   ++it->second->writes;
+  burst_fresh_until_ = std::min(burst_fresh_until_, it->second->prompt.timestamp + options_.freshness_seconds -
+                                                        options_.freshness_margin_seconds);
   sink_.on_written(*it->second, replayed);
 }
 
-std::error_code Scheduler::before_send(LinkId) { return sink_.before_send(); }
+// Waits for the records at most until the burst's oldest prompt would turn
+// stale: a prompt checked fresh before the wait must still be fresh after it.
+std::error_code Scheduler::before_send(LinkId) {
+  const double left = std::min(burst_fresh_until_ - clock_.unix_now(), 3600.0);
+  burst_fresh_until_ = std::numeric_limits<double>::infinity();
+  return sink_.before_send(std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, left) * 1000)));
+}
 
 // Its record could not be made safe, so its bytes never left. A first write
 // was not shown; a replay's earlier write may have been.

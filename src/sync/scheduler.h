@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,8 +73,9 @@ class SchedulerSink {
   virtual void on_outcome(const Entry& entry, const SyncOutcome& outcome) = 0;
   virtual void on_written(const Entry& entry, bool replay) = 0;
   // The write-ahead gate before a burst is sent (LinkHandler::before_send):
-  // the records of the frames written so far are safe, or an error.
-  virtual std::error_code before_send() = 0;
+  // the records of the frames written so far are safe, or an error. It may
+  // wait at most `budget`: past it the burst's oldest prompt would be stale.
+  virtual std::error_code before_send(std::chrono::milliseconds budget) = 0;
   virtual void on_evicted(const std::string& session_id, const std::string& agent_id) = 0;
   // `prompt` is null when the frame_id is no longer remembered.
   virtual void on_feedback(const Delivered* prompt, const PromptFeedback& feedback) = 0;
@@ -152,6 +154,9 @@ class Scheduler final : public transport::LinkHandler {
   Clock& clock_;
   SchedulerSink& sink_;
   bool paused_ = false;
+  // The burst being gathered: when its oldest prompt stops being fresh
+  // (unix seconds), which bounds the write-ahead wait before it is sent.
+  double burst_fresh_until_ = std::numeric_limits<double>::infinity();
   std::uint64_t sequence_ = 0;
   std::size_t queued_ = 0;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;

@@ -58,7 +58,7 @@ class RecordingSink final : public SchedulerSink {
     EXPECT_TRUE(outcomes.emplace(e.frame_id, o).second) << "second outcome for " << e.frame_id;
   }
   void on_written(const Entry& e, bool replay) override { written.emplace_back(e.frame_id, replay); }
-  std::error_code before_send() override { return {}; }
+  std::error_code before_send(std::chrono::milliseconds) override { return {}; }
   void on_evicted(const std::string& sid, const std::string&) override { evicted.push_back(sid); }
   void on_feedback(const Delivered* d, const PromptFeedback& f) override {
     feedback.emplace_back(d ? d->interaction_id : "", f.action);

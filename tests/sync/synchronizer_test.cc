@@ -2,6 +2,8 @@
 // 127.0.0.1: one test per delivery property (issue 5 §10).
 #include "assist/synchronizer.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -40,14 +42,16 @@ bool eventually(Pred pred) {
   return pred();
 }
 
-// Delegates to the real Env; appends fail once `broken` is set and wait
-// while `stalled` is (a disk that stopped answering). With a `capacity`, the
+// Delegates to the real Env; appends fail once `broken` is set, and the
+// audit writer thread's appends wait while `stalled` is (a disk that stopped
+// answering the writer, which then holds the file: `writer_stuck` says so). With a `capacity`, the
 // disk holds that many bytes of audit files: reservations beyond it fail with
 // ENOSPC, and so does an append beyond it (after writing what fits).
 class BreakableEnv final : public Env {
  public:
   std::atomic<bool> broken{false};
   std::atomic<bool> stalled{false};
+  std::atomic<bool> writer_stuck{false};
   std::uint64_t capacity = 0;  // 0: unlimited; set before the log opens
 
   IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
@@ -77,7 +81,11 @@ class BreakableEnv final : public Env {
     File(std::unique_ptr<WritableFile> inner, BreakableEnv& env, std::uint64_t size)
         : inner_(std::move(inner)), env_(env), size_(size) {}
     IoStatus append(std::string_view data) override {
-      while (env_.stalled) std::this_thread::sleep_for(1ms);
+      if (env_.stalled && on_audit_writer_thread()) {
+        env_.writer_stuck = true;
+        while (env_.stalled) std::this_thread::sleep_for(1ms);
+        env_.writer_stuck = false;
+      }
       if (env_.broken) return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
       if (env_.capacity > 0 && size_ + data.size() > env_.capacity) {
         const auto fits = env_.capacity > size_ ? env_.capacity - size_ : 0;
@@ -98,6 +106,11 @@ class BreakableEnv final : public Env {
     IoStatus close() override { return inner_->close(); }
 
    private:
+    static bool on_audit_writer_thread() {
+      char name[16] = {};
+      ::pthread_getname_np(::pthread_self(), name, sizeof name);
+      return std::string_view(name) == "assist-audit";
+    }
     std::unique_ptr<WritableFile> inner_;
     BreakableEnv& env_;
     std::uint64_t size_;
@@ -668,10 +681,10 @@ TEST_F(SynchronizerStopTest, IsBoundedWhileTheGatewayHandshakeIsSilent) {
   });
 }
 
-// Write-ahead on a disk that stops answering: no frame goes out before its
-// line is written, a burst that waited commit_timeout is not sent (its
-// prompts end as not sent), and once the disk answers again delivery goes
-// on, with every outcome on record.
+// Write-ahead on a disk that stops answering the audit writer, which then
+// holds the file: a burst waits commit_timeout for it, then is not sent (its
+// prompts end as not sent); once the disk answers again delivery goes on,
+// with every outcome on record.
 TEST_F(SynchronizerTest, AStalledAuditDiskHoldsFramesBackAndLosesNothing) {
   start_gateway();
   BreakableEnv env;
@@ -681,6 +694,10 @@ TEST_F(SynchronizerTest, AStalledAuditDiskHoldsFramesBackAndLosesNothing) {
   start_sync(o);
   EXPECT_EQ(submit(prompt("S0")).wait().kind, OutcomeKind::acked);
   env.stalled = true;
+  const auto received = gateway_->stats().frames_received;
+  // The next line the writer thread takes (here, an ACK's) is where it sticks.
+  EXPECT_EQ(submit(prompt("S0", "I-2")).wait().kind, OutcomeKind::acked);
+  ASSERT_TRUE(eventually([&] { return env.writer_stuck.load(); }));
   std::vector<PromptTicket> held;
   for (int i = 1; i <= 5; ++i) held.push_back(submit(prompt(testing::numbered("S", i))));
   for (auto& t : held) {
@@ -689,7 +706,7 @@ TEST_F(SynchronizerTest, AStalledAuditDiskHoldsFramesBackAndLosesNothing) {
     EXPECT_NE(outcome.reason.find("not sent: the audit log could not record it first"), std::string::npos)
         << outcome.reason;
   }
-  EXPECT_EQ(gateway_->stats().frames_received, 1u);
+  EXPECT_EQ(gateway_->stats().frames_received, received + 1);
   env.stalled = false;
   const auto after = submit(prompt("S9"));
   EXPECT_EQ(after.wait().kind, OutcomeKind::acked);
@@ -711,7 +728,9 @@ TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {
   o.max_audit_backlog = 20;
   o.audit.commit_timeout = 50ms;  // each burst waits this long for the stalled disk, then is not sent
   start_sync(o);
-  env.stalled = true;  // the disk stops answering: audit events pile up
+  env.stalled = true;  // the disk stops answering the writer: audit events pile up
+  EXPECT_EQ(submit(prompt("S0")).wait().kind, OutcomeKind::acked);  // its ACK line sticks the writer
+  ASSERT_TRUE(eventually([&] { return env.writer_stuck.load(); }));
   std::vector<PromptTicket> accepted;
   std::size_t refused = 0;
   for (int i = 0; i < 40; ++i) {
