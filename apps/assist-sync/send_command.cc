@@ -214,8 +214,12 @@ int run_send(const SendArgs& args) {
   };
   Synchronizer sync(so);
   if (auto start_error = sync.start(); start_error) {
-    fmt::print(stderr, "assist-sync send: cannot start: {}\n", start_error.message());
-    return exit_code::failure;
+    const auto status = sync.status();
+    fmt::print(stderr, "assist-sync send: cannot start: {}\n",
+               status.fatal_detail.empty() ? start_error.message() : status.fatal_detail);
+    // An option that cannot work is bad usage; anything else (the audit log
+    // cannot be opened) a failure.
+    return start_error.category() == option_category() ? exit_code::usage : exit_code::failure;
   }
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   const auto t0 = std::chrono::steady_clock::now();

@@ -166,8 +166,16 @@ void EventRouter::on_link_state(transport::LinkId link, transport::LinkState sta
     else if (error) connections_ = {false, error, fmt::format("link {} {} ({}): {}", link, link_state_name(state), realtime_url_, error.message())};
     else connections_ = {false, {}, fmt::format("no connection up to {}", realtime_url_)};
   }
-  if (state == transport::LinkState::failed && transport::is_fatal(error) && hooks_.link_fatal)
-    hooks_.link_fatal(error, fmt::format("{} ({})", error.message(), realtime_url_));
+  if (state == transport::LinkState::failed && transport::is_fatal(error) && hooks_.link_fatal) {
+    // The token provider's own words when the token failed (they name the
+    // token endpoint and what it answered), else the connection's.
+    std::string detail;
+    {
+      std::lock_guard lock(status_mu_);
+      if (!token_.ok && token_.error == error) detail = token_.detail;
+    }
+    hooks_.link_fatal(error, detail.empty() ? fmt::format("{} ({})", error.message(), realtime_url_) : detail);
+  }
   audit_link_change(link, state, error, up, was_up);
 }
 

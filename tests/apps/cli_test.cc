@@ -132,6 +132,34 @@ TEST_F(CliTest, SendWithoutASecretExits2) {
   EXPECT_NE(send.err().find("ASSIST_CLIENT_SECRET"), std::string::npos) << send.err();
 }
 
+// Issue 17, defect 1: `send` that can deliver nothing says why in one line
+// and exits non-zero at once: 3 when the gateway side refuses for good, 2 for
+// an option that cannot work.
+TEST_F(CliTest, SendThatCanDeliverNothingExitsNonZeroNamingTheProblem) {
+  SpawnedGateway gw;
+  ASSERT_TRUE(gw.ok()) << gw.process.err();
+  write("one.jsonl", prompt_line("D-1") + "\n");
+  const std::string token_base = gw.token_url.substr(0, gw.token_url.find("/oauth/token"));
+  const std::string http_realtime = "http" + gw.realtime_url.substr(gw.realtime_url.find("://"));
+  struct Case {
+    std::string token_url, realtime_url, secret;
+    int exit_code;
+    std::string named;  // what the last line must name
+  };
+  for (const auto& c : {Case{token_base + "/nope", gw.realtime_url, "demo-secret", 3, "token endpoint"},
+                        Case{gw.token_url, gw.realtime_url, "not-the-secret", 3, "invalid_client"},
+                        Case{gw.token_url, http_realtime, "demo-secret", 2, "realtime_url: scheme must be ws or wss"}}) {
+    const auto started = std::chrono::steady_clock::now();
+    ChildProcess send({kBinary, "--log-level", "off", "send", path("one.jsonl"), "--token-url", c.token_url,
+                       "--realtime-url", c.realtime_url, "--client-id", "demo-client"},
+                      {{"ASSIST_CLIENT_SECRET", c.secret}});
+    EXPECT_EQ(send.wait(20s), c.exit_code) << c.token_url << " " << c.realtime_url << "\n" << send.err();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    EXPECT_NE(send.err().find(c.named), std::string::npos) << send.err();
+    EXPECT_EQ(send.err().find("not-the-secret"), std::string::npos) << send.err();
+  }
+}
+
 TEST_F(CliTest, RunServesTheHttpApiAndFollowsTheGateway) {
   auto gw = std::make_unique<SpawnedGateway>();
   ASSERT_TRUE(gw->ok());
