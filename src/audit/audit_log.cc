@@ -168,7 +168,13 @@ struct AuditLog::Impl {
   std::uint64_t cycles_started = 0;   // batches taken by the writer
   std::uint64_t cycles_done = 0;      // batches finished (written, synced per policy)
   bool sync_requested = false;        // flush(): the next batch syncs, even if empty
-  bool syncing = false;               // the writer is in an fsync, outside io_mu: no rotation meanwhile
+  bool syncing = false;               // the writer is in an fsync, outside its turn: no rotation meanwhile
+  // The turn on the file (below): a flag under mu rather than a second
+  // (timed) mutex, so a commit() can wait for it with a deadline, and every
+  // hand-over is visible to the sanitizers (TSAN does not see
+  // std::timed_mutex::try_lock_for: pthread_mutex_clocklock).
+  bool io_busy = false;
+  std::condition_variable io_cv;      // io_busy ended
   std::condition_variable sync_cv;    // syncing ended
   std::optional<Clock::steady_time> timed_at;  // timed_work_at() as of the last write
   bool open = false;
@@ -184,12 +190,11 @@ struct AuditLog::Impl {
   AuditHead published_head{0, std::string(audit_detail::kGenesisHash)};
   std::thread writer;
 
-  // Writer state: set by open() before the thread starts, then guarded by
-  // io_mu: the writer thread and commit() callers both write, one at a time,
-  // each taking its batch from the queue while holding it (so lines keep the
-  // order of the appends). An fsync runs outside io_mu (writes go on).
-  // Lock order: io_mu, then mu.
-  std::timed_mutex io_mu;
+  // Writer state: set by open() before the thread starts, then owned by
+  // whoever holds the turn (io_busy): the writer thread and commit() callers
+  // both write, one at a time, each taking its batch from the queue as it
+  // takes the turn (so lines keep the order of the appends). An fsync runs
+  // outside the turn (writes go on).
   std::unique_ptr<WritableFile> file;
   std::unique_ptr<audit_detail::DigestSigner> signer;  // null without a signing key
   std::uint64_t file_bytes = 0;
@@ -522,7 +527,7 @@ struct AuditLog::Impl {
   }
 
   // When the writer has work without an append: an interval fsync or a
-  // digest falling due. nullopt when neither can. Under io_mu; published
+  // digest falling due. nullopt when neither can. With the turn; published
   // (timed_at) for the writer's wait.
   std::optional<Clock::steady_time> timed_work_at() const {
     std::optional<Clock::steady_time> at;
@@ -578,9 +583,10 @@ struct AuditLog::Impl {
       ++cycles_started;
       lock.unlock();
 
-      std::unique_lock io(io_mu);
       lock.lock();
-      batch.swap(queue);  // under io_mu: in order with the batches commit() takes
+      io_cv.wait(lock, [&] { return !io_busy; });
+      io_busy = true;
+      batch.swap(queue);  // with the turn: in order with the batches commit() takes
       const bool failed = static_cast<bool>(error);
       lock.unlock();
       IoStatus status;
@@ -594,24 +600,27 @@ struct AuditLog::Impl {
       lock.lock();
       auto failure = account(batch.size(), status);
       if (sync_now) syncing = true;
+      io_busy = false;
+      io_cv.notify_all();
       lock.unlock();
-      io.unlock();
       batch.clear();  // freed here, not under a lock
 
       if (sync_now) {  // appends (commit()) go on meanwhile; a rotation waits
         status = to_sync->sync();
-        lock.lock();  // first, without io_mu: a rotation holding io_mu may be waiting for this
-        syncing = false;
+        lock.lock();
+        syncing = false;  // first: a rotation holding the turn may be waiting for this
         sync_cv.notify_all();
+        io_cv.wait(lock, [&] { return !io_busy; });
+        io_busy = true;
         lock.unlock();
-        io.lock();
         if (status.ok()) {
           bytes_synced = std::max(bytes_synced, sync_upto);
           last_sync = clock.steady_now();
         }
         lock.lock();
         if (auto f = account(0, status)) failure = f;
-        io.unlock();
+        io_busy = false;
+        io_cv.notify_all();
       } else {
         lock.lock();
       }
@@ -713,10 +722,10 @@ std::error_code AuditLog::commit(std::chrono::milliseconds max_wait) {
   // Written here, on the caller's thread: no hand-off to the writer, and no
   // wait for an fsync the writer may be in. Only a writer stuck in a write
   // (a stalled disk) makes this wait, for at most commit_timeout.
-  std::unique_lock io(d.io_mu, std::defer_lock);
-  if (!io.try_lock_for(wait)) return AuditErrc::stalled;
   std::vector<Impl::Pending> batch;
   std::unique_lock lock(d.mu);
+  if (!d.io_cv.wait_for(lock, wait, [&] { return !d.io_busy; })) return AuditErrc::stalled;
+  d.io_busy = true;
   batch.swap(d.queue);
   const bool failed = static_cast<bool>(d.error);
   lock.unlock();
@@ -724,8 +733,9 @@ std::error_code AuditLog::commit(std::chrono::milliseconds max_wait) {
   if (!failed && !batch.empty()) status = d.write_batch(batch, false);
   lock.lock();
   const auto failure = d.account(batch.size(), status);
+  d.io_busy = false;
+  d.io_cv.notify_all();
   lock.unlock();
-  io.unlock();
   if (failure) {
     d.options.on_failure(*failure);
     d.done_cv.notify_all();
