@@ -693,6 +693,7 @@ TEST_F(SynchronizerTest, AStalledAuditDiskHoldsFramesBackAndLosesNothing) {
   o.audit.commit_timeout = 100ms;
   start_sync(o);
   EXPECT_EQ(submit(prompt("S0")).wait().kind, OutcomeKind::acked);
+  ASSERT_TRUE(eventually([&] { return sync_->metrics().audit_queue_depth == 0; }));  // nothing for the writer yet
   env.stalled = true;
   const auto received = gateway_->stats().frames_received;
   // The next line the writer thread takes (here, an ACK's) is where it sticks.
@@ -728,6 +729,7 @@ TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {
   o.max_audit_backlog = 20;
   o.audit.commit_timeout = 50ms;  // each burst waits this long for the stalled disk, then is not sent
   start_sync(o);
+  ASSERT_TRUE(eventually([&] { return sync_->metrics().audit_queue_depth == 0; }));  // nothing for the writer yet
   env.stalled = true;  // the disk stops answering the writer: audit events pile up
   EXPECT_EQ(submit(prompt("S0")).wait().kind, OutcomeKind::acked);  // its ACK line sticks the writer
   ASSERT_TRUE(eventually([&] { return env.writer_stuck.load(); }));
