@@ -400,18 +400,22 @@ void SynchronizerTest::expect_replays_show_nothing_twice() {
   for (int i = 0; i < 1500; ++i)
     tickets.push_back(submit(prompt(testing::numbered("S", i % 30), testing::numbered("I", i))));
   // Written on a connection that died, a frame too old to replay ends
-  // unconfirmed (it may have been shown); one never written ends stale.
-  std::size_t acked = 0, stale = 0, unconfirmed = 0;
+  // unconfirmed (it may have been shown); one never written ends stale; on a
+  // very slow run (the sanitizers) a burst whose audit lines took longer than
+  // its prompts' freshness is not sent at all.
+  std::size_t acked = 0, stale = 0, unconfirmed = 0, not_sent = 0;
   for (auto& t : tickets) {
     const auto o = t.wait();
+    const bool kept_back = o.kind == OutcomeKind::failed && o.reason.starts_with("not sent: the audit log");
     EXPECT_TRUE(o.kind == OutcomeKind::acked || o.kind == OutcomeKind::rejected_freshness ||
-                o.kind == OutcomeKind::unconfirmed)
+                o.kind == OutcomeKind::unconfirmed || kept_back)
         << o.reason;
     acked += o.kind == OutcomeKind::acked;
     stale += o.kind == OutcomeKind::rejected_freshness;
     unconfirmed += o.kind == OutcomeKind::unconfirmed;
+    not_sent += kept_back;
   }
-  EXPECT_EQ(acked + stale + unconfirmed, tickets.size());
+  EXPECT_EQ(acked + stale + unconfirmed + not_sent, tickets.size());
   const auto stats = gateway_->stats();
   EXPECT_GT(stats.connections_dropped, 0u);
   EXPECT_GT(sync_->metrics().reconnects, 0u);  // the same link, up again after each drop
@@ -691,6 +695,7 @@ TEST_F(SynchronizerTest, AStalledAuditDiskHoldsFramesBackAndLosesNothing) {
   auto o = sync_options();
   o.audit.env = &env;
   o.audit.commit_timeout = 100ms;
+  o.audit.batch_delay = 200ms;  // the writer leaves each burst's lines to its commit(), however slow the run
   start_sync(o);
   EXPECT_EQ(submit(prompt("S0")).wait().kind, OutcomeKind::acked);
   ASSERT_TRUE(eventually([&] { return sync_->metrics().audit_queue_depth == 0; }));  // nothing for the writer yet
@@ -728,6 +733,7 @@ TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {
   o.audit.env = &env;
   o.max_audit_backlog = 20;
   o.audit.commit_timeout = 50ms;  // each burst waits this long for the stalled disk, then is not sent
+  o.audit.batch_delay = 200ms;     // the writer leaves each burst's lines to its commit(), however slow the run
   start_sync(o);
   ASSERT_TRUE(eventually([&] { return sync_->metrics().audit_queue_depth == 0; }));  // nothing for the writer yet
   env.stalled = true;  // the disk stops answering the writer: audit events pile up
