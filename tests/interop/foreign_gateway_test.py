@@ -61,22 +61,32 @@ def send(binary, path, token_url, realtime_url, timeout_s, *flags):
     return done, time.monotonic() - started
 
 
-def chaos(binary, work):
-    proc, token_url, realtime_url, stats_url = start_gateway(
-        work, "--drop-every", "700", "--token-ttl", "4", "--first-token-429")
+def send_6000(binary, work, gateway_flags, send_flags=()):
+    """`send` of 6,000 prompts over 150 sessions against a foreign gateway
+    started with `gateway_flags`: the finished process, its time, the gateway's stats."""
+    proc, token_url, realtime_url, stats_url = start_gateway(work, *gateway_flags)
     try:
-        done, elapsed = send(binary, prompts_file(work, 6000, 150), token_url, realtime_url, 120)
+        done, elapsed = send(binary, prompts_file(work, 6000, 150), token_url, realtime_url, 120, *send_flags)
         stats = json.load(urllib.request.urlopen(stats_url, timeout=10))
     finally:
         proc.terminate()
         proc.wait(10)
-    print("send exit %d in %.1f s; gateway %s" % (done.returncode, elapsed, stats))
+    return done, elapsed, stats
+
+
+def expect_all_acked(done, stats):
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["acked"] == 6000, summary
     assert stats["shown"] == 6000, stats
     assert stats["stale_shown"] == 0, stats
     assert stats["order_violations"] == 0, stats
+
+
+def chaos(binary, work):
+    done, elapsed, stats = send_6000(binary, work, ("--drop-every", "700", "--token-ttl", "4", "--first-token-429"))
+    print("send exit %d in %.1f s; gateway %s" % (done.returncode, elapsed, stats))
+    expect_all_acked(done, stats)
     assert stats["drops"] >= 8, stats          # the faults did happen
     assert stats["token_429s"] == 1, stats
 
@@ -85,19 +95,11 @@ def rotation(binary, work):
     """The same faults with 1 s tokens, and ACKs 100 ms late with at most 200
     prompts in flight: `send` takes about 3 s, so its connections are rotated
     onto fresh tokens (close 4001) several times under load."""
-    proc, token_url, realtime_url, stats_url = start_gateway(
-        work, "--drop-every", "700", "--token-ttl", "1", "--first-token-429", "--ack-delay-ms", "100")
-    try:
-        done, elapsed = send(binary, prompts_file(work, 6000, 150), token_url, realtime_url, 120,
-                             "--max-inflight", "200")
-        stats = json.load(urllib.request.urlopen(stats_url, timeout=10))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    done, elapsed, stats = send_6000(
+        binary, work, ("--drop-every", "700", "--token-ttl", "1", "--first-token-429", "--ack-delay-ms", "100"),
+        ("--max-inflight", "200"))
     print("rotation: send exit %d in %.1f s; gateway %s" % (done.returncode, elapsed, stats))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1])["acked"] == 6000
-    assert stats["shown"] == 6000 and stats["stale_shown"] == 0 and stats["order_violations"] == 0, stats
+    expect_all_acked(done, stats)
     assert stats["tokens"] >= 3, stats  # rotated onto fresh tokens
 
 
