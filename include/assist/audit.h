@@ -149,7 +149,9 @@ struct AuditOptions {
   // any frame whose line might not fit is sent, while the headroom still
   // takes the outcome lines of the frames already in flight. 0: no reservation.
   // The headroom should hold an outcome line (about 450 bytes) for every
-  // frame that can be in flight: connections x max_inflight.
+  // frame that can be in flight: connections x max_inflight. Refusals never
+  // take it: one whose space cannot be reserved is not written (counted:
+  // refusals_dropped()).
   std::uint64_t reserve_bytes = 4 << 20;
   std::uint64_t headroom_bytes = 4 << 20;
 };
@@ -227,6 +229,9 @@ class AuditLog {
 
   // Events queued and not yet written (for the audit queue depth gauge).
   std::size_t pending() const;
+  // Refusals (SYNC_REJECTED_*) not written because the space ahead could not
+  // be reserved: the headroom is kept for the outcomes of frames already sent.
+  std::uint64_t refusals_dropped() const;
   // The chain head as of the last completed batch.
   AuditHead head() const;
 

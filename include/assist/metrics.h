@@ -138,6 +138,7 @@ struct MetricsSnapshot {
   std::int64_t connections = 0;
   std::int64_t sessions = 0;           // sessions holding a slot on a connection
   std::int64_t audit_queue_depth = 0;
+  std::uint64_t audit_refusals_dropped = 0;  // refusal lines not written: no disk space ahead
   std::int64_t crm_queue_depth = 0;
   std::uint64_t reconnects = 0;
   std::uint64_t token_refreshes = 0;

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -151,6 +152,13 @@ struct AuditLog::Impl {
 
   // Events that end the writer's batch_delay early.
   static constexpr std::size_t kFullBatch = 512;
+  // Room asked ahead for one refusal line (a long one: every violation named).
+  static constexpr std::uint64_t kRefusalLineAllowance = 2048;
+
+  static bool is_refusal(AuditEventType type) {
+    return type == AuditEventType::sync_rejected_validation || type == AuditEventType::sync_rejected_freshness ||
+           type == AuditEventType::sync_rejected_concurrency;
+  }
   // Torn bytes kept (hex) in an AUDIT_RECOVERY line; beyond, only their count and hash.
   static constexpr std::size_t kKeptTornBytes = 16 * 1024;
 
@@ -200,6 +208,8 @@ struct AuditLog::Impl {
   std::uint64_t file_bytes = 0;
   std::uint64_t reserved_end = 0;     // the live file's space is reserved up to here
   bool reservation_unsupported = false;  // the file system cannot reserve: go without
+  bool out_of_space = false;             // a reservation failed: the disk is not asked again
+  std::atomic<std::uint64_t> refusals_dropped{0};  // refusal lines not written for want of space
   std::uint64_t next_rotation = 1;
   bool file_has_entries = false;  // the live file holds a line besides its anchor
   std::uint64_t bytes_out = 0;     // written to the OS, over all files
@@ -208,6 +218,7 @@ struct AuditLog::Impl {
   Clock::steady_time last_sync{};
   Clock::steady_time last_batch{};
   Clock::steady_time last_digest{};
+  bool digested = false;  // a digest was written since open()
   AuditHead head{0, std::string(audit_detail::kGenesisHash)};
   double head_time = 0.0;  // the last line's timestamp: the log's own lines carry it
 
@@ -288,12 +299,16 @@ struct AuditLog::Impl {
     format_line(buffer, e, head_time);
     lines_since_digest = 0;
     last_digest = clock.steady_now();
+    digested = true;
     return {};
   }
 
+  // The first batch of a process is signed at once: a log killed before its
+  // first interval is then vouched for up to that batch, like any other, and
+  // not left with no digest at all.
   bool digest_due(bool closing) const {
     return signer && lines_since_digest > 0 &&
-           (closing || clock.steady_now() - last_digest >= options.digest_interval);
+           (closing || !digested || clock.steady_now() - last_digest >= options.digest_interval);
   }
 
   // ----- open: resume and recover ----------------------------------------------
@@ -471,38 +486,48 @@ struct AuditLog::Impl {
     std::string buffer;
     buffer.reserve(batch.size() * 512);  // a typical line is 350 to 450 bytes
     for (const auto& item : batch) {
+      // A refusal is written only while its space ahead can be reserved: the
+      // headroom is kept for the outcomes of frames already shown, which a
+      // flood of refusals (told to their callers anyway) must not crowd out.
+      if (is_refusal(item.event.type) && !reserve_ahead(buffer.size() + kRefusalLineAllowance)) {
+        ++refusals_dropped;
+        continue;
+      }
       if (auto s = add_line(buffer, item.event, item.at); !s.ok()) return s;
     }
     if (digest_due(closing)) {
-      if (auto s = add_digest(buffer, closing ? "close" : "interval"); !s.ok()) return s;
+      if (auto s = add_digest(buffer, closing ? "close" : digested ? "interval" : "first"); !s.ok()) return s;
     }
     return write_out(buffer);
   }
 
   // Keeps headroom_bytes reserved beyond the `n` bytes about to be written,
-  // reserving reserve_bytes more at a time. When the disk cannot give more,
-  // these bytes still go into what is reserved; from now on nothing more may
-  // be sent (space_error), while outcome lines keep the headroom.
-  void reserve_ahead(std::uint64_t n) {
-    if (options.reserve_bytes == 0 || reservation_unsupported) return;
+  // reserving reserve_bytes more at a time; false when the disk cannot give
+  // more. Those bytes may still go into what is reserved: from now on nothing
+  // more may be sent (space_error), while outcome lines keep the headroom.
+  bool reserve_ahead(std::uint64_t n) {
+    if (options.reserve_bytes == 0 || reservation_unsupported) return true;
     const std::uint64_t needed = file_bytes + n + options.headroom_bytes;
-    if (needed <= reserved_end) return;
+    if (needed <= reserved_end) return true;
+    if (out_of_space) return false;  // asked the disk already
     const std::uint64_t from = std::max(reserved_end, file_bytes);
     const std::uint64_t to = needed + options.reserve_bytes;
     const IoStatus s = file->reserve(from, to - from);
     if (s.ok()) {
       reserved_end = to;
-      return;
+      return true;
     }
     if (s.code == std::errc::operation_not_supported) {
       reservation_unsupported = true;  // a failed write still stops sending: only the headroom is lost
-      return;
+      return true;
     }
+    out_of_space = true;
     std::lock_guard lock(mu);
-    if (space_error) return;
+    if (space_error) return false;
     space_error = AuditErrc::no_space;
     space_message = fmt::format("audit log {}: cannot reserve {} bytes ahead: {}; sending stopped", options.path,
                                 to - from, s.message);
+    return false;
   }
 
   IoStatus write_out(std::string& buffer) {
@@ -773,6 +798,8 @@ std::error_code AuditLog::close() {
   std::lock_guard lock(d.mu);
   return d.error;
 }
+
+std::uint64_t AuditLog::refusals_dropped() const { return impl_->refusals_dropped.load(); }
 
 std::size_t AuditLog::pending() const {
   std::lock_guard lock(impl_->mu);

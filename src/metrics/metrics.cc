@@ -231,6 +231,10 @@ std::string prometheus_text(const MetricsSnapshot& s) {
   e.single("connections", "gauge", "Open gateway connections.", s.connections);
   e.single("sessions", "gauge", "Sessions holding a slot on a gateway connection.", s.sessions);
   e.single("audit_queue_depth", "gauge", "Audit events queued, not yet written.", s.audit_queue_depth);
+  e.single("audit_refusals_dropped_total", "counter",
+           "Refusals not written to the audit log: no space could be reserved ahead (the headroom is kept for "
+           "the outcomes of frames already sent).",
+           s.audit_refusals_dropped);
   e.single("crm_queue_depth", "gauge", "CRM updates queued, not yet delivered.", s.crm_queue_depth);
   e.single("reconnects_total", "counter", "Gateway reconnections after a lost connection.", s.reconnects);
   e.single("token_refreshes_total", "counter", "OAuth access tokens obtained.", s.token_refreshes);

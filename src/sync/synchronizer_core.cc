@@ -174,10 +174,12 @@ void SynchronizerCore::take_inbox() {
     intake_.take(taken_);
     if (taken_.empty()) return;
   }
+  // After give_up's work (not merely its cause) new prompts end at once: before
+  // it, they queue, to end after the frames in flight (whose lines come first).
   std::string fatal;
-  {
+  if (gave_up_) {
     std::lock_guard lock(mu_);
-    if (fatal_) fatal = fatal_detail_;
+    fatal = fatal_detail_;
   }
   const std::size_t end = std::min(taken_.size(), taken_next_ + kIntakeSlice);
   for (; taken_next_ < end; ++taken_next_) {
@@ -231,32 +233,42 @@ void SynchronizerCore::fail_closed() {
 }
 
 // A link gave up for good (credentials, permissions, a peer that is no
-// gateway): so would every other. End what is pending with the cause, refuse
-// new prompts, close the links, and tell the owner. Posted: the scheduler is
-// in the middle of reporting the link's state.
+// gateway): so would every other. The cause is recorded at once (status()
+// and a stop() that races this see it); then, posted since the scheduler is
+// in the middle of reporting the link's state: end what is pending with the
+// cause, refuse new prompts, close the links, and tell the owner.
 void SynchronizerCore::give_up(std::error_code error, std::string why) {
-  asio::post(io_, [this, error, why = std::move(why)] {
-    {
-      std::lock_guard lock(mu_);
-      if (fatal_) return;
-      fatal_ = error;
-      fatal_detail_ = why;
-    }
-    spdlog::error(detail::LogRecord("synchronizer giving up").with("detail", why).error(error).text());
+  {
+    std::lock_guard lock(mu_);
+    if (fatal_) return;
+    fatal_ = error;
+    fatal_detail_ = why;
+  }
+  spdlog::error(detail::LogRecord("synchronizer giving up").with("detail", why).error(error).text());
+  asio::post(io_, [this, why = std::move(why)] {
+    gave_up_ = true;
     intake_.refuse_all(SubmitErrc::failed, "the synchronizer gave up: " + why);
-    take_whole_inbox();
+    // Frames already written end first: when the audit disk is full, the
+    // headroom holds their lines before those of prompts never sent.
     scheduler_.fail_all("the synchronizer gave up: " + why, "written, no answer before the synchronizer gave up: " + why);
+    take_whole_inbox();
     tokens_.stop();
     util::spawn(io_.get_executor(), pool_.stop(std::chrono::milliseconds(0)), "pool stop after a fatal error");
-    if (!options_.on_fatal) return;
-    try {
-      options_.on_fatal(status());
-    } catch (...) {
-      spdlog::error(detail::LogRecord("the on_fatal callback threw")
-                        .with("exception", util::describe(std::current_exception()))
-                        .text());
-    }
+    report_fatal();
   });
+}
+
+// Tells the owner, once: from give_up's posted work, or from finish_stop()
+// when a stop() that raced it ended the thread before that work ran.
+void SynchronizerCore::report_fatal() {
+  if (!options_.on_fatal || fatal_reported_.exchange(true)) return;
+  try {
+    options_.on_fatal(status());
+  } catch (...) {
+    spdlog::error(detail::LogRecord("the on_fatal callback threw")
+                      .with("exception", util::describe(std::current_exception()))
+                      .text());
+  }
 }
 
 // ----- stop ------------------------------------------------------------------
@@ -357,6 +369,12 @@ void SynchronizerCore::finish_stop() {
   if (crm_pool_) crm_pool_->stop(deadline);
   if (crm_webhook_) crm_webhook_->stop(deadline);
   if (audit_) audit_->close();
+  bool gave_up = false;
+  {
+    std::lock_guard lock(mu_);
+    gave_up = static_cast<bool>(fatal_);
+  }
+  if (gave_up) report_fatal();
 }
 
 // ----- observing -------------------------------------------------------------
@@ -385,7 +403,10 @@ bool SynchronizerCore::ready() const {
 
 MetricsSnapshot SynchronizerCore::metrics() const {
   auto snapshot = router_.metrics().snapshot();
-  if (audit_) snapshot.audit_queue_depth = static_cast<std::int64_t>(audit_->pending());
+  if (audit_) {
+    snapshot.audit_queue_depth = static_cast<std::int64_t>(audit_->pending());
+    snapshot.audit_refusals_dropped = audit_->refusals_dropped();
+  }
   std::size_t crm_queued = 0;
   if (crm_pool_) crm_queued += crm_pool_->stats().queued;
   if (crm_webhook_) crm_queued += crm_webhook_->stats().queued;

@@ -76,6 +76,7 @@ class SynchronizerCore final : public Placement {
   void take_whole_inbox();
   void fail_closed();
   void give_up(std::error_code error, std::string detail);
+  void report_fatal();
   void on_prompt_ended();
   boost::asio::awaitable<void> drain_and_close(Clock::steady_time deadline);
   bool on_own_threads() const;
@@ -101,7 +102,9 @@ class SynchronizerCore final : public Placement {
   std::size_t taken_next_ = 0;                 // handed to the scheduler up to here
   util::Timer settled_;                        // cancelled when the last pending prompt ends while draining
   bool draining_ = false;                      // synchronizer thread only
+  bool gave_up_ = false;                       // synchronizer thread only: give_up's work has run
   std::atomic<bool> audit_failed_{false};
+  std::atomic<bool> fatal_reported_{false};  // on_fatal was called (once)
   std::atomic<bool> drained_{false};
   std::thread thread_;
 

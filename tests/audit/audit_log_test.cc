@@ -337,6 +337,37 @@ TEST(AuditLog, FailsClosedOnAWriteError) {
   EXPECT_EQ(split_lines(read_all(path)).size(), 1u);
 }
 
+// A full disk: the space ahead cannot be reserved, so nothing more may be
+// sent (no_space); refusals are no longer written, while the outcome of a
+// frame already sent still goes into the headroom.
+TEST(AuditLog, WithoutSpaceAheadRefusalsGiveWayToOutcomes) {
+  TempDir dir;
+  FaultyEnv env;
+  const auto path = dir.file("a.jsonl");
+  AuditLog log({.path = path, .env = &env, .reserve_bytes = 1024, .headroom_bytes = 4096});
+  ASSERT_FALSE(log.open());
+  ASSERT_FALSE(log.append(acked_event(1)));
+  ASSERT_FALSE(log.flush());
+  env.fail_reserves_from = env.reserves + 1;  // the disk is full from now on
+  for (int i = 0; i < 20; ++i) {
+    auto refusal = acked_event(100 + i);
+    refusal.type = AuditEventType::sync_rejected_concurrency;
+    refusal.success = false;
+    refusal.reason = "session SESS-998877 already has 64 prompts queued";
+    ASSERT_FALSE(log.append(refusal));
+  }
+  ASSERT_FALSE(log.append(acked_event(2)));
+  ASSERT_FALSE(log.flush());  // every line it kept was written
+  EXPECT_EQ(log.commit(), make_error_code(AuditErrc::no_space));  // nothing more may be sent
+  EXPECT_EQ(log.refusals_dropped(), 20u);
+  log.close();
+  const auto lines = split_lines(read_all(path));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(json::parse(lines[1]).at("frame_id").as_string(), "frame-2");
+  const auto report = verify_chain(path);
+  EXPECT_TRUE(report.ok()) << describe(report);
+}
+
 TEST(AuditLog, FailsClosedOnASyncError) {
   TempDir dir;
   FaultyEnv env;

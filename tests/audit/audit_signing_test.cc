@@ -2,6 +2,7 @@
 // close, and what `verify --public-key` catches that the bare chain cannot.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -147,12 +148,12 @@ TEST_F(AuditSigning, DigestsCloseEveryRotatedFileAndTheLogAndVerifyWithThePublic
   EXPECT_TRUE(report.ok()) << describe(report);
   EXPECT_TRUE(report.signatures_checked);
   EXPECT_EQ(report.key_id, keys_.key_id);
-  EXPECT_EQ(report.digests, files.size());
+  EXPECT_EQ(report.digests, files.size() + 1);  // one ends each file, and the first batch has its own
   EXPECT_EQ(report.signed_through_seq, report.last_seq - 1);  // all but the last digest itself
   const auto unchecked = verify_chain(path_);
   EXPECT_TRUE(unchecked.ok()) << describe(unchecked);
   EXPECT_FALSE(unchecked.signatures_checked);
-  EXPECT_EQ(unchecked.digests, files.size());
+  EXPECT_EQ(unchecked.digests, files.size() + 1);
 }
 
 TEST_F(AuditSigning, ADigestFollowsLinesOnceTheIntervalHasPassed) {
@@ -162,14 +163,36 @@ TEST_F(AuditSigning, ADigestFollowsLinesOnceTheIntervalHasPassed) {
   ASSERT_FALSE(log.open());
   ASSERT_FALSE(log.append(event(0)));
   ASSERT_FALSE(log.flush());
-  EXPECT_EQ(split_lines(read_all(path_)).size(), 1u);  // not yet due
-  clock_.advance(std::chrono::minutes(6));
+  auto lines = split_lines(read_all(path_));
+  ASSERT_EQ(lines.size(), 2u);  // the first batch is signed at once
+  EXPECT_EQ(code_of(lines[1]), "first");
   ASSERT_FALSE(log.append(event(1)));
   ASSERT_FALSE(log.flush());
-  const auto lines = split_lines(read_all(path_));
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(type_of(lines[2]), "AUDIT_DIGEST");
-  EXPECT_EQ(code_of(lines[2]), "interval");
+  EXPECT_EQ(split_lines(read_all(path_)).size(), 3u);  // not yet due
+  clock_.advance(std::chrono::minutes(6));
+  ASSERT_FALSE(log.append(event(2)));
+  ASSERT_FALSE(log.flush());
+  lines = split_lines(read_all(path_));
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(type_of(lines[4]), "AUDIT_DIGEST");
+  EXPECT_EQ(code_of(lines[4]), "interval");
+  ASSERT_FALSE(log.close());
+}
+
+// A process killed before its first digest interval: its first batch is
+// signed already, so the log verifies with the key (before, it had no digest
+// at all: `unsigned`, exit 1, as if tampered; the kill -9 loop found it).
+TEST_F(AuditSigning, AProcessKilledBeforeItsFirstIntervalLeavesASignedLog) {
+  auto o = options();
+  o.digest_interval = std::chrono::minutes(5);
+  AuditLog log(o);
+  ASSERT_FALSE(log.open());
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(log.append(event(i)));
+  ASSERT_FALSE(log.flush());
+  // Read as a kill -9 would leave it: without close().
+  const auto report = verify_chain(path_, with_key());
+  EXPECT_TRUE(report.ok()) << describe(report);
+  EXPECT_EQ(report.digests, 1u);
   ASSERT_FALSE(log.close());
 }
 
@@ -180,26 +203,30 @@ TEST_F(AuditSigning, AnIdleWriterWakesUpForADueDigest) {
   AuditLog log(o);
   ASSERT_FALSE(log.open());
   ASSERT_FALSE(log.append(event(0)));
+  ASSERT_FALSE(log.flush());  // signed at once: the first batch
+  ASSERT_FALSE(log.append(event(1)));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (split_lines(read_all(path_)).size() < 2 && std::chrono::steady_clock::now() < deadline)
+  while (split_lines(read_all(path_)).size() < 4 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const auto lines = split_lines(read_all(path_));
-  ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(code_of(lines[1]), "interval");
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(code_of(lines[3]), "interval");
   ASSERT_FALSE(log.close());
-  EXPECT_EQ(split_lines(read_all(path_)).size(), 2u);  // nothing new to sign at close
+  EXPECT_EQ(split_lines(read_all(path_)).size(), 4u);  // nothing new to sign at close
 }
 
 // close() asked while the writer is inside a batch taken before: the writer
 // still takes the closing turn (digest and fsync) before it ends.
 TEST_F(AuditSigning, CloseDuringABatchStillEndsTheLogWithADigest) {
   FaultyEnv env;
-  env.arm_sync_gate();
   auto o = options();
   o.env = &env;
   AuditLog log(o);
   ASSERT_FALSE(log.open());
   ASSERT_FALSE(log.append(event(0)));
+  ASSERT_FALSE(log.flush());  // the first batch, signed at once
+  env.arm_sync_gate();
+  ASSERT_FALSE(log.append(event(1)));
   env.wait_for_sync_at_gate();  // the writer is inside the batch's fsync
   std::thread closer([&] { EXPECT_FALSE(log.close()); });
   // No side-effect-free sign that close() has begun exists (an append would
@@ -209,9 +236,9 @@ TEST_F(AuditSigning, CloseDuringABatchStillEndsTheLogWithADigest) {
   env.release_sync_gate();
   closer.join();
   const auto lines = split_lines(read_all(path_));
-  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(code_of(lines.back()), "close");
-  EXPECT_EQ(env.syncs.load(), 2);  // the batch's, then the closing turn's
+  EXPECT_EQ(env.syncs.load(), 3);  // the first batch's, the gated batch's, then the closing turn's
 }
 
 TEST_F(AuditSigning, OpenSignsATailLeftUnsignedByACrash) {
@@ -243,9 +270,10 @@ TEST_F(AuditSigning, AnEditedAndRechainedLogFailsWithThePublicKeyOnly) {
   EXPECT_TRUE(bare.ok()) << describe(bare);  // what a bare hash chain proves
   const auto report = verify_chain(path_, with_key());
   EXPECT_EQ(report.verdict, AuditVerdict::tampered) << describe(report);
-  ASSERT_FALSE(report.problems.empty());
-  EXPECT_EQ(report.problems[0].kind, AuditProblemKind::signature);
-  EXPECT_GT(report.problems[0].line, 4u);  // the first digest after the edit
+  const auto signature = std::find_if(report.problems.begin(), report.problems.end(),
+                                      [](const auto& p) { return p.kind == AuditProblemKind::signature; });
+  ASSERT_NE(signature, report.problems.end()) << describe(report);
+  EXPECT_GT(signature->line, 4u);  // the first digest after the edit
 }
 
 TEST_F(AuditSigning, DigestsRemovedToHideAnEditLeaveAnUnsignedTailTheKeyCatches) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -600,6 +601,66 @@ TEST_F(SynchronizerTest, AFullAuditDiskShowsNoPromptWithoutItsRecord) {
   }
 }
 
+// When the disk fills while prompts keep arriving, the headroom holds only
+// so many outcome lines: those of the frames already shown come first, then
+// the prompts never sent (which may then overflow it). Before the fix, the
+// prompts still in the intake ended first and the frames in flight were left
+// without their lines (CI, `apps.audit_on_a_tiny_disk`, under load).
+TEST_F(SynchronizerTest, AGiveUpRecordsTheFramesInFlightBeforeThePromptsNeverSent) {
+  GatewayOptions g;
+  g.max_inflight = 32;
+  g.faults.ack_delay = 50ms;  // frames stay in flight when the disk fills
+  start_gateway(g);
+  BreakableEnv env;
+  env.capacity = 200 * 1024;
+  auto o = sync_options();
+  o.audit.env = &env;
+  o.audit.reserve_bytes = 16 * 1024;
+  o.audit.headroom_bytes = 64 * 1024;
+  o.max_pending = 100000;
+  std::atomic<bool> gave_up{false};
+  o.on_fatal = [&](const SynchronizerStatus&) { gave_up = true; };
+  start_sync(o);
+  // Two callers flood the intake until the synchronizer gives up, so it is full at that moment.
+  std::atomic<int> next{0};
+  auto flood = [&] {
+    while (!gave_up) {
+      const int i = next++;
+      sync_->sync_prompt(prompt(testing::numbered("S", i % 100), testing::numbered("I-", i)));  // one link
+    }
+  };
+  std::jthread a(flood), b(flood);
+  a.join();
+  b.join();
+  sync_->stop();
+
+  // Every frame written gets its outcome line before the first prompt that was never written.
+  std::set<std::string> written;
+  bool never_sent_seen = false;
+  std::size_t in_flight_ended = 0;
+  std::ifstream in(audit_path());
+  for (std::string line; std::getline(in, line);) {
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(line, ec);
+    if (ec) continue;  // the torn last line of the hard ENOSPC
+    const auto type = parse_audit_event_type(v.at("event_type").as_string());
+    const std::string id = v.at("frame_id").is_string() ? std::string(v.at("frame_id").as_string()) : "";
+    if (type == AuditEventType::sync_broadcast) {
+      written.insert(id);
+    } else if (type && is_terminal(*type)) {
+      if (written.erase(id) == 1) {
+        EXPECT_FALSE(never_sent_seen) << id << ": a frame shown was recorded after a prompt never sent";
+        ++in_flight_ended;
+      } else if (v.at("reason").as_string().starts_with("the synchronizer gave up")) {
+        never_sent_seen = true;
+      }
+    }
+  }
+  EXPECT_TRUE(never_sent_seen) << "the intake was empty when the synchronizer gave up: the test proves nothing";
+  EXPECT_GT(in_flight_ended, 0u);
+  EXPECT_TRUE(written.empty()) << written.size() << " frames shown without their outcome line, e.g. " << *written.begin();
+}
+
 // The system clock, except that unix_now() called on `gated` blocks until
 // `release` counts down: it holds a sync_prompt() between its running check
 // and its hand-off (a timestamp of 0 is stamped in between).
@@ -1056,6 +1117,31 @@ TEST_F(SynchronizerTest, AWrongSecretIsFatalAndReported) {
   EXPECT_EQ(sync_->sync_prompt(prompt("S2")).error, make_error_code(SubmitErrc::failed));
   EXPECT_FALSE(sync_->status().token.ok);
   EXPECT_FALSE(sync_->ready());
+}
+
+// The prompt ends (its link failed for good: the token endpoint answers 404)
+// and the owner, seeing nothing pending, stops at once, as `send` does: the
+// give-up must still be reported (status and on_fatal), whichever of the
+// stop and the give-up's work runs first. Before the fix, `send` exited 0
+// with nothing delivered (CI: CliTest.SendThatCanDeliverNothingExitsNonZero...).
+TEST_F(SynchronizerTest, AGiveUpRacingStopIsStillReported) {
+  start_gateway();
+  auto o = sync_options();
+  const std::string url = gateway_->token_url();
+  o.token.token_url = url.substr(0, url.find("/oauth/token")) + "/nope";
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE(i);
+    std::atomic<int> told{0};
+    o.on_fatal = [&told](const SynchronizerStatus&) { ++told; };
+    Synchronizer sync(o);
+    ASSERT_FALSE(sync.start());
+    auto r = sync.sync_prompt(prompt("S1"));
+    ASSERT_TRUE(r) << r.message;
+    EXPECT_EQ(r.ticket.wait().kind, OutcomeKind::failed);
+    sync.stop();
+    EXPECT_EQ(told.load(), 1);
+    EXPECT_EQ(sync.status().fatal, transport::TransportErrc::token_rejected) << sync.status().fatal.message();
+  }
 }
 
 // A peer that keeps answering with something the client cannot use (here an
