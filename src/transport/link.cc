@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +22,9 @@ namespace {
 // freshness check to its bytes reaching the socket.
 constexpr std::size_t kMaxBurstFrames = 64;
 constexpr std::size_t kMaxBurstBytes = 64 * 1024;
+// Turns of the executor without a new answer after which the reader is taken
+// to wait for the peer (reading one answer takes a few turns of its own).
+constexpr std::size_t kQuietTurns = 3;
 
 // An opening answered with something the client cannot use: a first frame
 // that is no usable HELLO, or an upgrade refusal the contract does not list
@@ -45,6 +50,7 @@ struct Link::Leg {
   bool ping_due = false;
   bool retiring = false;    // takes no new frames; closes once its in-flight frames are answered
   bool progressed = false;  // a frame written on it was answered: it is a working connection
+  std::uint64_t answers = 0;  // ACKs and NACKs settled on it
   Clock::steady_time drain_deadline = Clock::steady_time::max();
   Clock::steady_time up_since;
   std::error_code death;
@@ -348,6 +354,25 @@ asio::awaitable<void> Link::idle(std::shared_ptr<Leg> leg, Time deadline) {
   leg->wake_pending = false;
 }
 
+// The window reopened with the first answer of a batch the reader is still
+// taking in (a gateway answers in batches, and each answer is read in a turn
+// of its own): yield while the reader goes on settling answers, so the burst
+// fills the room they make together instead of leaving one frame per answer
+// (a send per frame made the pipeline 0.6x as fast; SWS avoidance in TCP
+// terms). Bounded, and before the burst is gathered: the time from a frame's
+// freshness check to the socket is unchanged.
+asio::awaitable<void> Link::let_answers_arrive(std::shared_ptr<Leg> leg) {
+  const std::size_t limit = window(*leg);
+  std::size_t quiet = 0;  // turns in a row without a new answer
+  for (std::size_t turn = 0; turn < 4 * kMaxBurstFrames && leg->alive; ++turn) {
+    if (limit - std::min(limit, leg->inflight.size()) >= kMaxBurstFrames) break;
+    const std::uint64_t before = leg->answers;
+    co_await asio::post(ctx_.executor, asio::use_awaitable);
+    quiet = leg->answers == before ? quiet + 1 : 0;
+    if (quiet == kQuietTurns) break;  // the reader waits for the peer: nothing more is coming now
+  }
+}
+
 // The next frame to write: replays of dead connections first, in their
 // original order, then what the handler has.
 std::optional<OutFrame> Link::take_frame() {
@@ -411,7 +436,9 @@ asio::awaitable<void> Link::writer(std::shared_ptr<Leg> leg) {
     // still unanswered: a frame written here now could overtake them, so
     // per-session order waits for their answers (or their replay here).
     if (leg->inflight.size() >= window(*leg) || others_in_flight(*leg)) {
+      const bool window_full = leg->inflight.size() >= window(*leg);
       co_await idle(leg, Time::max());
+      if (window_full) co_await let_answers_arrive(leg);
       continue;
     }
     const std::size_t gathered = gather_burst(leg);
@@ -495,6 +522,7 @@ asio::awaitable<void> Link::ack_deadline(std::shared_ptr<Leg> leg) {
 // A frame of `leg` was answered: its writer may go on, and when a retiring
 // leg has nothing left in flight the sending one may write again.
 void Link::settled(Leg& leg) {
+  ++leg.answers;
   wake_leg(leg);
   if (leg.inflight.empty() && sending_ && sending_.get() != &leg && sending_->alive) wake_leg(*sending_);
 }

@@ -96,6 +96,7 @@ class Link : public std::enable_shared_from_this<Link> {
   boost::asio::awaitable<void> keepalive(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> ack_deadline(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> idle(std::shared_ptr<Leg> leg, Time deadline);
+  boost::asio::awaitable<void> let_answers_arrive(std::shared_ptr<Leg> leg);
   boost::asio::awaitable<void> sleep_for(Millis delay);
   std::size_t gather_burst(const std::shared_ptr<Leg>& leg);
   std::optional<OutFrame> take_frame();
