@@ -41,7 +41,6 @@ Nack make_nack(fuzz::ByteReader& in) {
   // The decoder keeps the code's text and derives the code from it.
   n.code_text = in.boolean() ? std::string(to_string(static_cast<NackCode>(in.byte() % 6))) : in.utf8(kMaxChars);
   n.code = nack_code_from_string(n.code_text);
-  if (n.code_text.empty()) n.code_text = to_string(n.code);  // what the encoder writes then
   n.reason = in.utf8(kMaxChars);
   return n;
 }

@@ -469,7 +469,10 @@ std::string encode(const Nack& f) {
   o.emplace("type", "NACK");
   o.emplace("frame_id", f.frame_id);
   o.emplace("sequence", f.sequence);
-  o.emplace("code", f.code_text.empty() ? to_string(f.code) : std::string_view(f.code_text));
+  // The text as received when there is one; an unknown code received as ""
+  // stays "" (not "UNKNOWN"), so a decoded NACK encodes back to itself.
+  const bool named = !f.code_text.empty() || f.code == NackCode::unknown;
+  o.emplace("code", named ? std::string_view(f.code_text) : to_string(f.code));
   o.emplace("reason", f.reason);
   return b.text();
 }

@@ -38,6 +38,9 @@ template <class... Ts>
 struct overloaded : Ts... {
   using Ts::operator()...;
 };
+// Spelled out for clang 14 (the fuzz preset), which lacks C++20's CTAD for aggregates.
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
 
 // Close codes of protocol §2 beyond RFC 6455 §7.4.1.
 constexpr std::uint16_t close_token_expired = 4001;

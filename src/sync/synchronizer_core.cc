@@ -229,7 +229,9 @@ void SynchronizerCore::fail_closed() {
   intake_.refuse_all(SubmitErrc::audit_unavailable, "audit log cannot be written, sending is stopped: " + why);
   if (io_.get_executor().running_in_this_thread()) scheduler_.set_paused(true);
   else asio::post(io_, [this] { scheduler_.set_paused(true); });
-  give_up(code, "audit log: " + why);
+  // Each prompt's outcome line repeats the cause: the short one keeps those
+  // lines within the headroom (the path and OS error are in the log and status).
+  give_up(code, "audit log: " + code.message());
 }
 
 // A link gave up for good (credentials, permissions, a peer that is no

@@ -170,6 +170,18 @@ TEST(FrameCodec, NackCodesMapBothWays) {
   EXPECT_EQ(encode(Nack{"", 0, NackCode::stale, "", "r"}).find(R"("code":"STALE")") != std::string::npos, true);
 }
 
+// Found by fuzz_frame_decode (corpus: crash_nack_with_an_empty_code): an
+// empty code decoded as unknown was encoded as "UNKNOWN", so the NACK did
+// not encode back to itself.
+TEST(FrameCodec, ANackWithAnEmptyCodeEncodesBackToItself) {
+  const auto n = decode_as<Nack>(R"({"type":"NACK","frame_id":"f","sequence":7,"code":"","reason":"r"})");
+  EXPECT_EQ(n.code, NackCode::unknown);
+  EXPECT_EQ(n.code_text, "");
+  const auto again = decode_frame(encode(n));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.frame(), Frame{n});
+}
+
 TEST(FrameCodec, UnknownTypeIsReportedNotAnError) {
   EXPECT_EQ(decode_as<UnknownFrame>(R"({"type":"TYPING_INDICATOR","x":[1,2]})").type, "TYPING_INDICATOR");
 }
