@@ -27,7 +27,7 @@ def main():
     disk = os.path.join(work, "tiny")
     os.makedirs(disk, exist_ok=True)
     subprocess.run(["umount", disk], capture_output=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", disk], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", disk], capture_output=True).returncode:
         print("cannot mount a tmpfs here: skipped")
         sys.exit(SKIP)
     try:
@@ -47,9 +47,10 @@ def run_test(binary, work, disk):
         audit = os.path.join(disk, "audit.jsonl")
         config = os.path.join(work, "tiny-disk.toml")
         with open(config, "w") as f:
-            # 100 frames in flight take about 45 KB of outcome lines: 64 KB of headroom holds them.
+            # The headroom takes the outcome lines of 100 frames in flight (about 45 KB) and the
+            # SYNC_BROADCAST and SYNC_FAILED lines of the burst refused (64 frames, about 67 KB).
             f.write('[gateway]\ntoken_url = "%s"\nrealtime_url = "%s"\nclient_id = "demo-client"\n\n'
-                    '[audit]\npath = "%s"\nreserve_bytes = 16384\nheadroom_bytes = 65536\n\n'
+                    '[audit]\npath = "%s"\nreserve_bytes = 16384\nheadroom_bytes = 163840\n\n'
                     '[http]\nlisten = "127.0.0.1:0"\n' % (token_url, realtime_url, audit))
         service = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True,
