@@ -157,6 +157,17 @@ class SynchronizerTest : public ::testing::Test {
     ASSERT_TRUE(eventually([&] { return sync_->ready(); })) << "no connection came up";
   }
 
+  // Options whose audit log is on a 200 KB disk (`env`), with 16 KB reserved
+  // at a time and 64 KB of headroom.
+  SynchronizerOptions on_a_small_disk(BreakableEnv& env) {
+    env.capacity = 200 * 1024;
+    auto o = sync_options();
+    o.audit.env = &env;
+    o.audit.reserve_bytes = 16 * 1024;
+    o.audit.headroom_bytes = 64 * 1024;
+    return o;
+  }
+
   void start_sync_with_audit_env(Env& env) {
     auto o = sync_options();
     o.audit.env = &env;
@@ -560,11 +571,7 @@ TEST_F(SynchronizerTest, AFullAuditDiskShowsNoPromptWithoutItsRecord) {
   };
   start_gateway(g);
   BreakableEnv env;
-  env.capacity = 200 * 1024;
-  auto o = sync_options();
-  o.audit.env = &env;
-  o.audit.reserve_bytes = 16 * 1024;
-  o.audit.headroom_bytes = 64 * 1024;
+  auto o = on_a_small_disk(env);
   std::atomic<bool> gave_up{false};
   o.on_fatal = [&](const SynchronizerStatus&) { gave_up = true; };
   start_sync(o);
@@ -612,11 +619,7 @@ TEST_F(SynchronizerTest, AGiveUpRecordsTheFramesInFlightBeforeThePromptsNeverSen
   g.faults.ack_delay = 50ms;  // frames stay in flight when the disk fills
   start_gateway(g);
   BreakableEnv env;
-  env.capacity = 200 * 1024;
-  auto o = sync_options();
-  o.audit.env = &env;
-  o.audit.reserve_bytes = 16 * 1024;
-  o.audit.headroom_bytes = 64 * 1024;
+  auto o = on_a_small_disk(env);
   o.max_pending = 100000;
   std::atomic<bool> gave_up{false};
   o.on_fatal = [&](const SynchronizerStatus&) { gave_up = true; };
