@@ -149,11 +149,10 @@ struct AuditOptions {
   // any frame whose line might not fit is sent, while the headroom still
   // takes the outcome lines of the frames already in flight. 0: no reservation.
   // The headroom should hold an outcome line (about 450 bytes) for every
-  // frame that can be in flight (connections x max_inflight), plus the lines
-  // of the burst that the failed reservation refused (a SYNC_BROADCAST and a
-  // SYNC_FAILED for up to 64 frames, about 70 KB). Refusals never
-  // take it: one whose space cannot be reserved is not written (counted:
-  // refusals_dropped()).
+  // frame that can be in flight (connections x max_inflight), plus a
+  // SYNC_FAILED line for each prompt never sent. Refusals and the
+  // SYNC_BROADCAST lines of the burst the failed reservation stopped never
+  // take it: they are left out (refusals counted: refusals_dropped()).
   std::uint64_t reserve_bytes = 4 << 20;
   std::uint64_t headroom_bytes = 4 << 20;
 };

@@ -152,8 +152,9 @@ struct AuditLog::Impl {
 
   // Events that end the writer's batch_delay early.
   static constexpr std::size_t kFullBatch = 512;
-  // Room asked ahead for one refusal line (a long one: every violation named).
-  static constexpr std::uint64_t kRefusalLineAllowance = 2048;
+  // Room asked ahead for one line that may be left out (a long refusal:
+  // every violation named).
+  static constexpr std::uint64_t kOptionalLineAllowance = 2048;
 
   static bool is_refusal(AuditEventType type) {
     return type == AuditEventType::sync_rejected_validation || type == AuditEventType::sync_rejected_freshness ||
@@ -486,11 +487,16 @@ struct AuditLog::Impl {
     std::string buffer;
     buffer.reserve(batch.size() * 512);  // a typical line is 350 to 450 bytes
     for (const auto& item : batch) {
-      // A refusal is written only while its space ahead can be reserved: the
-      // headroom is kept for the outcomes of frames already shown, which a
-      // flood of refusals (told to their callers anyway) must not crowd out.
-      if (is_refusal(item.event.type) && !reserve_ahead(buffer.size() + kRefusalLineAllowance)) {
-        ++refusals_dropped;
+      // The headroom is kept for the outcomes of frames already shown. A line
+      // is written into it only if it must be: a refusal is told to its caller
+      // anyway, and the SYNC_BROADCAST of a frame not yet sent is not needed,
+      // since a failed reservation makes commit() fail and the frame is never
+      // sent (its SYNC_FAILED line records it). A refused burst then costs one
+      // line per prompt, not two.
+      const bool refusal = is_refusal(item.event.type);
+      if ((refusal || item.event.type == AuditEventType::sync_broadcast) &&
+          !reserve_ahead(buffer.size() + kOptionalLineAllowance)) {
+        if (refusal) ++refusals_dropped;
         continue;
       }
       if (auto s = add_line(buffer, item.event, item.at); !s.ok()) return s;

@@ -48,7 +48,8 @@ def run_test(binary, work, disk):
         config = os.path.join(work, "tiny-disk.toml")
         with open(config, "w") as f:
             # The headroom takes the outcome lines of 100 frames in flight (about 45 KB) and the
-            # SYNC_BROADCAST and SYNC_FAILED lines of the burst refused (64 frames, about 67 KB).
+            # SYNC_FAILED lines of the burst refused (64 frames, about 30 KB), with room to spare
+            # (its SYNC_BROADCAST lines are left out).
             f.write('[gateway]\ntoken_url = "%s"\nrealtime_url = "%s"\nclient_id = "demo-client"\n\n'
                     '[audit]\npath = "%s"\nreserve_bytes = 16384\nheadroom_bytes = 163840\n\n'
                     '[http]\nlisten = "127.0.0.1:0"\n' % (token_url, realtime_url, audit))

@@ -368,6 +368,33 @@ TEST(AuditLog, WithoutSpaceAheadRefusalsGiveWayToOutcomes) {
   EXPECT_TRUE(report.ok()) << describe(report);
 }
 
+// The burst whose commit() meets the full disk is never sent, so its
+// SYNC_BROADCAST lines stay out of the headroom (its prompts' SYNC_FAILED
+// lines record them): a refused burst must not crowd out the outcomes of the
+// frames already shown.
+TEST(AuditLog, TheBurstStoppedByAFullDiskLeavesItsBroadcastLinesOut) {
+  TempDir dir;
+  FaultyEnv env;
+  const auto path = dir.file("a.jsonl");
+  AuditLog log({.path = path, .env = &env, .reserve_bytes = 1024, .headroom_bytes = 4096});
+  ASSERT_FALSE(log.open());
+  ASSERT_FALSE(log.append(acked_event(1)));
+  ASSERT_FALSE(log.flush());
+  env.fail_reserves_from = env.reserves + 1;  // the disk is full from now on
+  for (int i = 0; i < 20; ++i) {
+    auto broadcast = acked_event(100 + i);
+    broadcast.type = AuditEventType::sync_broadcast;
+    ASSERT_FALSE(log.append(broadcast));
+  }
+  ASSERT_FALSE(log.append(acked_event(2)));  // a frame shown earlier
+  EXPECT_EQ(log.commit(), make_error_code(AuditErrc::no_space));  // the burst is not sent
+  log.close();
+  const auto lines = split_lines(read_all(path));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(json::parse(lines[1]).at("frame_id").as_string(), "frame-2");
+  EXPECT_TRUE(verify_chain(path).ok());
+}
+
 TEST(AuditLog, FailsClosedOnASyncError) {
   TempDir dir;
   FaultyEnv env;
