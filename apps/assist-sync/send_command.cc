@@ -40,6 +40,7 @@ struct SendArgs {
   bool token_in_query = false;
   bool json = false;
   std::size_t max_inflight = 1000;
+  unsigned connections = transport::RealtimeOptions{}.max_connections;
   double timeout_s = 60.0;
 };
 
@@ -188,6 +189,7 @@ int run_send(const SendArgs& args) {
   so.token.tls.pin_sha256 = args.pin_sha256;
   so.realtime.realtime_url = args.realtime_url;
   so.realtime.token_in_query = args.token_in_query;
+  so.realtime.max_connections = args.connections;
   so.realtime.tls = so.token.tls;
   so.audit.path = args.audit;
   so.audit.signing_key_file = args.audit_signing_key;
@@ -321,6 +323,10 @@ std::function<int()> add_send_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print the summary as one JSON object on stdout");
   cmd->add_option("--max-inflight", args->max_inflight, "Accepted prompts without an outcome at most")
       ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  cmd->add_option("--connections", args->connections,
+                  "Gateway connections at most, opened as sessions need them (each carries up to 100 sessions)")
+      ->check(CLI::Range(1u, 10'000u))
       ->capture_default_str();
   cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the outcomes after the last line")
       ->check(CLI::Range(0.0, 86'400.0))

@@ -75,7 +75,10 @@ struct RealtimeOptions {
   // the contract does not list) before the link gives up for good (bad_gateway).
   unsigned max_unusable_answers = 5;
   Millis retry_after_cap{60'000};      // longest Retry-After honoured on 429/503
-  unsigned max_connections = 8;        // links the pool may open
+  // Links the pool may open, each when the open ones have no session slot
+  // left: 64 carry 6,400 sessions, so a first run is not throttled by a
+  // limit its user never set (a gateway that allows fewer answers 429).
+  unsigned max_connections = 64;
   Millis idle_close_after{60'000};     // a link without sessions closes after this (never the last)
   std::uint32_t max_inflight = 0;      // 0: HELLO's max_inflight; else the smaller of the two
   Millis rotation_drain{5'000};        // the old connection's ACKs are awaited this long

@@ -29,7 +29,7 @@ struct GatewayConfig {
   bool token_in_query = false;
   std::string ca_file;
   std::string pin_sha256;
-  unsigned max_connections = 8;
+  unsigned max_connections = transport::RealtimeOptions{}.max_connections;
   Millis ping_interval{20'000};
   Millis pong_timeout{10'000};
   Millis handshake_timeout{10'000};

@@ -124,6 +124,36 @@ TEST_F(CliTest, SendReportsBadLinesAndGoesOn) {
   EXPECT_EQ(json::parse(wrong.out()).at("acked").as_int64(), 0) << wrong.out();
 }
 
+
+// A first run over a few thousand sessions is not throttled by a limit its
+// user never set (8 connections used to refuse every session beyond 800 as
+// `rejected: concurrency`); --connections caps the pool when asked.
+TEST_F(CliTest, SendOpensTheConnectionsItsSessionsNeed) {
+  SpawnedGateway gw;
+  ASSERT_TRUE(gw.ok()) << gw.process.err();
+  std::string lines;
+  for (int s = 0; s < 1500; ++s) lines += prompt_line("S-" + std::to_string(s), 3, false) + "\n";
+  write("prompts.jsonl", lines);
+  auto send = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{kBinary, "send", path("prompts.jsonl"), "--token-url", gw.token_url,
+                                  "--realtime-url", gw.realtime_url, "--client-id", "demo-client", "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ChildProcess p(argv, {{"ASSIST_CLIENT_SECRET", "demo-secret"}});
+    const auto code = p.wait(120s);
+    return std::make_tuple(code, p.out(), p.err());
+  };
+  const auto [code, out, err] = send({});
+  ASSERT_EQ(code, 0) << out << err;
+  EXPECT_EQ(json::parse(out).at("acked").as_int64(), 1500) << out;
+
+  const auto [capped_code, capped, capped_err] = send({"--connections", "2"});
+  const auto summary = json::parse(capped).as_object();
+  // 2 connections x 100 sessions at a time (a slot frees as its session's prompt ends).
+  const auto acked = summary.at("acked").as_int64();
+  EXPECT_LT(acked, 1000) << capped << capped_err;
+  EXPECT_EQ(acked + summary.at("rejected").at("concurrency").as_int64(), 1500) << capped;
+  EXPECT_EQ(capped_code, 0) << capped_err;  // a refusal is an outcome: every line ended
+}
 TEST_F(CliTest, SendWithoutASecretExits2) {
   ChildProcess send({kBinary, "send", "-", "--token-url", "http://127.0.0.1:1/oauth/token", "--realtime-url",
                      "ws://127.0.0.1:1/realtime/v1", "--client-id", "c"},
