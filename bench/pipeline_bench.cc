@@ -46,6 +46,13 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// The most resident memory this process has had, in MiB.
+double max_rss_mib() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
+}
+
 double cpu_seconds() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
@@ -58,6 +65,7 @@ int serve_gateway(bool tls) {
   assist::GatewayOptions options;
   options.tls = tls;
   options.max_inflight = 1000;
+  options.max_connections_per_client = 1000;  // --connections' limit
   assist::Gateway gateway(options);
   gateway.start();
   std::cout << gateway.port() << ' ' << (tls ? gateway.certificate_sha256() : "-") << std::endl;
@@ -66,7 +74,8 @@ int serve_gateway(bool tls) {
   }
   const auto stats = gateway.stats();
   gateway.stop();
-  std::cout << fmt::format("gateway_cpu_s {:.3f}\n", cpu_seconds()) << stats.to_json() << std::endl;
+  std::cout << fmt::format("gateway_cpu_s {:.3f} gateway_max_rss_mib {:.1f}\n", cpu_seconds(), max_rss_mib())
+            << stats.to_json() << std::endl;
   return 0;
 }
 
@@ -234,8 +243,8 @@ int run(const Config& cfg, const char* self) {
              cfg.tls ? "  tls" : "");
   fmt::print("acked {}  other outcomes {}  queue_full retries {}  elapsed {:.3f} s\n", acked,
              cfg.prompts - static_cast<long>(acked), refusals, elapsed);
-  fmt::print("throughput {:.0f} acked/s   client process CPU {:.2f} s ({:.0f}% of one core)\n",
-             static_cast<double>(acked) / elapsed, client_cpu, 100.0 * client_cpu / elapsed);
+  fmt::print("throughput {:.0f} acked/s   client process CPU {:.2f} s ({:.0f}% of one core)   client max RSS {:.1f} MiB\n",
+             static_cast<double>(acked) / elapsed, client_cpu, 100.0 * client_cpu / elapsed, max_rss_mib());
   fmt::print("write->ACK latency p50 {:.3f} ms  p90 {:.3f} ms  p99 {:.3f} ms  p999 {:.3f} ms\n",
              window.quantile(0.5) * 1e3, window.quantile(0.9) * 1e3, window.quantile(0.99) * 1e3,
              window.quantile(0.999) * 1e3);
@@ -255,7 +264,7 @@ int main(int argc, char** argv) {
   Config cfg;
   bool serve = false;
   app.add_flag("--serve-gateway", serve, "internal: run the gateway emulator for a parent benchmark");
-  app.add_option("--connections", cfg.connections, "gateway connections (100 sessions each)")->check(CLI::Range(1, 64));
+  app.add_option("--connections", cfg.connections, "gateway connections (100 sessions each)")->check(CLI::Range(1, 1000));
   app.add_option("--sessions", cfg.sessions, "sessions (default 100 per connection)")->check(CLI::Range(1, 100'000));
   app.add_option("--prompts", cfg.prompts, "prompts in the timed run")->check(CLI::Range(1L, 100'000'000L));
   app.add_option("--rate", cfg.rate, "offered prompts/s (default: as fast as accepted)")->check(CLI::Range(0.0, 1e7));

@@ -276,6 +276,7 @@ void Scheduler::on_unsent(LinkId, const FrameKey& key, std::error_code error) {
 // limit move to other links now, before any of their frames is written;
 // written ones would be refused with SESSION_LIMIT.
 void Scheduler::on_hello(LinkId link, const Hello& hello) {
+  if (placement_.sessions_on(link) <= hello.max_sessions) return;  // the usual case: nothing to move
   std::vector<Session*> placed;
   for (auto& [id, s] : sessions_)
     if (s->link == link) placed.push_back(s.get());

@@ -62,6 +62,9 @@ class Placement {
   // The link holding `session_id`, or one with a free slot; nullopt when full.
   virtual std::optional<LinkId> place_session(const std::string& session_id) = 0;
   virtual void release_session(const std::string& session_id) = 0;
+  // Sessions placed on `link` now (O(1): a HELLO on one of 1,000 links must
+  // not walk every session).
+  virtual std::size_t sessions_on(LinkId link) const = 0;
   // The scheduler has frames for `link`.
   virtual void wake(LinkId link) = 0;
 };

@@ -213,6 +213,7 @@ void SynchronizerCore::release_session(const std::string& sid) {
   pool_.release_session(sid);
   router_.metrics().sessions.set(static_cast<std::int64_t>(pool_.sessions()));
 }
+std::size_t SynchronizerCore::sessions_on(transport::LinkId link) const { return pool_.sessions_on(link); }
 void SynchronizerCore::wake(transport::LinkId link) { pool_.wake(link); }
 
 // The audit log failed (or has no space left ahead): stop sending

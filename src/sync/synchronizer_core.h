@@ -65,6 +65,7 @@ class SynchronizerCore final : public Placement {
 
   // Placement
   std::optional<transport::LinkId> place_session(const std::string& session_id) override;
+  std::size_t sessions_on(transport::LinkId link) const override;
   void release_session(const std::string& session_id) override;
   void wake(transport::LinkId link) override;
 

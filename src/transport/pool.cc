@@ -61,6 +61,20 @@ bool Pool::usable(const Slot& slot) const {
   return !slot.link->stopping() && state != LinkState::failed && state != LinkState::closed;
 }
 
+bool Pool::has_room(const Slot& slot, std::uint32_t learned) const {
+  return usable(slot) && slot.sessions < (slot.link->has_hello() ? slot.link->max_sessions() : learned);
+}
+
+// A link that has no HELLO yet takes what the others' HELLO says (one
+// gateway, one limit), not the default of 100: sessions placed beyond the
+// real limit would be refused (SESSION_LIMIT).
+std::uint32_t Pool::learned_max_sessions() const {
+  std::uint32_t learned = 100;
+  for (const auto& [id, slot] : links_)
+    if (slot.link->has_hello()) learned = slot.link->max_sessions();
+  return learned;
+}
+
 LinkId Pool::open_link() {
   const LinkId id = next_id_++;
   auto link = std::make_shared<Link>(
@@ -83,24 +97,24 @@ void Pool::start() {
 std::optional<LinkId> Pool::place_session(const std::string& session_id) {
   if (const auto it = sessions_.find(session_id); it != sessions_.end()) return it->second;
   if (stopping_ || config_error_) return std::nullopt;
-  // A link that has no HELLO yet takes what the others' HELLO says (one
-  // gateway, one limit), not the default of 100: sessions placed beyond the
-  // real limit would be refused (SESSION_LIMIT).
-  std::uint32_t learned = 100;
-  for (const auto& [id, slot] : links_)
-    if (slot.link->has_hello()) learned = slot.link->max_sessions();
   std::optional<LinkId> chosen;
-  std::size_t live = 0;
-  for (auto& [id, slot] : links_) {
-    if (!usable(slot)) continue;
-    ++live;
-    const auto capacity = slot.link->has_hello() ? slot.link->max_sessions() : learned;
-    if (!chosen && slot.sessions < capacity) chosen = id;
+  const auto hint = links_.find(fill_hint_);
+  if (hint != links_.end() && hint->second.link->has_hello() && has_room(hint->second, 0)) {
+    chosen = fill_hint_;
+  } else {
+    const std::uint32_t learned = learned_max_sessions();
+    std::size_t live = 0;
+    for (auto& [id, slot] : links_) {
+      if (!usable(slot)) continue;
+      ++live;
+      if (!chosen && has_room(slot, learned)) chosen = id;
+    }
+    if (!chosen) {
+      if (live >= options_.max_connections) return std::nullopt;
+      chosen = open_link();
+    }
   }
-  if (!chosen) {
-    if (live >= options_.max_connections) return std::nullopt;
-    chosen = open_link();
-  }
+  fill_hint_ = *chosen;
   Slot& slot = links_[*chosen];
   if (slot.sessions++ == 0) ++slot.idle_generation;
   sessions_.emplace(session_id, *chosen);
@@ -151,6 +165,11 @@ asio::awaitable<void> Pool::close_when_idle(LinkId id, std::uint64_t generation)
     closed_forced_ += link->forced_token_refreshes();
     links_.erase(it);
   }
+}
+
+std::size_t Pool::sessions_on(LinkId link) const {
+  const auto it = links_.find(link);
+  return it == links_.end() ? 0 : it->second.sessions;
 }
 
 void Pool::wake(LinkId link) {

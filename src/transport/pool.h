@@ -72,6 +72,8 @@ class Pool {
   PoolStats stats() const;
   // Sessions placed on a link (PoolStats::sessions without the walk over links).
   std::size_t sessions() const { return sessions_.size(); }
+  // Sessions placed on `link` (0 for a link the pool does not hold).
+  std::size_t sessions_on(LinkId link) const;
 
  private:
   struct Slot {
@@ -80,6 +82,10 @@ class Pool {
     std::uint64_t idle_generation = 0;  // bumped whenever the link gains or loses its last session
   };
   bool usable(const Slot& slot) const;
+  // Room for one more session on this link: its HELLO's max_sessions, or
+  // `learned` before it has one.
+  bool has_room(const Slot& slot, std::uint32_t learned) const;
+  std::uint32_t learned_max_sessions() const;
   LinkId open_link();
   boost::asio::awaitable<void> close_when_idle(LinkId id, std::uint64_t generation);
 
@@ -96,6 +102,10 @@ class Pool {
   std::unordered_map<std::string, LinkId> sessions_;
   std::unordered_map<LinkId, std::shared_ptr<util::Timer>> idle_timers_;
   LinkId next_id_ = 1;
+  // The link the last session went to: tried first, so placing a session
+  // costs O(1) while it has room, not a walk over every link (1,000 links
+  // made that walk the synchronizer thread's main work).
+  LinkId fill_hint_ = 0;
   bool stopping_ = false;
   std::uint64_t closed_reconnects_ = 0;
   std::uint64_t closed_rotations_ = 0;

@@ -35,6 +35,7 @@ class FakePlacement final : public Placement {
       released.push_back(sid);
     }
   }
+  std::size_t sessions_on(LinkId link) const override { return link < used_.size() ? used_[link] : 0; }
   void wake(LinkId link) override { woken.insert(link); }
   // A HELLO told the pool a smaller limit.
   void set_slots(std::size_t slots) { slots_ = slots; }

@@ -343,10 +343,23 @@ TEST(Pool, TwoHundredFiftySessionsSpreadOverThreeConnections) {
     std::map<LinkId, int> per_link;
     for (const auto& s : sessions) ++per_link[*rig.pool->place_session(s)];
     EXPECT_EQ(per_link.size(), 3u);
-    for (const auto& [link, count] : per_link) EXPECT_LE(count, 100) << link;
+    for (const auto& [link, count] : per_link) {
+      EXPECT_LE(count, 100) << link;
+      EXPECT_EQ(rig.pool->sessions_on(link), static_cast<std::size_t>(count)) << link;
+    }
+    // A slot freed on a full link is found again once the fill hint's link is full.
+    const std::string first_on_link_1 = [&] {
+      for (const auto& s : sessions)
+        if (*rig.pool->place_session(s) == per_link.begin()->first) return s;
+      return std::string();
+    }();
     // Fill the remaining 50 slots; the 301st session finds no room and no new link.
     for (int i = 0; i < 50; ++i) EXPECT_TRUE(rig.pool->place_session("extra" + std::to_string(i)));
     EXPECT_FALSE(rig.pool->place_session("one-too-many"));
+    rig.pool->release_session(first_on_link_1);
+    EXPECT_EQ(rig.pool->place_session("into-the-freed-slot"), per_link.begin()->first);
+    rig.pool->release_session("into-the-freed-slot");
+    EXPECT_EQ(rig.pool->place_session(first_on_link_1), per_link.begin()->first);
     for (int i = 0; i < 50; ++i) rig.pool->release_session("extra" + std::to_string(i));
     // A placed session stays where it is.
     EXPECT_EQ(rig.pool->place_session(sessions[0]), rig.pool->place_session(sessions[0]));
