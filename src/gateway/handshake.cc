@@ -54,7 +54,7 @@ UpgradeDecision decide(const Request& req, GatewayState& state) {
   std::optional<std::string> from_header;
   if (const auto auth = req[http::field::authorization]; !auth.empty()) {
     const auto space = auth.find(' ');
-    if (space == std::string_view::npos || !iequals(auth.substr(0, space), "bearer")) {
+    if (space == std::string_view::npos || !boost::beast::iequals(auth.substr(0, space), "bearer")) {
       return {std::nullopt, unauthorized("invalid_request", "Authorization must be Bearer", keep_alive)};
     }
     const auto start = auth.find_first_not_of(' ', space);

@@ -29,9 +29,6 @@ void set_retry_after(Response& response, std::chrono::seconds delay);
 // The path of a request target (what precedes '?').
 std::string_view target_path(std::string_view target);
 
-// True when `a` and `b` are equal ignoring ASCII case.
-bool iequals(std::string_view a, std::string_view b);
-
 }  // namespace assist::gateway
 
 #endif

@@ -9,10 +9,10 @@
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/pct_string_view.hpp>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "core/detail/json_text.h"
+#include "net/secret_compare.h"
 
 namespace assist::gateway {
 namespace {
@@ -51,7 +51,7 @@ std::optional<std::string> form_decode(std::string_view text) {
 // Credentials from "Authorization: Basic ...": nullopt when malformed.
 std::optional<Credentials> basic_credentials(std::string_view header) {
   const auto space = header.find(' ');
-  if (space == std::string_view::npos || !iequals(header.substr(0, space), "basic")) {
+  if (space == std::string_view::npos || !boost::beast::iequals(header.substr(0, space), "basic")) {
     return std::nullopt;
   }
   auto decoded = base64_decode(header.substr(header.find_first_not_of(' ', space)));
@@ -70,10 +70,6 @@ bool is_scope_token(std::string_view s) {
     const auto u = static_cast<unsigned char>(c);
     return u == 0x21 || (u >= 0x23 && u <= 0x5B) || (u >= 0x5D && u <= 0x7E);
   });
-}
-
-bool secrets_equal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 Response invalid_client(std::string_view description, bool keep_alive) {
@@ -97,7 +93,7 @@ Response answer(const Request& req, GatewayState& state) {
     return res;
   }
   const auto content_type = req[http::field::content_type];
-  if (!iequals(content_type.substr(0, content_type.find(';')), "application/x-www-form-urlencoded")) {
+  if (!boost::beast::iequals(content_type.substr(0, content_type.find(';')), "application/x-www-form-urlencoded")) {
     return json_error(400, "invalid_request",
                       "Content-Type must be application/x-www-form-urlencoded", keep_alive);
   }
@@ -140,7 +136,7 @@ Response answer(const Request& req, GatewayState& state) {
   const auto& clients = state.options.clients;
   auto client = std::find_if(clients.begin(), clients.end(),
                              [&](const GatewayClient& c) { return c.id == creds.id; });
-  if (client == clients.end() || !secrets_equal(client->secret, creds.secret)) {
+  if (client == clients.end() || !net::secrets_equal(creds.secret, client->secret)) {
     return invalid_client("unknown client or wrong secret", keep_alive);
   }
 

@@ -24,8 +24,6 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include "assist/frame.h"
@@ -33,6 +31,7 @@
 #include "core/detail/json_text.h"
 #include "core/detail/log_record.h"
 #include "core/detail/thread.h"
+#include "net/secret_compare.h"
 #include "service/outcome_table.h"
 #include "service/process_metrics.h"
 #include "service/prompt_input.h"
@@ -117,16 +116,6 @@ http::status refusal_status(const std::error_code& ec) {
   if (ec == SubmitErrc::invalid_prompt) return http::status::bad_request;
   if (ec == SubmitErrc::queue_full) return http::status::too_many_requests;
   return http::status::service_unavailable;  // not_running, audit_unavailable
-}
-
-// Equal-time comparison of two secrets of any length: compares their SHA-256
-// digests, so neither content nor length leaks through timing.
-bool secrets_equal(std::string_view given, std::string_view expected) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> a{};
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> b{};
-  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a.data());
-  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b.data());
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace
@@ -320,7 +309,7 @@ struct HttpApi::Impl {
     constexpr std::string_view scheme = "Bearer ";
     if (header.size() <= scheme.size() || !beast::iequals(header.substr(0, scheme.size()), scheme)) return false;
     const auto given = header.substr(scheme.size());
-    return secrets_equal(std::string_view(given.data(), given.size()), options.api_key);
+    return net::secrets_equal(std::string_view(given.data(), given.size()), options.api_key);
   }
 
   asio::awaitable<Response> handle(const Request& req) {

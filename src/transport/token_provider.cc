@@ -68,12 +68,6 @@ TokenResult failure(TransportErrc code, std::string detail) {
   return TokenResult{nullptr, make_error_code(code), std::move(detail)};
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : " ") + item;
@@ -124,7 +118,7 @@ TokenResult parse_token_response(std::string_view body, const std::vector<std::s
     return failure(TransportErrc::bad_token_response, "token response has no access_token");
   }
   const auto* type = obj.if_contains("token_type");
-  if (type == nullptr || !type->is_string() || !iequals(type->get_string(), "Bearer")) {
+  if (type == nullptr || !type->is_string() || !beast::iequals(type->get_string(), "Bearer")) {
     return failure(TransportErrc::bad_token_response, "token_type is not Bearer");
   }
   const auto* expires = obj.if_contains("expires_in");
