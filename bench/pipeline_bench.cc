@@ -139,13 +139,14 @@ class GatewayProcess {
 };
 
 // The source example's content without override, spread over `sessions`; a
-// distinct interaction per prompt so nothing is superseded.
-assist::AssistPrompt make_prompt(long i, int sessions) {
+// distinct interaction per prompt so nothing is superseded (`kind` tells the
+// warm-up's from the timed run's).
+assist::AssistPrompt make_prompt(long i, int sessions, std::string_view kind = "INT") {
   auto p = assist::source_example_prompt();
   const auto session = i % sessions;
   p.session_id = fmt::format("SESS-{:05}", session);
   p.agent_id = fmt::format("AGT-{:05}", session);
-  p.interaction_id = fmt::format("INT-{}", i);
+  p.interaction_id = fmt::format("{}-{}", kind, i);
   p.priority_override = false;
   p.priority_level = 3;
   return p;
@@ -191,9 +192,10 @@ int run(const Config& cfg, const char* self) {
     fmt::print(stderr, "cannot start: {}\n", ec.message());
     return 2;
   }
-  // Warm up: every session placed, so connections are open before timing.
+  // Warm up: every session the timed run uses placed, so connections are
+  // open before timing (the timed run places no session).
   for (int s = 0; s < sessions; ++s) {
-    if (auto r = sync.sync_prompt(make_prompt(-1 - s, sessions)); r) r.ticket.wait();
+    if (auto r = sync.sync_prompt(make_prompt(s, sessions, "WARM")); r) r.ticket.wait();
   }
 
   std::atomic<long> finished{0};
