@@ -132,6 +132,7 @@ void Pool::release_session(const std::string& session_id) {
   const auto slot_it = links_.find(id);
   if (slot_it == links_.end()) return;
   Slot& slot = slot_it->second;
+  fill_hint_ = id;  // a free slot: the next placement (the one an eviction makes room for) takes it at once
   if (slot.sessions > 0 && --slot.sessions == 0 && !stopping_) {
     util::spawn(executor_, close_when_idle(id, ++slot.idle_generation), "pool idle close");
   }

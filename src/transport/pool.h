@@ -102,9 +102,9 @@ class Pool {
   std::unordered_map<std::string, LinkId> sessions_;
   std::unordered_map<LinkId, std::shared_ptr<util::Timer>> idle_timers_;
   LinkId next_id_ = 1;
-  // The link the last session went to: tried first, so placing a session
-  // costs O(1) while it has room, not a walk over every link (1,000 links
-  // made that walk the synchronizer thread's main work).
+  // The link the last session went to or left: tried first, so placing a
+  // session costs O(1) while it has room, not a walk over every link (with
+  // 1,000 links that walk was the synchronizer thread's main work).
   LinkId fill_hint_ = 0;
   bool stopping_ = false;
   std::uint64_t closed_reconnects_ = 0;
