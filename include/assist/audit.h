@@ -86,7 +86,9 @@ enum class AuditDurability {
   never,
 };
 
-// "group_commit", "interval" or "never" (the config spelling); nullopt otherwise.
+// "group_commit", "interval" or "never": the config spelling.
+std::string_view to_string(AuditDurability durability);
+// The durability spelled `name` (as to_string writes it); nullopt otherwise.
 std::optional<AuditDurability> parse_audit_durability(std::string_view name);
 
 // What a frame waits for before it is written to the gateway (the
@@ -101,7 +103,9 @@ enum class AuditBeforeSend {
   fsync,
 };
 
-// "write" or "fsync" (the config spelling); nullopt otherwise.
+// "write" or "fsync": the config spelling.
+std::string_view to_string(AuditBeforeSend before_send);
+// The setting spelled `name` (as to_string writes it); nullopt otherwise.
 std::optional<AuditBeforeSend> parse_audit_before_send(std::string_view name);
 
 struct AuditOptions {

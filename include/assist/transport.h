@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -36,6 +37,10 @@ enum class ClientAuth {
   basic,  // client_secret_basic (RFC 6749 §2.3.1): preferred
   post,   // client_secret_post: id and secret in the form body
 };
+// "basic" or "post": the config spelling.
+std::string_view to_string(ClientAuth auth);
+// The method spelled `name` (as to_string writes it); nullopt otherwise.
+std::optional<ClientAuth> parse_client_auth(std::string_view name);
 
 inline constexpr std::string_view default_scopes[] = {"realtime:read", "agentassist:write",
                                                       "interactions:read"};

@@ -41,6 +41,10 @@ enum class SnippetPolicy {
   reject,  // leave them; validation reports the excess (default)
   trim,    // keep the best max_snippets by snippet_rank_less, in input order
 };
+// "reject" or "trim": the config spelling.
+std::string_view to_string(SnippetPolicy policy);
+// The policy spelled `name` (as to_string writes it); nullopt otherwise.
+std::optional<SnippetPolicy> parse_snippet_policy(std::string_view name);
 
 // The source's relevance formula: 0.6 + min(0.05 * snippets, 0.3) + 0.1 when
 // any snippet comes from "CRM", capped at 1.0.

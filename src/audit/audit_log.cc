@@ -669,16 +669,32 @@ struct AuditLog::Impl {
   }
 };
 
+std::string_view to_string(AuditBeforeSend before_send) {
+  switch (before_send) {
+    case AuditBeforeSend::write: return "write";
+    case AuditBeforeSend::fsync: return "fsync";
+  }
+  return "write";
+}
+
 std::optional<AuditBeforeSend> parse_audit_before_send(std::string_view name) {
-  if (name == "write") return AuditBeforeSend::write;
-  if (name == "fsync") return AuditBeforeSend::fsync;
+  for (const auto value : {AuditBeforeSend::write, AuditBeforeSend::fsync})
+    if (name == to_string(value)) return value;
   return std::nullopt;
 }
 
+std::string_view to_string(AuditDurability durability) {
+  switch (durability) {
+    case AuditDurability::group_commit: return "group_commit";
+    case AuditDurability::interval: return "interval";
+    case AuditDurability::never: return "never";
+  }
+  return "group_commit";
+}
+
 std::optional<AuditDurability> parse_audit_durability(std::string_view name) {
-  if (name == "group_commit") return AuditDurability::group_commit;
-  if (name == "interval") return AuditDurability::interval;
-  if (name == "never") return AuditDurability::never;
+  for (const auto value : {AuditDurability::group_commit, AuditDurability::interval, AuditDurability::never})
+    if (name == to_string(value)) return value;
   return std::nullopt;
 }
 

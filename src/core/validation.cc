@@ -181,6 +181,16 @@ void trim_snippets(std::vector<KnowledgeSnippet>& snippets) {
   snippets = std::move(kept);
 }
 
+std::string_view to_string(SnippetPolicy policy) {
+  return policy == SnippetPolicy::trim ? "trim" : "reject";
+}
+
+std::optional<SnippetPolicy> parse_snippet_policy(std::string_view name) {
+  for (const auto value : {SnippetPolicy::reject, SnippetPolicy::trim})
+    if (name == to_string(value)) return value;
+  return std::nullopt;
+}
+
 std::vector<Violation> prepare(AssistPrompt& prompt, SnippetPolicy policy) {
   if (policy == SnippetPolicy::trim) trim_snippets(prompt.snippets);
   prompt.relevance_score = relevance_score(prompt.snippets);

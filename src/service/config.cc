@@ -570,7 +570,7 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.token.client_id = c.gateway.client_id;
   o.token.client_secret = c.client_secret;
   o.token.scopes = c.gateway.scopes;
-  o.token.auth = c.gateway.auth == "post" ? transport::ClientAuth::post : transport::ClientAuth::basic;
+  o.token.auth = transport::parse_client_auth(c.gateway.auth).value_or(o.token.auth);
   o.token.request_timeout = c.gateway.request_timeout;
   o.token.tls.ca_file = c.gateway.ca_file;
   o.token.tls.pin_sha256 = c.gateway.pin_sha256;
@@ -581,7 +581,7 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.realtime.handshake_timeout = c.gateway.handshake_timeout;
   o.realtime.max_connections = c.gateway.max_connections;
   o.realtime.tls = o.token.tls;
-  o.snippet_policy = c.sync.snippet_policy == "trim" ? SnippetPolicy::trim : SnippetPolicy::reject;
+  o.snippet_policy = parse_snippet_policy(c.sync.snippet_policy).value_or(o.snippet_policy);
   o.compute_relevance = c.sync.compute_relevance;
   o.freshness_seconds = c.sync.freshness_seconds;
   o.max_pending = static_cast<std::size_t>(c.sync.max_pending);
@@ -589,12 +589,12 @@ SynchronizerOptions to_synchronizer_options(const ServiceConfig& c) {
   o.max_audit_backlog = static_cast<std::size_t>(c.sync.max_audit_backlog);
   o.stop_drain = c.sync.stop_drain;
   o.audit.path = c.audit.path;
-  o.audit.durability = parse_audit_durability(c.audit.durability).value_or(AuditDurability::group_commit);
+  o.audit.durability = parse_audit_durability(c.audit.durability).value_or(o.audit.durability);
   o.audit.sync_interval = c.audit.sync_interval;
   o.audit.rotate_bytes = c.audit.rotate_bytes;
   o.audit.signing_key_file = c.audit.signing_key_file;
   o.audit.digest_interval = std::chrono::seconds(c.audit.digest_interval_s);
-  o.audit.before_send = parse_audit_before_send(c.audit.before_send).value_or(AuditBeforeSend::write);
+  o.audit.before_send = parse_audit_before_send(c.audit.before_send).value_or(o.audit.before_send);
   o.audit.reserve_bytes = c.audit.reserve_bytes;
   o.audit.commit_timeout = c.audit.commit_timeout;
   o.audit.headroom_bytes = c.audit.headroom_bytes;

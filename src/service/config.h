@@ -14,61 +14,83 @@
 #include <vector>
 
 #include "assist/synchronizer.h"
+#include "service/http_api.h"
 
 namespace assist::service {
 
 using Millis = std::chrono::milliseconds;
+
+// Every default below is the library's own (the option structs' defaults),
+// so the two cannot drift; only the service's own settings are stated here.
+// (Functions, not variables: a ServiceConfig built during static
+// initialisation still sees them constructed.)
+namespace defaults {
+inline const SynchronizerOptions& synchronizer() {
+  static const SynchronizerOptions options{};
+  return options;
+}
+inline const HttpApiOptions& http() {
+  static const HttpApiOptions options{};
+  return options;
+}
+}  // namespace defaults
 
 struct GatewayConfig {
   std::string token_url;           // http(s)://host[:port]/path
   std::string realtime_url;        // ws(s)://host[:port]/path
   std::string client_id;
   std::string client_secret_file;  // used when ASSIST_CLIENT_SECRET is unset or empty
-  std::vector<std::string> scopes{std::begin(transport::default_scopes), std::end(transport::default_scopes)};
-  std::string auth = "basic";      // basic | post
-  bool token_in_query = false;
+  std::vector<std::string> scopes = defaults::synchronizer().token.scopes;
+  std::string auth{to_string(defaults::synchronizer().token.auth)};  // basic | post
+  bool token_in_query = defaults::synchronizer().realtime.token_in_query;
   std::string ca_file;
   std::string pin_sha256;
-  unsigned max_connections = transport::RealtimeOptions{}.max_connections;
-  Millis ping_interval{20'000};
-  Millis pong_timeout{10'000};
-  Millis handshake_timeout{10'000};
-  Millis request_timeout{10'000};
+  unsigned max_connections = defaults::synchronizer().realtime.max_connections;
+  Millis ping_interval = defaults::synchronizer().realtime.ping_interval;
+  Millis pong_timeout = defaults::synchronizer().realtime.pong_timeout;
+  Millis handshake_timeout = defaults::synchronizer().realtime.handshake_timeout;
+  Millis request_timeout = defaults::synchronizer().token.request_timeout;
 };
 
 struct SyncConfig {
-  std::string snippet_policy = "reject";  // reject | trim
-  bool compute_relevance = true;
-  double freshness_seconds = limits::default_freshness_seconds;
-  std::uint64_t max_pending = 20'000;
-  std::uint64_t max_queued_per_session = 64;
-  std::uint64_t max_audit_backlog = 200'000;
-  Millis stop_drain{5'000};
+  std::string snippet_policy{to_string(defaults::synchronizer().snippet_policy)};  // reject | trim
+  bool compute_relevance = defaults::synchronizer().compute_relevance;
+  double freshness_seconds = defaults::synchronizer().freshness_seconds;
+  std::uint64_t max_pending = defaults::synchronizer().max_pending;
+  std::uint64_t max_queued_per_session = defaults::synchronizer().max_queued_per_session;
+  std::uint64_t max_audit_backlog = defaults::synchronizer().max_audit_backlog;
+  Millis stop_drain = defaults::synchronizer().stop_drain;
 };
 
 struct AuditConfig {
-  std::string path;                       // required
-  std::string durability = "group_commit";  // group_commit | interval | never
-  Millis sync_interval{1'000};
-  std::uint64_t rotate_bytes = 0;
-  std::string signing_key_file;           // empty: no signed digests
-  std::uint64_t digest_interval_s = 300;  // with a signing key
-  std::string before_send = "write";      // write | fsync: what a frame waits for (write-ahead)
-  Millis commit_timeout{2'000};           // a burst waits at most this for its lines, else is not sent
-  std::uint64_t reserve_bytes = 4 << 20;  // disk space reserved ahead at a time; 0: none
-  std::uint64_t headroom_bytes = 4 << 20; // kept reserved for the outcomes of frames in flight
+  std::string path;  // required
+  std::string durability{to_string(defaults::synchronizer().audit.durability)};  // group_commit | interval | never
+  Millis sync_interval = defaults::synchronizer().audit.sync_interval;
+  std::uint64_t rotate_bytes = defaults::synchronizer().audit.rotate_bytes;
+  std::string signing_key_file;  // empty: no signed digests
+  std::uint64_t digest_interval_s = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(defaults::synchronizer().audit.digest_interval).count());
+  // write | fsync: what a frame waits for (write-ahead)
+  std::string before_send{to_string(defaults::synchronizer().audit.before_send)};
+  // A burst waits at most this for its lines, else is not sent.
+  Millis commit_timeout = defaults::synchronizer().audit.commit_timeout;
+  // Disk space reserved ahead at a time (0: none), and kept reserved for the
+  // outcomes of frames in flight.
+  std::uint64_t reserve_bytes = defaults::synchronizer().audit.reserve_bytes;
+  std::uint64_t headroom_bytes = defaults::synchronizer().audit.headroom_bytes;
 };
 
 struct HttpConfig {
-  std::string listen = "127.0.0.1:8080";  // IP:PORT ([v6]:PORT); port 0 picks a free one
-  std::string api_key_file;               // used when ASSIST_API_KEY is unset or empty
-  std::uint64_t body_limit = 1 << 20;
-  std::uint64_t header_limit = 16 << 10;
-  Millis request_timeout{30'000};
-  std::uint64_t max_connections = 1024;
-  unsigned threads = 2;
-  std::uint64_t max_batch_lines = 1000;
-  Millis shutdown_grace{10'000};
+  // IP:PORT ([v6]:PORT); port 0 picks a free one.
+  std::string listen = defaults::http().host + ":" + std::to_string(defaults::http().port);
+  std::string api_key_file;  // used when ASSIST_API_KEY is unset or empty
+  std::uint64_t body_limit = defaults::http().body_limit;
+  std::uint64_t header_limit = defaults::http().header_limit;
+  Millis request_timeout = defaults::http().request_timeout;
+  std::uint64_t max_connections = defaults::http().max_connections;
+  unsigned threads = defaults::http().threads;
+  std::uint64_t max_batch_lines = defaults::http().max_batch_lines;
+  Millis shutdown_grace{10'000};  // the service's own: how long `run` lets requests finish at shutdown
 };
 
 struct LogConfig {

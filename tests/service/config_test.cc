@@ -314,5 +314,88 @@ TEST(ConfigTest, SynchronizerOptionsFollowTheConfiguration) {
   EXPECT_EQ(o.realtime.realtime_url, "wss://api.example.com/realtime/v1");
 }
 
+// A file that sets nothing but what is required gives the library's own
+// defaults, field by field: the service states no default of its own.
+TEST(ConfigTest, TheDefaultsAreTheLibrarys) {
+  const auto r = parse_config(kMinimal, "test.toml", env_of(kSecret));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const auto o = to_synchronizer_options(r.config);
+  const SynchronizerOptions library;
+  EXPECT_EQ(o.token.scopes, library.token.scopes);
+  EXPECT_EQ(o.token.auth, library.token.auth);
+  EXPECT_EQ(o.token.request_timeout, library.token.request_timeout);
+  EXPECT_EQ(o.realtime.token_in_query, library.realtime.token_in_query);
+  EXPECT_EQ(o.realtime.ping_interval, library.realtime.ping_interval);
+  EXPECT_EQ(o.realtime.pong_timeout, library.realtime.pong_timeout);
+  EXPECT_EQ(o.realtime.handshake_timeout, library.realtime.handshake_timeout);
+  EXPECT_EQ(o.realtime.max_connections, library.realtime.max_connections);
+  EXPECT_EQ(o.snippet_policy, library.snippet_policy);
+  EXPECT_EQ(o.compute_relevance, library.compute_relevance);
+  EXPECT_EQ(o.freshness_seconds, library.freshness_seconds);
+  EXPECT_EQ(o.max_pending, library.max_pending);
+  EXPECT_EQ(o.max_queued_per_session, library.max_queued_per_session);
+  EXPECT_EQ(o.max_audit_backlog, library.max_audit_backlog);
+  EXPECT_EQ(o.stop_drain, library.stop_drain);
+  EXPECT_EQ(o.audit.durability, library.audit.durability);
+  EXPECT_EQ(o.audit.sync_interval, library.audit.sync_interval);
+  EXPECT_EQ(o.audit.rotate_bytes, library.audit.rotate_bytes);
+  EXPECT_EQ(o.audit.digest_interval, library.audit.digest_interval);
+  EXPECT_EQ(o.audit.before_send, library.audit.before_send);
+  EXPECT_EQ(o.audit.commit_timeout, library.audit.commit_timeout);
+  EXPECT_EQ(o.audit.reserve_bytes, library.audit.reserve_bytes);
+  EXPECT_EQ(o.audit.headroom_bytes, library.audit.headroom_bytes);
+
+  const HttpApiOptions http;
+  const auto listen = parse_listen(r.config.http.listen);
+  ASSERT_TRUE(listen.has_value());
+  EXPECT_EQ(listen->host, http.host);
+  EXPECT_EQ(listen->port, http.port);
+  EXPECT_EQ(r.config.http.body_limit, http.body_limit);
+  EXPECT_EQ(r.config.http.header_limit, http.header_limit);
+  EXPECT_EQ(r.config.http.request_timeout, http.request_timeout);
+  EXPECT_EQ(r.config.http.max_connections, http.max_connections);
+  EXPECT_EQ(r.config.http.threads, http.threads);
+  EXPECT_EQ(r.config.http.max_batch_lines, http.max_batch_lines);
+}
+
+// Each of `values` is spelled by to_string as parse reads it back, and the
+// configuration takes that spelling from `variable` into the option `get` reads.
+template <class Enum, class ToString, class Parse, class Get>
+void expect_library_spellings(std::initializer_list<Enum> values, const std::string& variable, ToString to_text,
+                              Parse parse, Get get) {
+  for (const Enum value : values) {
+    const std::string spelling(to_text(value));
+    EXPECT_EQ(parse(spelling), value) << spelling;
+    auto vars = kSecret;
+    vars[variable] = spelling;
+    const auto r = parse_config(kMinimal, "test.toml", env_of(vars));
+    ASSERT_TRUE(r.ok()) << all_errors(r);
+    EXPECT_EQ(get(to_synchronizer_options(r.config)), value) << variable << "=" << spelling;
+  }
+}
+
+// Every value the configuration accepts for an enumerated key is one the
+// library parses, and the library's spelling of each value is accepted.
+TEST(ConfigTest, EnumeratedValuesAreTheLibrarysSpellings) {
+  using transport::ClientAuth;
+  expect_library_spellings(
+      {ClientAuth::basic, ClientAuth::post}, "ASSIST_GATEWAY_AUTH", [](ClientAuth v) { return transport::to_string(v); },
+      transport::parse_client_auth, [](const SynchronizerOptions& o) { return o.token.auth; });
+  expect_library_spellings(
+      {SnippetPolicy::reject, SnippetPolicy::trim}, "ASSIST_SYNC_SNIPPET_POLICY",
+      [](SnippetPolicy v) { return to_string(v); }, parse_snippet_policy,
+      [](const SynchronizerOptions& o) { return o.snippet_policy; });
+  expect_library_spellings(
+      {AuditDurability::group_commit, AuditDurability::interval, AuditDurability::never}, "ASSIST_AUDIT_DURABILITY",
+      [](AuditDurability v) { return to_string(v); }, parse_audit_durability,
+      [](const SynchronizerOptions& o) { return o.audit.durability; });
+  expect_library_spellings(
+      {AuditBeforeSend::write, AuditBeforeSend::fsync}, "ASSIST_AUDIT_BEFORE_SEND",
+      [](AuditBeforeSend v) { return to_string(v); }, parse_audit_before_send,
+      [](const SynchronizerOptions& o) { return o.audit.before_send; });
+  EXPECT_FALSE(transport::parse_client_auth("Basic").has_value());
+  EXPECT_FALSE(parse_snippet_policy("").has_value());
+}
+
 }  // namespace
 }  // namespace assist::service
