@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "assist/clock.h"
+#include "assist/log.h"
 
 namespace assist {
 
@@ -108,6 +109,9 @@ struct CrmWebhookOptions {
   CrmReportHandler on_report;
   Random* random = nullptr;  // backoff jitter; nullptr: seeded from the OS
   Clock* clock = nullptr;    // retry waits and the stop deadline; nullptr: system_clock()
+  // Where its log lines go. A synchronizer's webhook logs where the
+  // synchronizer does: it sets this to SynchronizerOptions::log.
+  LogOptions log;
 };
 
 enum class CrmErrc {

@@ -21,6 +21,7 @@
 #include "assist/audit.h"
 #include "assist/clock.h"
 #include "assist/crm.h"
+#include "assist/log.h"
 #include "assist/metrics.h"
 #include "assist/outcome.h"
 #include "assist/prompt.h"
@@ -121,6 +122,11 @@ struct SynchronizerOptions {
 
   // Not owned; must outlive the synchronizer. nullptr: none.
   OutcomeObserver* observer = nullptr;
+
+  // Where this synchronizer's log lines go (its token fetches, connections,
+  // CRM webhook, callback failures): by default spdlog's default logger; a
+  // sink of the caller's, or LogLevel::off for none. See assist/log.h.
+  LogOptions log;
 
   Clock* clock = nullptr;    // nullptr: system_clock(); every timer and deadline runs on it
   Random* random = nullptr;  // nullptr: seeded from the OS; used on the synchronizer thread only

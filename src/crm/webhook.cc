@@ -69,7 +69,8 @@ struct CrmWebhook::Impl {
   explicit Impl(CrmWebhookOptions o)
       : options(std::move(o)),
         clock(options.clock != nullptr ? *options.clock : system_clock()),
-        stop_deadline(io.get_executor(), clock) {
+        stop_deadline(io.get_executor(), clock),
+        log(std::make_shared<const util::Logger>(options.log)) {
     if (options.random == nullptr) {
       own_random = std::make_unique<SeededRandom>(entropy_seed());
       options.random = own_random.get();
@@ -86,6 +87,7 @@ struct CrmWebhook::Impl {
   asio::io_context io{1};
   asio::steady_timer wake{io};            // cancelled when there is work or a stop
   util::Timer stop_deadline;              // fires when stop()'s deadline passes
+  util::LoggerPtr log;
   std::thread thread;
 
   // I/O-thread state.
@@ -225,7 +227,7 @@ std::error_code CrmWebhook::start(std::string& error) {
     if (d.started || d.stopping) return {};
   }
   if (auto ec = d.configure(error)) return ec;
-  util::spawn(d.io.get_executor(), d.run(), "CRM webhook", [&d](std::exception_ptr) {
+  util::spawn(d.io.get_executor(), d.run(), "CRM webhook", d.log, [&d](std::exception_ptr) {
     // Nothing delivers any more: end as a stop that passed its deadline would.
     d.abandon = true;
     d.finished = true;
@@ -266,7 +268,7 @@ bool CrmWebhook::stop(Clock::steady_time deadline) {
         asio::post(d.io, [&d, deadline] {
           if (d.finished) return;  // drained before this ran
           d.stop_deadline.expires_at(deadline);
-          util::spawn(d.io.get_executor(), d.give_up_at_deadline(), "CRM webhook stop deadline");
+          util::spawn(d.io.get_executor(), d.give_up_at_deadline(), "CRM webhook stop deadline", d.log);
           d.wake.cancel();
         });
       }

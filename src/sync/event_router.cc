@@ -1,7 +1,6 @@
 #include "sync/event_router.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "transport/endpoint.h"
 

@@ -8,12 +8,13 @@
 namespace assist::sync {
 
 Intake::Intake(const SynchronizerOptions& options, Clock& clock, EventRouter& router, const AuditLog* audit,
-               std::function<void()> wake, std::optional<std::uint64_t> id_seed)
+               std::function<void()> wake, util::LoggerPtr log, std::optional<std::uint64_t> id_seed)
     : options_(options),
       clock_(clock),
       router_(router),
       audit_(audit),
       wake_(std::move(wake)),
+      tickets_(std::make_shared<TicketContext>(std::move(log))),
       ids_(id_seed ? FrameIdGenerator(*id_seed) : FrameIdGenerator()) {}
 
 void Intake::refuse_all(SubmitErrc code, std::string message) {
@@ -77,7 +78,7 @@ SubmitResult Intake::submit(AssistPrompt prompt) {
     std::lock_guard lock(ids_mu_);
     frame_id = ids_.next();
   }
-  auto state = std::make_shared<PromptTicket::State>(frame_id, callback_errors_);
+  auto state = std::make_shared<PromptTicket::State>(frame_id, tickets_);
   auto entry = std::make_unique<Entry>();
   entry->frame_id = std::move(frame_id);
   entry->payload_json = encode_prompt_payload(prompt);  // here, on the caller's thread

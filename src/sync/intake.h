@@ -19,7 +19,9 @@
 #include "assist/frame_id.h"
 #include "assist/synchronizer.h"
 #include "sync/event_router.h"
+#include "sync/prompt_ticket.h"
 #include "sync/scheduler.h"
+#include "util/logger.h"
 
 namespace assist::sync {
 
@@ -30,7 +32,7 @@ class Intake {
   // may be null. All referenced objects outlive the intake. `id_seed` seeds
   // the frame_id generator (the simulation's replays); nullopt: the OS.
   Intake(const SynchronizerOptions& options, Clock& clock, EventRouter& router, const AuditLog* audit,
-         std::function<void()> wake, std::optional<std::uint64_t> id_seed = std::nullopt);
+         std::function<void()> wake, util::LoggerPtr log, std::optional<std::uint64_t> id_seed = std::nullopt);
 
   // See Synchronizer::sync_prompt.
   SubmitResult submit(AssistPrompt prompt);
@@ -54,7 +56,7 @@ class Intake {
   void finished() { pending_.fetch_sub(1); }
   std::uint64_t pending() const { return pending_.load(); }
   // The count of exceptions thrown by ticket callbacks (PromptTicket::then).
-  std::uint64_t callback_errors() const { return callback_errors_->load(); }
+  std::uint64_t callback_errors() const { return tickets_->callback_errors.load(); }
 
  private:
   SubmitResult refuse(SubmitErrc code, std::string message, std::vector<Violation> violations = {});
@@ -66,7 +68,7 @@ class Intake {
   const AuditLog* audit_;
   std::function<void()> wake_;
   std::atomic<std::uint64_t> pending_{0};
-  std::shared_ptr<std::atomic<std::uint64_t>> callback_errors_ = std::make_shared<std::atomic<std::uint64_t>>(0);
+  const std::shared_ptr<TicketContext> tickets_;
 
   std::mutex ids_mu_;
   FrameIdGenerator ids_;

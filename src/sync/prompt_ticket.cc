@@ -3,29 +3,29 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/detail/log_record.h"
 #include "util/spawn.h"
 
 namespace assist {
 
-PromptTicket::State::State(std::string id, std::shared_ptr<std::atomic<std::uint64_t>> errors)
-    : frame_id(std::move(id)), callback_errors(std::move(errors)) {}
+PromptTicket::State::State(std::string id, std::shared_ptr<TicketContext> ctx)
+    : frame_id(std::move(id)), context(std::move(ctx)) {}
 
 namespace {
 
 // A user callback must not take the synchronizer thread down with it.
+// `context` is null for the ticket of a refused prompt.
 void call_isolated(const std::function<void(const SyncOutcome&)>& fn, const SyncOutcome& outcome,
-                   std::atomic<std::uint64_t>* errors) {
+                   TicketContext* context) {
   try {
     fn(outcome);
   } catch (...) {
-    if (errors != nullptr) errors->fetch_add(1);
-    spdlog::error(detail::LogRecord("an outcome callback threw")
-                      .with("frame_id", outcome.frame_id)
-                      .with("exception", util::describe(std::current_exception()))
-                      .text());
+    if (context != nullptr) context->callback_errors.fetch_add(1);
+    const auto& log = context != nullptr ? *context->log : *util::Logger::process_default();
+    log.error(detail::LogRecord("an outcome callback threw")
+                  .with("frame_id", outcome.frame_id)
+                  .with("exception", util::describe(std::current_exception())));
   }
 }
 
@@ -51,7 +51,7 @@ void PromptTicket::State::complete(const SyncOutcome& outcome) {
   // After the lock: result is set, so future() no longer touches the promise.
   if (fulfil) promise->set_value(outcome);
   completed.notify_all();
-  for (auto& fn : to_call) call_isolated(fn, outcome, callback_errors.get());
+  for (auto& fn : to_call) call_isolated(fn, outcome, context.get());
 }
 
 SyncOutcome PromptTicket::State::wait() {
@@ -97,7 +97,7 @@ void PromptTicket::State::on_complete(std::function<void(const SyncOutcome&)> fn
     if (result) known = result;
     else waiters.push_back(std::move(fn));
   }
-  if (known) call_isolated(fn, *known, callback_errors.get());
+  if (known) call_isolated(fn, *known, context.get());
 }
 
 void PromptTicket::then(std::function<void(const SyncOutcome&)> fn) const {

@@ -13,13 +13,20 @@
 #include <vector>
 
 #include "assist/synchronizer.h"
+#include "util/logger.h"
 
 namespace assist {
 
+// What the tickets of one synchronizer share (a ticket may outlive it):
+// the count of then() callbacks that threw, and where those are logged.
+struct TicketContext {
+  explicit TicketContext(util::LoggerPtr l) : log(std::move(l)) {}
+  std::atomic<std::uint64_t> callback_errors{0};
+  const util::LoggerPtr log;
+};
+
 struct PromptTicket::State {
-  // `callback_errors` counts exceptions thrown by then() callbacks; shared,
-  // since a ticket may outlive its synchronizer.
-  State(std::string id, std::shared_ptr<std::atomic<std::uint64_t>> callback_errors);
+  State(std::string id, std::shared_ptr<TicketContext> context);
   // Records the outcome (the first call wins) and runs the waiters. A waiter
   // that throws is logged and counted; the others still run.
   void complete(const SyncOutcome& outcome);
@@ -34,7 +41,7 @@ struct PromptTicket::State {
   std::shared_future<SyncOutcome> future();
 
   const std::string frame_id;
-  const std::shared_ptr<std::atomic<std::uint64_t>> callback_errors;
+  const std::shared_ptr<TicketContext> context;
   std::mutex mu;
   std::condition_variable completed;
   std::optional<SyncOutcome> result;

@@ -4,7 +4,6 @@
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "core/detail/log_record.h"
 #include "core/detail/thread.h"
@@ -39,6 +38,7 @@ std::unique_ptr<AuditLog> make_audit(SynchronizerOptions& options, Clock& clock,
 std::unique_ptr<CrmWebhook> make_webhook(SynchronizerOptions& options, Clock& clock, CrmReportHandler report) {
   if (options.crm_webhook.url.empty()) return nullptr;
   if (!options.crm_webhook.clock) options.crm_webhook.clock = &clock;
+  options.crm_webhook.log = options.log;
   options.crm_webhook.on_report = [report = std::move(report), caller = std::move(options.crm_webhook.on_report)](
                                       const CrmReport& r) {
     report(r);
@@ -57,6 +57,7 @@ SynchronizerCore::SynchronizerCore(SynchronizerOptions options, Seams seams)
       clock_(options_.clock ? *options_.clock : system_clock()),
       owned_random_(entropy_seed()),
       random_(options_.random ? *options_.random : owned_random_),
+      log_(std::make_shared<const util::Logger>(options_.log)),
       audit_(make_audit(options_, clock_, [this] { fail_closed(); })),
       crm_pool_(options_.crm_callback
                     ? std::make_unique<CrmCallbackPool>(options_.crm_callback, options_.crm_workers,
@@ -70,12 +71,12 @@ SynchronizerCore::SynchronizerCore(SynchronizerOptions options, Seams seams)
                                  [this](std::error_code e, std::string detail) { give_up(e, std::move(detail)); },
                                  [this] { on_prompt_ended(); }}),
       intake_(options_, clock_, router_, audit_.get(), [this] { asio::post(io_, [this] { take_inbox(); }); },
-              seams_.frame_id_seed),
-      tokens_(io_.get_executor(), options_.token, clock_, random_, seams_.token_transport),
+              log_, seams_.frame_id_seed),
+      tokens_(io_.get_executor(), options_.token, clock_, random_, seams_.token_transport, log_),
       scheduler_(SchedulerOptions{options_.freshness_seconds, options_.freshness_margin_seconds,
                                   options_.max_queued_per_session},
                  *this, clock_, router_),
-      pool_(io_.get_executor(), tokens_, options_.realtime, scheduler_, clock_, random_, seams_.connect),
+      pool_(io_.get_executor(), tokens_, options_.realtime, scheduler_, clock_, random_, seams_.connect, log_),
       settled_(io_.get_executor(), clock_) {
   tokens_.on_result([this](const transport::TokenResult& r) { router_.on_token(r); });
 }
@@ -121,19 +122,19 @@ std::error_code SynchronizerCore::start() {
     if (phase_ != Phase::created) return phase_ == Phase::running ? std::error_code{} : make_error_code(SubmitErrc::not_running);
   }
   if (auto ec = check_options()) {
-    spdlog::error(detail::LogRecord("invalid synchronizer options").with("detail", status().fatal_detail).error(ec).text());
+    log_->error(detail::LogRecord("invalid synchronizer options").with("detail", status().fatal_detail).error(ec));
     return ec;
   }
   if (audit_) {
     if (auto ec = audit_->open(); ec) {
-      spdlog::error(detail::LogRecord("cannot open the audit log").with("detail", audit_->status_message()).error(ec).text());
+      log_->error(detail::LogRecord("cannot open the audit log").with("detail", audit_->status_message()).error(ec));
       return ec;
     }
   }
   if (crm_webhook_) {
     std::string why;
     if (auto ec = crm_webhook_->start(why); ec) {
-      spdlog::error(detail::LogRecord("cannot start the CRM webhook").with("detail", why).error(ec).text());
+      log_->error(detail::LogRecord("cannot start the CRM webhook").with("detail", why).error(ec));
       return ec;
     }
   }
@@ -155,9 +156,8 @@ void SynchronizerCore::run_io() {
       io_.run();
       return;
     } catch (...) {
-      spdlog::error(detail::LogRecord("a handler on the synchronizer thread threw")
-                        .with("exception", util::describe(std::current_exception()))
-                        .text());
+      log_->error(detail::LogRecord("a handler on the synchronizer thread threw")
+                        .with("exception", util::describe(std::current_exception())));
     }
   }
 }
@@ -226,7 +226,7 @@ void SynchronizerCore::fail_closed() {
   if (audit_failed_.exchange(true)) return;
   const std::string why = audit_ ? audit_->status_message() : std::string("audit log failed");
   const std::error_code code = audit_ && audit_->status() ? audit_->status() : make_error_code(AuditErrc::closed);
-  spdlog::error(detail::LogRecord("audit log failed: sending stopped").with("detail", why).error(code).text());
+  log_->error(detail::LogRecord("audit log failed: sending stopped").with("detail", why).error(code));
   intake_.refuse_all(SubmitErrc::audit_unavailable, "audit log cannot be written, sending is stopped: " + why);
   if (io_.get_executor().running_in_this_thread()) scheduler_.set_paused(true);
   else asio::post(io_, [this] { scheduler_.set_paused(true); });
@@ -247,7 +247,7 @@ void SynchronizerCore::give_up(std::error_code error, std::string why) {
     fatal_ = error;
     fatal_detail_ = why;
   }
-  spdlog::error(detail::LogRecord("synchronizer giving up").with("detail", why).error(error).text());
+  log_->error(detail::LogRecord("synchronizer giving up").with("detail", why).error(error));
   asio::post(io_, [this, why = std::move(why)] {
     gave_up_ = true;
     intake_.refuse_all(SubmitErrc::failed, "the synchronizer gave up: " + why);
@@ -256,7 +256,7 @@ void SynchronizerCore::give_up(std::error_code error, std::string why) {
     scheduler_.fail_all("the synchronizer gave up: " + why, "written, no answer before the synchronizer gave up: " + why);
     take_whole_inbox();
     tokens_.stop();
-    util::spawn(io_.get_executor(), pool_.stop(std::chrono::milliseconds(0)), "pool stop after a fatal error");
+    util::spawn(io_.get_executor(), pool_.stop(std::chrono::milliseconds(0)), "pool stop after a fatal error", log_);
     report_fatal();
   });
 }
@@ -268,9 +268,8 @@ void SynchronizerCore::report_fatal() {
   try {
     options_.on_fatal(status());
   } catch (...) {
-    spdlog::error(detail::LogRecord("the on_fatal callback threw")
-                      .with("exception", util::describe(std::current_exception()))
-                      .text());
+    log_->error(detail::LogRecord("the on_fatal callback threw")
+                      .with("exception", util::describe(std::current_exception())));
   }
 }
 
@@ -296,7 +295,7 @@ void SynchronizerCore::begin_stop() {
         self->drained_.store(true);
         self->drain_done_.set_value();
       }(this, deadline),
-      "synchronizer stop", [this](std::exception_ptr) {
+      "synchronizer stop", log_, [this](std::exception_ptr) {
         if (drained_.exchange(true)) return;
         drain_done_.set_value();
       });

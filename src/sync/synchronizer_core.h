@@ -27,6 +27,7 @@
 #include "transport/connection.h"
 #include "transport/pool.h"
 #include "transport/token_provider.h"
+#include "util/logger.h"
 #include "util/timer.h"
 
 namespace assist::sync {
@@ -89,6 +90,7 @@ class SynchronizerCore final : public Placement {
   Clock& clock_;
   SeededRandom owned_random_;
   Random& random_;
+  util::LoggerPtr log_;
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
   std::unique_ptr<AuditLog> audit_;

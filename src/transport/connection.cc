@@ -145,7 +145,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   std::shared_ptr<util::Timer> abort_after(Millis delay) {
     auto watchdog = std::make_shared<util::Timer>(ws_.get_executor(), clock_);
     watchdog->expires_after(delay);
-    util::spawn(ws_.get_executor(), abort_when_due(this->weak_from_this(), watchdog), "connection watchdog");
+    util::spawn(ws_.get_executor(), abort_when_due(this->weak_from_this(), watchdog), "connection watchdog", target_->log);
     return watchdog;
   }
 

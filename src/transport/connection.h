@@ -22,6 +22,7 @@
 #include "assist/transport.h"
 #include "net/tls_client.h"
 #include "transport/endpoint.h"
+#include "util/logger.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -80,6 +81,7 @@ struct ConnectionTarget {
   bool token_in_query = false;
   Millis handshake_timeout{10'000};
   Millis retry_after_cap{60'000};
+  util::LoggerPtr log = util::Logger::process_default();
 };
 
 // WebSocket connections to `target` (Authorization: Bearer, or the

@@ -5,7 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include "core/detail/log_record.h"
 #include "util/spawn.h"
@@ -77,7 +77,7 @@ Link::~Link() = default;
 void Link::start() {
   if (started_) return;
   started_ = true;
-  util::spawn(ctx_.executor, run(), "link " + std::to_string(id_), [self = shared_from_this()](std::exception_ptr) {
+  util::spawn(ctx_.executor, run(), "link " + std::to_string(id_), ctx_.log, [self = shared_from_this()](std::exception_ptr) {
     // The link's main loop died: nothing will reconnect it. Fail it, so the
     // pool and the synchronizer end what depended on it.
     self->set_state(LinkState::failed, make_error_code(TransportErrc::internal_error));
@@ -175,7 +175,7 @@ asio::awaitable<void> Link::run() {
       break;
     }
     if (opened.fatal) {
-      spdlog::error(detail::LogRecord("link giving up").with("link", id_).error(opened.error).text());
+      ctx_.log->error(detail::LogRecord("link giving up").with("link", id_).error(opened.error));
       set_state(LinkState::failed, opened.error);
       break;
     }
@@ -226,7 +226,7 @@ asio::awaitable<Link::Opened> Link::open_leg() {
   for (int attempt = 0;; ++attempt) {
     TokenResult token = co_await ctx_.tokens.token();
     if (!token) {
-      spdlog::warn(detail::LogRecord("no token").with("link", id_).with("detail", token.detail).error(token.error).text());
+      ctx_.log->warn(detail::LogRecord("no token").with("link", id_).with("detail", token.detail).error(token.error));
       co_return Opened{nullptr, token.error, is_fatal(token.error), backoff_.next(ctx_.random)};
     }
     auto conn = ctx_.connect();
@@ -241,12 +241,11 @@ asio::awaitable<Link::Opened> Link::open_leg() {
       leg->hello = std::move(result.hello);
       co_return Opened{std::move(leg), {}, false, Millis{0}};
     }
-    spdlog::warn(detail::LogRecord("connection failed")
+    ctx_.log->warn(detail::LogRecord("connection failed")
                      .with("link", id_)
                      .with("url", conn->description())
                      .with("detail", result.detail)
-                     .error(result.error)
-                     .text());
+                     .error(result.error));
     if (result.error == TransportErrc::handshake_unauthorized && attempt == 0) {
       // The token may have been revoked or expired early: one fresh token, one retry.
       ctx_.tokens.invalidate(token.token->access_token);
@@ -259,12 +258,11 @@ asio::awaitable<Link::Opened> Link::open_leg() {
 
 Link::Opened Link::refused(const OpenResult& result) {
   if (unusable(result) && ++unusable_answers_ >= ctx_.options.max_unusable_answers) {
-    spdlog::error(detail::LogRecord("openings in a row gave nothing usable: not a usable gateway")
+    ctx_.log->error(detail::LogRecord("openings in a row gave nothing usable: not a usable gateway")
                       .with("link", id_)
                       .with("openings", unusable_answers_)
                       .with("detail", result.detail)
-                      .error(result.error)
-                      .text());
+                      .error(result.error));
     return Opened{nullptr, make_error_code(TransportErrc::bad_gateway), true, Millis{0}};
   }
   const Millis jitter = backoff_.next(ctx_.random);
@@ -280,11 +278,10 @@ void Link::install(std::shared_ptr<Leg> leg) {
   rotation_at_ = leg->token->refresh_at;  // rotate when the token is due for refresh (the provider's schedule)
   sending_ = leg;
   legs_.push_back(leg);
-  spdlog::info(detail::LogRecord("connection up")
+  ctx_.log->info(detail::LogRecord("connection up")
                    .with("link", id_)
                    .with("url", leg->conn->description())
-                   .with("connection", leg->hello.connection_id)
-                   .text());
+                   .with("connection", leg->hello.connection_id));
   // Before the writer starts (co_spawn may run it at once, on this thread):
   // the handler learns the limits first.
   ctx_.handler.on_hello(id_, leg->hello);
@@ -299,7 +296,7 @@ void Link::install(std::shared_ptr<Leg> leg) {
 // A task that dies by an exception takes its connection down with it (its
 // frames are replayed on the successor) rather than leaving it half served.
 void Link::spawn_task(const std::shared_ptr<Leg>& leg, asio::awaitable<void> task, const char* what) {
-  util::spawn(ctx_.executor, std::move(task), fmt::format("link {} {}", id_, what),
+  util::spawn(ctx_.executor, std::move(task), fmt::format("link {} {}", id_, what), ctx_.log,
               [self = shared_from_this(), leg](std::exception_ptr) {
                 self->die(leg, make_error_code(TransportErrc::internal_error));
                 self->task_done(leg);
@@ -333,8 +330,8 @@ void Link::die(const std::shared_ptr<Leg>& leg, std::error_code error) {
               [](const Unacked& a, const Unacked& b) { return a.sequence < b.sequence; });
   }
   if (error)
-    spdlog::info(
-        detail::LogRecord("connection ended").with("link", id_).with("connection", leg->hello.connection_id).error(error).text());
+    ctx_.log->info(
+        detail::LogRecord("connection ended").with("link", id_).with("connection", leg->hello.connection_id).error(error));
   if (sending_ && sending_->alive) wake_leg(*sending_);
   notify();
 }
@@ -503,12 +500,11 @@ asio::awaitable<void> Link::ack_deadline(std::shared_ptr<Leg> leg) {
     } else {
       const auto deadline = leg->written.front().first + ctx_.options.ack_timeout;
       if (ctx_.clock.steady_now() >= deadline) {
-        spdlog::warn(detail::LogRecord("frame unanswered past the ACK deadline: closing the connection")
+        ctx_.log->warn(detail::LogRecord("frame unanswered past the ACK deadline: closing the connection")
                          .with("link", id_)
                          .with("frame_id", leg->written.front().second.view())
                          .with("ack_timeout_ms", ctx_.options.ack_timeout.count())
-                         .with("connection", leg->hello.connection_id)
-                         .text());
+                         .with("connection", leg->hello.connection_id));
         die(leg, make_error_code(TransportErrc::ack_timeout));
         break;
       }
@@ -532,11 +528,10 @@ void Link::dispatch(Leg& leg, const std::string& text) {
   if (!decoded) {
     std::uint64_t suppressed = 0;
     if (bad_frame_log_.allow(ctx_.clock.steady_now(), suppressed))
-      spdlog::warn(detail::LogRecord("undecodable frame from the gateway")
+      ctx_.log->warn(detail::LogRecord("undecodable frame from the gateway")
                        .with("link", id_)
                        .with("detail", decoded.error().detail)
-                       .with("suppressed", suppressed)
-                       .text());
+                       .with("suppressed", suppressed));
     return;
   }
   const auto now = ctx_.clock.steady_now();
@@ -550,7 +545,7 @@ void Link::dispatch(Leg& leg, const std::string& text) {
         using T = std::decay_t<decltype(frame)>;
         if constexpr (std::is_same_v<T, Ack>) {
           if (!settle(frame.frame_id)) {
-            spdlog::debug(detail::LogRecord("ACK for a frame not in flight here").with("link", id_).with("frame_id", frame.frame_id).text());
+            ctx_.log->debug(detail::LogRecord("ACK for a frame not in flight here").with("link", id_).with("frame_id", frame.frame_id));
             return;
           }
           leg.progressed = true;
@@ -560,12 +555,11 @@ void Link::dispatch(Leg& leg, const std::string& text) {
           if (!settle(frame.frame_id)) {
             std::uint64_t suppressed = 0;
             if (bad_frame_log_.allow(ctx_.clock.steady_now(), suppressed))
-              spdlog::warn(detail::LogRecord("NACK for a frame not in flight here")
+              ctx_.log->warn(detail::LogRecord("NACK for a frame not in flight here")
                                .with("link", id_)
                                .with("code", frame.code_text)
                                .with("reason", frame.reason)
-                               .with("suppressed", suppressed)
-                               .text());
+                               .with("suppressed", suppressed));
             return;
           }
           leg.progressed = true;

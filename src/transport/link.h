@@ -23,6 +23,7 @@
 #include "transport/connection.h"
 #include "transport/link_handler.h"
 #include "transport/token_provider.h"
+#include "util/logger.h"
 #include "util/timer.h"
 
 namespace assist::transport {
@@ -36,6 +37,7 @@ struct LinkContext {
   LinkHandler& handler;
   Clock& clock;
   Random& random;
+  util::LoggerPtr log;
 };
 
 // Not thread-safe: everything runs on the context's executor. Every timer

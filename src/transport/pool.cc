@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <spdlog/spdlog.h>
 
 #include "core/detail/log_record.h"
 #include "util/spawn.h"
@@ -12,14 +11,15 @@ namespace assist::transport {
 namespace asio = boost::asio;
 
 Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts, LinkHandler& handler,
-           Clock& clock, Random& random, ConnectionFactory connect)
+           Clock& clock, Random& random, ConnectionFactory connect, util::LoggerPtr log)
     : executor_(std::move(ex)),
       tokens_(tokens),
       options_(std::move(opts)),
       handler_(handler),
       clock_(clock),
       random_(random),
-      connect_(std::move(connect)) {
+      connect_(std::move(connect)),
+      log_(std::move(log)) {
   if (connect_) return;
   std::string error;
   auto endpoint = parse_endpoint(options_.realtime_url, Scheme::websocket, error);
@@ -33,6 +33,7 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
   target->token_in_query = options_.token_in_query;
   target->handshake_timeout = options_.handshake_timeout;
   target->retry_after_cap = options_.retry_after_cap;
+  target->log = log_;
   if (target->endpoint.tls) {
     target->tls_config = {options_.tls.verify, options_.tls.ca_file, options_.tls.pin_sha256};
     target->tls_context = net::make_client_context(target->tls_config, error);
@@ -43,8 +44,7 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
     }
   }
   if (options_.token_in_query) {
-    spdlog::warn(detail::LogRecord("token sent in the URL query (RFC 9700 advises against it); URLs are logged redacted")
-                     .text());
+    log_->warn(detail::LogRecord("token sent in the URL query (RFC 9700 advises against it); URLs are logged redacted"));
   }
   connect_ = websocket_connections(executor_, std::move(target), clock_);
 }
@@ -78,7 +78,7 @@ std::uint32_t Pool::learned_max_sessions() const {
 LinkId Pool::open_link() {
   const LinkId id = next_id_++;
   auto link = std::make_shared<Link>(
-      id, LinkContext{executor_, tokens_, options_, connect_, handler_, clock_, random_});
+      id, LinkContext{executor_, tokens_, options_, connect_, handler_, clock_, random_, log_});
   links_[id].link = link;
   link->start();
   return id;
@@ -87,7 +87,7 @@ LinkId Pool::open_link() {
 void Pool::start() {
   if (!links_.empty() || stopping_) return;
   if (config_error_) {
-    spdlog::error(detail::LogRecord("cannot open gateway connections").with("detail", config_detail_).text());
+    log_->error(detail::LogRecord("cannot open gateway connections").with("detail", config_detail_));
     handler_.on_state(next_id_++, LinkState::failed, config_error_);
     return;
   }
@@ -118,8 +118,10 @@ std::optional<LinkId> Pool::place_session(const std::string& session_id) {
   Slot& slot = links_[*chosen];
   if (slot.sessions++ == 0) ++slot.idle_generation;
   sessions_.emplace(session_id, *chosen);
-  spdlog::debug(
-      detail::LogRecord("session placed").with("session_id", session_id).with("link", *chosen).with("sessions", slot.sessions).text());
+  if (log_->should_log(LogLevel::debug)) {
+    log_->debug(
+        detail::LogRecord("session placed").with("session_id", session_id).with("link", *chosen).with("sessions", slot.sessions));
+  }
   return chosen;
 }
 
@@ -128,13 +130,14 @@ void Pool::release_session(const std::string& session_id) {
   if (it == sessions_.end()) return;
   const LinkId id = it->second;
   sessions_.erase(it);
-  spdlog::debug(detail::LogRecord("session released").with("session_id", session_id).with("link", id).text());
+  if (log_->should_log(LogLevel::debug))
+    log_->debug(detail::LogRecord("session released").with("session_id", session_id).with("link", id));
   const auto slot_it = links_.find(id);
   if (slot_it == links_.end()) return;
   Slot& slot = slot_it->second;
   fill_hint_ = id;  // a free slot: the next placement (the one an eviction makes room for) takes it at once
   if (slot.sessions > 0 && --slot.sessions == 0 && !stopping_) {
-    util::spawn(executor_, close_when_idle(id, ++slot.idle_generation), "pool idle close");
+    util::spawn(executor_, close_when_idle(id, ++slot.idle_generation), "pool idle close", log_);
   }
 }
 
@@ -156,7 +159,7 @@ asio::awaitable<void> Pool::close_when_idle(LinkId id, std::uint64_t generation)
   }
   if (others == 0) co_return;  // the last link stays open
   auto link = it->second.link;
-  spdlog::info(detail::LogRecord("closing an idle link").with("link", id).text());
+  log_->info(detail::LogRecord("closing an idle link").with("link", id));
   link->stop(options_.rotation_drain);
   co_await link->wait_closed();
   it = links_.find(id);

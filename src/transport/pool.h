@@ -22,6 +22,7 @@
 #include "transport/link.h"
 #include "transport/link_handler.h"
 #include "transport/token_provider.h"
+#include "util/logger.h"
 #include "util/timer.h"
 
 namespace assist::transport {
@@ -44,9 +45,10 @@ struct PoolStats {
 class Pool {
  public:
   // `connect` makes the physical connections; nullptr: WebSocket connections
-  // to opts.realtime_url.
+  // to opts.realtime_url. The pool, its links and connections log to `log`.
   Pool(boost::asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts,
-       LinkHandler& handler, Clock& clock, Random& random, ConnectionFactory connect = nullptr);
+       LinkHandler& handler, Clock& clock, Random& random, ConnectionFactory connect = nullptr,
+       util::LoggerPtr log = util::Logger::process_default());
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -96,6 +98,7 @@ class Pool {
   Clock& clock_;
   Random& random_;
   ConnectionFactory connect_;
+  util::LoggerPtr log_;
   std::error_code config_error_;
   std::string config_detail_;
   std::map<LinkId, Slot> links_;

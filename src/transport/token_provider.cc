@@ -10,8 +10,8 @@
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
+#include <fmt/format.h>
 #include <openssl/evp.h>
-#include <spdlog/spdlog.h>
 
 #include "core/detail/log_record.h"
 #include "net/http_client.h"
@@ -94,6 +94,14 @@ constexpr std::size_t kMaxResponseBytes = 64 * 1024;  // a token response is a f
 
 }  // namespace
 
+std::string_view to_string(ClientAuth auth) { return auth == ClientAuth::post ? "post" : "basic"; }
+
+std::optional<ClientAuth> parse_client_auth(std::string_view name) {
+  for (const auto value : {ClientAuth::basic, ClientAuth::post})
+    if (name == to_string(value)) return value;
+  return std::nullopt;
+}
+
 std::string oauth_error_of(std::string_view body) {
   boost::system::error_code ec;
   const json::value doc = json::parse(body, ec);
@@ -153,8 +161,8 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     std::optional<TokenResult> result;
   };
 
-  Impl(asio::any_io_executor ex, TokenOptions opts, Clock& c, Random& r, TokenTransport t)
-      : executor(std::move(ex)), options(std::move(opts)), clock(c), random(r), transport(std::move(t)) {
+  Impl(asio::any_io_executor ex, TokenOptions opts, Clock& c, Random& r, TokenTransport t, util::LoggerPtr l)
+      : executor(std::move(ex)), options(std::move(opts)), clock(c), random(r), transport(std::move(t)), log(std::move(l)) {
     std::string error;
     if (auto parsed = parse_endpoint(options.token_url, Scheme::http, error)) {
       endpoint = std::move(*parsed);
@@ -228,11 +236,11 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
         co_return failure(retry.reason, fmt::format("token endpoint {}: giving up after {} request(s), last: {}",
                                                     redact_url(options.token_url), attempts, retry.last));
       }
-      spdlog::debug(detail::LogRecord("token request failed, retrying")
-                        .with("attempt", attempts)
-                        .with("detail", retry.last)
-                        .with("retry_in_ms", retry.delay.count())
-                        .text());
+      if (log->should_log(LogLevel::debug))
+        log->debug(detail::LogRecord("token request failed, retrying")
+                       .with("attempt", attempts)
+                       .with("detail", retry.last)
+                       .with("retry_in_ms", retry.delay.count()));
       util::Timer sleep(executor, clock);
       sleep.expires_after(retry.delay);
       co_await sleep.wait();
@@ -304,6 +312,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   Clock& clock;
   Random& random;
   TokenTransport transport;
+  util::LoggerPtr log;
   Endpoint endpoint;
   std::error_code config_error;
   std::string config_detail;
@@ -317,8 +326,9 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
 };
 
 TokenProvider::TokenProvider(asio::any_io_executor executor, TokenOptions options, Clock& clock,
-                             Random& random, TokenTransport transport)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), clock, random, std::move(transport))) {}
+                             Random& random, TokenTransport transport, util::LoggerPtr log)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), clock, random, std::move(transport),
+                                   std::move(log))) {}
 
 std::error_code TokenProvider::config_error(std::string* detail) const {
   if (detail != nullptr) *detail = impl_->config_detail;
@@ -336,7 +346,7 @@ asio::awaitable<TokenResult> TokenProvider::token() {
     impl->current = flight;
     // Its own coroutine: a waiter that goes away does not cancel the fetch
     // the others share. One that dies by an exception still ends its waiters.
-    util::spawn(impl->executor, Impl::run_flight(impl, flight), "token fetch", [impl, flight](std::exception_ptr error) {
+    util::spawn(impl->executor, Impl::run_flight(impl, flight), "token fetch", impl->log, [impl, flight](std::exception_ptr error) {
       if (impl->current == flight) impl->current.reset();
       if (flight->result) return;
       flight->result = failure(TransportErrc::internal_error, "token fetch: " + util::describe(error));

@@ -18,6 +18,7 @@
 
 #include "assist/clock.h"
 #include "assist/transport.h"
+#include "util/logger.h"
 
 namespace assist::transport {
 
@@ -89,11 +90,12 @@ using TokenTransport = std::function<boost::asio::awaitable<TokenReply>()>;
 
 // Not thread-safe: use it from one executor (a strand or a single-threaded
 // io_context). It must outlive every token() call and the fetch they start.
-// Retry waits run on `clock`.
+// Retry waits run on `clock`; its lines go to `log`.
 class TokenProvider {
  public:
   TokenProvider(boost::asio::any_io_executor executor, TokenOptions options, Clock& clock,
-                Random& random, TokenTransport transport = nullptr);
+                Random& random, TokenTransport transport = nullptr,
+                util::LoggerPtr log = util::Logger::process_default());
   ~TokenProvider();
   TokenProvider(const TokenProvider&) = delete;
   TokenProvider& operator=(const TokenProvider&) = delete;

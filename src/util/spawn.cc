@@ -1,7 +1,8 @@
 #include "util/spawn.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <spdlog/spdlog.h>
+
+#include "core/detail/log_record.h"
 
 namespace assist::util {
 
@@ -16,11 +17,14 @@ std::string describe(const std::exception_ptr& error) {
 }
 
 void spawn(const boost::asio::any_io_executor& executor, boost::asio::awaitable<void> task, std::string what,
-           std::function<void(std::exception_ptr)> on_exception) {
+           LoggerPtr log, std::function<void(std::exception_ptr)> on_exception) {
   boost::asio::co_spawn(executor, std::move(task),
-                        [what = std::move(what), on_exception = std::move(on_exception)](std::exception_ptr error) {
+                        [what = std::move(what), log = std::move(log),
+                         on_exception = std::move(on_exception)](std::exception_ptr error) {
                           if (!error) return;
-                          spdlog::error("{}: ended by an exception: {}", what, describe(error));
+                          log->error(detail::LogRecord("a task ended by an exception")
+                                         .with("task", what)
+                                         .with("exception", describe(error)));
                           if (on_exception) on_exception(error);
                         });
 }

@@ -11,16 +11,19 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "util/logger.h"
+
 namespace assist::util {
 
 // What an escaped exception said, for logs ("unknown exception" for a non-std one).
 std::string describe(const std::exception_ptr& error);
 
-// Runs `task` on `executor`. If an exception escapes it, it is logged at
-// error level naming `what`, then `on_exception` (if set) runs on the
-// executor with it, so the owner can recover (close a connection, count it).
+// Runs `task` on `executor`. If an exception escapes it, it is logged on
+// `log` at error level naming `what`, then `on_exception` (if set) runs on
+// the executor with it, so the owner can recover (close a connection, count it).
+// REQUIRES: log is not null.
 void spawn(const boost::asio::any_io_executor& executor, boost::asio::awaitable<void> task, std::string what,
-           std::function<void(std::exception_ptr)> on_exception = nullptr);
+           LoggerPtr log, std::function<void(std::exception_ptr)> on_exception = nullptr);
 
 }  // namespace assist::util
 

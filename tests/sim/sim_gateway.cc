@@ -80,7 +80,7 @@ class SimConnection final : public transport::Connection {
   asio::awaitable<std::error_code> ping() override {
     if (!conn_->alive) co_return closed_error();
     if (conn_->mode != SimGateway::Conn::Mode::half_open) {
-      util::spawn(gw_.executor_, pong(conn_, gw_.executor_, gw_.clock_, 2 * gw_.net_delay()), "sim pong");
+      util::spawn(gw_.executor_, pong(conn_, gw_.executor_, gw_.clock_, 2 * gw_.net_delay()), "sim pong", util::Logger::process_default());
     }
     co_return std::error_code{};
   }
@@ -218,7 +218,7 @@ asio::awaitable<transport::OpenResult> SimGateway::handshake(const std::shared_p
                 co_await sleep_for(self->executor_, self->clock_, std::chrono::duration_cast<microseconds>(wait));
                 if (c->alive) self->kill(c, 4001);
               }(this, conn, it->second),
-              "sim token expiry");
+              "sim token expiry", util::Logger::process_default());
   co_return out;
 }
 
@@ -242,7 +242,7 @@ void SimGateway::answer(const std::shared_ptr<Conn>& conn, std::string frame, mi
                 c->to_client.push_back(std::move(text));
                 c->readable.cancel();
               }(this, conn, std::move(frame), after + net_delay()),
-              "sim answer");
+              "sim answer", util::Logger::process_default());
 }
 
 bool SimGateway::disturbed(const std::shared_ptr<Conn>& conn) {

@@ -25,6 +25,7 @@
 #include "assist/frame_id.h"
 #include "assist/gateway.h"
 #include "support/prompt_gen.h"
+#include "support/spdlog_capture.h"
 
 namespace assist {
 namespace {
@@ -151,6 +152,14 @@ class SynchronizerTest : public ::testing::Test {
     return o;
   }
 
+  // The gateway, and a synchronizer logging to `sink` from `level` up.
+  void start_with_log_sink(LogSink sink, LogLevel level) {
+    start_gateway();
+    auto o = sync_options();
+    o.log = {std::move(sink), level};
+    start_sync(std::move(o));
+  }
+
   void start_sync(SynchronizerOptions o) {
     sync_ = std::make_unique<Synchronizer>(std::move(o));
     ASSERT_FALSE(sync_->start());
@@ -245,6 +254,64 @@ TEST_F(SynchronizerTest, SourceExampleIsAckedAndAudited) {
   EXPECT_EQ(events.at(t.frame_id()), std::vector<std::string>{"SYNC_ACKED"});
   const auto report = verify_audit(audit_chain_files(audit_path()));
   EXPECT_TRUE(report.ok());
+}
+
+// The lines a LogOptions::sink receives, thread-safe (they come from the
+// synchronizer's thread and the callers').
+class RecordingLogSink {
+ public:
+  LogSink sink() {
+    return [this](const LogLine& line) {
+      std::lock_guard lock(mu_);
+      lines_.push_back(std::string(line.message) + " " + std::string(line.fields));
+    };
+  }
+  bool has(std::string_view message) {
+    std::lock_guard lock(mu_);
+    return std::any_of(lines_.begin(), lines_.end(), [&](const std::string& l) { return l.starts_with(message); });
+  }
+  std::size_t size() {
+    std::lock_guard lock(mu_);
+    return lines_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// A library user's sink gets the synchronizer's lines (connections, session
+// placement, a callback that threw) and spdlog's default logger none of them.
+TEST_F(SynchronizerTest, ItsLinesGoToTheSinkOfItsOptionsNotToSpdlog) {
+  testing::SpdlogCapture spdlog_lines;
+  RecordingLogSink lines;
+  start_with_log_sink(lines.sink(), LogLevel::debug);
+  auto t = submit(prompt("S-1"));
+  std::promise<void> called;
+  t.then([&](const SyncOutcome&) {
+    called.set_value();
+    throw std::runtime_error("a user callback that throws");
+  });
+  EXPECT_EQ(t.wait().kind, OutcomeKind::acked);
+  called.get_future().wait();
+  sync_->stop();
+  EXPECT_TRUE(lines.has("connection up"));
+  EXPECT_TRUE(lines.has("session placed"));
+  EXPECT_TRUE(eventually([&] { return lines.has("an outcome callback threw"); }));
+  const std::string text = spdlog_lines.text();
+  for (const char* message : {"connection up", "session placed", "an outcome callback threw"})
+    EXPECT_EQ(text.find(message), std::string::npos) << message << " reached spdlog:\n" << text;
+}
+
+// LogLevel::off: a silent library, whatever happens.
+TEST_F(SynchronizerTest, LogLevelOffSilencesIt) {
+  testing::SpdlogCapture spdlog_lines;
+  RecordingLogSink lines;
+  start_with_log_sink(lines.sink(), LogLevel::off);
+  EXPECT_EQ(submit(prompt("S-1")).wait().kind, OutcomeKind::acked);
+  sync_->stop();
+  EXPECT_EQ(lines.size(), 0u);
+  EXPECT_EQ(spdlog_lines.text().find("connection up"), std::string::npos);
 }
 
 // Records what an OutcomeObserver is told.
@@ -701,6 +768,7 @@ TEST_F(SynchronizerTest, PromptRacingStopIsRefusedNotLeftWithoutOutcome) {
   ASSERT_FALSE(late) << "accepted after stop() returned; its ticket is "
                      << (late.ticket.future().wait_for(0s) == std::future_status::ready ? "ended" : "never ending");
   EXPECT_EQ(late.error, make_error_code(SubmitErrc::not_running)) << late.message;
+  sync_.reset();  // before `clock`, which its timers still name (TearDown would be too late)
 }
 
 // stop() with a prompt waiting for a connection that cannot open: the
