@@ -11,7 +11,7 @@
 
 #include "fuzz_input.h"
 #include "service/config.h"
-#include "transport/endpoint.h"
+#include "net/endpoint.h"
 
 namespace {
 
@@ -65,8 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto options = service::to_synchronizer_options(result.config);
   std::string why;
-  FUZZ_CHECK(transport::parse_endpoint(options.token.token_url, transport::Scheme::http, why));
-  FUZZ_CHECK(transport::parse_endpoint(options.realtime.realtime_url, transport::Scheme::websocket, why));
+  FUZZ_CHECK(net::parse_endpoint(options.token.token_url, net::Scheme::http, why));
+  FUZZ_CHECK(net::parse_endpoint(options.realtime.realtime_url, net::Scheme::websocket, why));
 
   if (printed.find("***") != std::string::npos) return 0;
   const auto reloaded = service::parse_config(printed, "printed.toml", environment({}));

@@ -17,8 +17,8 @@
 #include "core/detail/thread.h"
 #include "net/http_client.h"
 #include "net/tls_client.h"
-#include "transport/backoff.h"
-#include "transport/endpoint.h"
+#include "util/backoff.h"
+#include "net/endpoint.h"
 #include "util/spawn.h"
 #include "util/timer.h"
 
@@ -81,7 +81,7 @@ struct CrmWebhook::Impl {
   Clock& clock;
   std::unique_ptr<Random> own_random;
 
-  transport::Endpoint url;  // the request's Host and target
+  net::Endpoint url;  // the request's Host and target
   net::HttpTarget target;   // where to connect
 
   asio::io_context io{1};
@@ -110,7 +110,7 @@ struct CrmWebhook::Impl {
   }
 
   std::error_code configure(std::string& error) {
-    auto parsed = transport::parse_endpoint(options.url, transport::Scheme::http, error);
+    auto parsed = net::parse_endpoint(options.url, net::Scheme::http, error);
     if (!parsed) {
       error = "webhook URL: " + error;
       return CrmErrc::bad_url;
@@ -157,7 +157,7 @@ struct CrmWebhook::Impl {
       if (!out.net_error && !retryable_status(out.status)) break;
       if (attempts == max_attempts || abandon) break;
       util::Timer wait(co_await asio::this_coro::executor, clock);
-      wait.expires_after(transport::full_jitter(backoff_options, attempts - 1, *options.random));
+      wait.expires_after(util::full_jitter(backoff_options, attempts - 1, *options.random));
       backoff = &wait;
       co_await wait.wait();
       backoff = nullptr;

@@ -23,7 +23,7 @@
 #include "assist/validation.h"
 #include "net/tls.h"
 #include "service/logging.h"
-#include "transport/endpoint.h"
+#include "net/endpoint.h"
 
 namespace assist::service {
 namespace {
@@ -409,9 +409,9 @@ void load_one_secret(const Environment& env, SecretFiles files, const std::strin
 
 // Parsed as the transport and the webhook will parse it when they connect,
 // so that a URL this accepts is one they can use.
-bool url_is_usable(const std::string& url, transport::Scheme scheme, std::string& why) {
+bool url_is_usable(const std::string& url, net::Scheme scheme, std::string& why) {
   std::string error;
-  if (transport::parse_endpoint(url, scheme, error)) return true;
+  if (net::parse_endpoint(url, scheme, error)) return true;
   why = fmt::format("'{}': {}", redact(url), error);
   return false;
 }
@@ -419,9 +419,9 @@ bool url_is_usable(const std::string& url, transport::Scheme scheme, std::string
 void validate(ServiceConfig& c, std::vector<std::string>& errors) {
   std::string why;
   if (c.gateway.token_url.empty()) errors.push_back("gateway.token_url: required (the OAuth token endpoint)");
-  else if (!url_is_usable(c.gateway.token_url, transport::Scheme::http, why)) errors.push_back("gateway.token_url: " + why);
+  else if (!url_is_usable(c.gateway.token_url, net::Scheme::http, why)) errors.push_back("gateway.token_url: " + why);
   if (c.gateway.realtime_url.empty()) errors.push_back("gateway.realtime_url: required (the real-time WebSocket)");
-  else if (!url_is_usable(c.gateway.realtime_url, transport::Scheme::websocket, why)) errors.push_back("gateway.realtime_url: " + why);
+  else if (!url_is_usable(c.gateway.realtime_url, net::Scheme::websocket, why)) errors.push_back("gateway.realtime_url: " + why);
   if (c.gateway.client_id.empty()) errors.push_back("gateway.client_id: required");
   if (c.client_secret.empty() && c.gateway.client_secret_file.empty())
     errors.push_back("gateway.client_secret_file: no client secret: set ASSIST_CLIENT_SECRET or gateway.client_secret_file");
@@ -433,7 +433,7 @@ void validate(ServiceConfig& c, std::vector<std::string>& errors) {
   if (c.gateway.scopes.empty()) errors.push_back("gateway.scopes: at least one scope is required");
   if (c.audit.path.empty())
     errors.push_back("audit.path: required (every prompt's outcome is recorded there; see docs/operations.md)");
-  if (!c.crm.webhook_url.empty() && !url_is_usable(c.crm.webhook_url, transport::Scheme::http, why))
+  if (!c.crm.webhook_url.empty() && !url_is_usable(c.crm.webhook_url, net::Scheme::http, why))
     errors.push_back("crm.webhook_url: " + why);
   const auto listen = parse_listen(c.http.listen);
   if (!listen) {

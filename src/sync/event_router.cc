@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "transport/endpoint.h"
+#include "net/endpoint.h"
 
 namespace assist::sync {
 
@@ -57,7 +57,7 @@ EventRouter::EventRouter(const SynchronizerOptions& options, AuditLog* audit, Cr
       crm_pool_(crm_pool),
       crm_webhook_(crm_webhook),
       hooks_(std::move(hooks)),
-      realtime_url_(transport::redact_url(options.realtime.realtime_url)) {}
+      realtime_url_(net::redact_url(options.realtime.realtime_url)) {}
 
 void EventRouter::record(AuditEvent event) {
   if (audit_ == nullptr) return;

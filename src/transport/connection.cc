@@ -71,7 +71,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     ws_.next_layer().flush_on_read(false);  // the writer flushes at the end of each burst
     const auto& ep = target_->endpoint;
     description_ = std::string(ep.tls ? "wss://" : "ws://") + ep.host_header +
-                   redact_url(target_->token_in_query ? target_with_token(ep.target, "-") : ep.target);
+                   net::redact_url(target_->token_in_query ? net::target_with_token(ep.target, "-") : ep.target);
   }
 
   asio::awaitable<OpenResult> open(const std::string& access_token) override {
@@ -173,7 +173,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   }
 
   asio::awaitable<std::optional<OpenResult>> connect_tcp() {
-    const Endpoint& ep = target_->endpoint;
+    const net::Endpoint& ep = target_->endpoint;
     tcp::resolver resolver(ws_.get_executor());
     auto [resolve_ec, results] = co_await resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable));
     if (resolve_ec) co_return step_failure(TransportErrc::connection_failed, "resolve " + ep.host + ": " + resolve_ec.message());
@@ -186,7 +186,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   }
 
   asio::awaitable<std::optional<OpenResult>> handshake_tls() {
-    const Endpoint& ep = target_->endpoint;
+    const net::Endpoint& ep = target_->endpoint;
     auto& tls_layer = ws_.next_layer().next_layer();
     net::set_server_name(tls_layer.native_handle(), ep.host);
     tls_layer.set_verify_callback(net::make_verify_callback(target_->tls_config, ep.host));
@@ -200,7 +200,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   }
 
   asio::awaitable<std::optional<OpenResult>> upgrade(const std::string& access_token) {
-    const Endpoint& ep = target_->endpoint;
+    const net::Endpoint& ep = target_->endpoint;
     beast::get_lowest_layer(ws_).expires_never();  // the watchdog bounds the opening
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = websocket::stream_base::none();
@@ -216,7 +216,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
       if (kind == websocket::frame_type::pong) ++pongs_;
     });
-    const std::string request_target = bearer ? ep.target : target_with_token(ep.target, access_token);
+    const std::string request_target = bearer ? ep.target : net::target_with_token(ep.target, access_token);
     websocket::response_type response;
     auto [ec] = co_await ws_.async_handshake(response, ep.host_header, request_target, asio::as_tuple(asio::use_awaitable));
     if (!ec) co_return std::nullopt;

@@ -21,7 +21,7 @@
 #include "assist/frame.h"
 #include "assist/transport.h"
 #include "net/tls_client.h"
-#include "transport/endpoint.h"
+#include "net/endpoint.h"
 #include "util/logger.h"
 
 namespace boost::asio::ssl {
@@ -75,7 +75,7 @@ using ConnectionFactory = std::function<std::shared_ptr<Connection>()>;
 
 // Where and how to connect over WebSocket; shared by every connection of a pool.
 struct ConnectionTarget {
-  Endpoint endpoint;
+  net::Endpoint endpoint;
   std::shared_ptr<boost::asio::ssl::context> tls_context;  // set for wss
   net::TlsClientConfig tls_config;
   bool token_in_query = false;

@@ -19,7 +19,7 @@
 #include "assist/clock.h"
 #include "assist/transport.h"
 #include "core/detail/log_rate_limit.h"
-#include "transport/backoff.h"
+#include "util/backoff.h"
 #include "transport/connection.h"
 #include "transport/link_handler.h"
 #include "transport/token_provider.h"
@@ -114,7 +114,7 @@ class Link : public std::enable_shared_from_this<Link> {
 
   LinkId id_;
   LinkContext ctx_;
-  Backoff backoff_;
+  util::Backoff backoff_;
   Hello hello_;
   LinkState state_ = LinkState::connecting;
   std::error_code state_error_;

@@ -22,7 +22,7 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
       log_(std::move(log)) {
   if (connect_) return;
   std::string error;
-  auto endpoint = parse_endpoint(options_.realtime_url, Scheme::websocket, error);
+  auto endpoint = net::parse_endpoint(options_.realtime_url, net::Scheme::websocket, error);
   if (!endpoint) {
     config_error_ = make_error_code(TransportErrc::bad_url);
     config_detail_ = "realtime_url: " + error;

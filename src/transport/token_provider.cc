@@ -16,8 +16,8 @@
 #include "core/detail/log_record.h"
 #include "net/http_client.h"
 #include "net/tls_client.h"
-#include "transport/backoff.h"
-#include "transport/endpoint.h"
+#include "util/backoff.h"
+#include "net/endpoint.h"
 #include "transport/retry_after.h"
 #include "util/spawn.h"
 #include "util/timer.h"
@@ -164,7 +164,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor ex, TokenOptions opts, Clock& c, Random& r, TokenTransport t, util::LoggerPtr l)
       : executor(std::move(ex)), options(std::move(opts)), clock(c), random(r), transport(std::move(t)), log(std::move(l)) {
     std::string error;
-    if (auto parsed = parse_endpoint(options.token_url, Scheme::http, error)) {
+    if (auto parsed = net::parse_endpoint(options.token_url, net::Scheme::http, error)) {
       endpoint = std::move(*parsed);
     } else {
       config_error = make_error_code(TransportErrc::bad_url);
@@ -221,7 +221,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<TokenResult> fetch() {
     if (config_error) co_return failure(static_cast<TransportErrc>(config_error.value()), config_detail);
     const auto started = clock.steady_now();
-    Backoff backoff(options.backoff);
+    util::Backoff backoff(options.backoff);
     unsigned attempts = 0;
     for (;;) {
       if (stopped) co_return stopped_result();
@@ -232,9 +232,9 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       if (stopped) co_return stopped_result();
       Retry retry;
       if (auto done = judge(out, sent_at, backoff, retry)) co_return std::move(*done);
-      if (!retry_allowed(attempts, options.max_attempts, started, clock.steady_now(), retry.delay, options.max_total)) {
+      if (!util::retry_allowed(attempts, options.max_attempts, started, clock.steady_now(), retry.delay, options.max_total)) {
         co_return failure(retry.reason, fmt::format("token endpoint {}: giving up after {} request(s), last: {}",
-                                                    redact_url(options.token_url), attempts, retry.last));
+                                                    net::redact_url(options.token_url), attempts, retry.last));
       }
       if (log->should_log(LogLevel::debug))
         log->debug(detail::LogRecord("token request failed, retrying")
@@ -255,7 +255,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   };
 
   // The final result of a fetch for `out`, or nullopt with `retry` filled.
-  std::optional<TokenResult> judge(const TokenReply& out, Clock::steady_time sent_at, Backoff& backoff, Retry& retry) {
+  std::optional<TokenResult> judge(const TokenReply& out, Clock::steady_time sent_at, util::Backoff& backoff, Retry& retry) {
     if (out.net_error) {
       if (out.tls_failure) return failure(TransportErrc::tls, "token endpoint TLS handshake: " + out.net_error.message());
       retry = {out.net_error == TransportErrc::timeout ? TransportErrc::timeout : TransportErrc::connection_failed,
@@ -270,7 +270,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     if (out.status == 400 || out.status == 401) {
       const std::string oauth_error = oauth_error_of(out.body);
       return failure(token_error_for(out.status, oauth_error),
-                     fmt::format("token endpoint {} answered {}{}", redact_url(options.token_url), out.status,
+                     fmt::format("token endpoint {} answered {}{}", net::redact_url(options.token_url), out.status,
                                  oauth_error.empty() ? std::string() : " " + oauth_error));
     }
     if (out.status == 429) {
@@ -283,7 +283,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       return std::nullopt;
     }
     return failure(TransportErrc::token_rejected,
-                   fmt::format("token endpoint {} answered {}", redact_url(options.token_url), out.status));
+                   fmt::format("token endpoint {} answered {}", net::redact_url(options.token_url), out.status));
   }
 
   static std::string oauth_error_of(std::string_view body) {
@@ -313,7 +313,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   Random& random;
   TokenTransport transport;
   util::LoggerPtr log;
-  Endpoint endpoint;
+  net::Endpoint endpoint;
   std::error_code config_error;
   std::string config_detail;
   net::HttpTarget target;  // where to connect

@@ -1,5 +1,5 @@
-// Pure transport policies, deterministic: backoff and jitter with a seeded or
-// scripted Random, Retry-After and token expiry with a ManualClock.
+// Pure transport policies, deterministic: Retry-After and token expiry with
+// a ManualClock, token responses and errors, the secret's sources.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,8 +9,6 @@
 
 #include "assist/clock.h"
 #include "assist/transport.h"
-#include "transport/backoff.h"
-#include "transport/endpoint.h"
 #include "transport/retry_after.h"
 #include "transport/token_provider.h"
 
@@ -18,73 +16,6 @@ namespace assist::transport {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Returns the given values in turn.
-class ScriptedRandom final : public Random {
- public:
-  explicit ScriptedRandom(std::vector<double> values) : values_(std::move(values)) {}
-  double uniform() override { return values_.at(next_++ % values_.size()); }
-
- private:
-  std::vector<double> values_;
-  std::size_t next_ = 0;
-};
-
-TEST(Backoff, CeilingGrowsGeometricallyUpToTheCap) {
-  const BackoffOptions options{Millis{100}, 2.0, Millis{1000}};
-  EXPECT_EQ(backoff_ceiling(options, 0), Millis{100});
-  EXPECT_EQ(backoff_ceiling(options, 1), Millis{200});
-  EXPECT_EQ(backoff_ceiling(options, 3), Millis{800});
-  EXPECT_EQ(backoff_ceiling(options, 4), Millis{1000});
-  EXPECT_EQ(backoff_ceiling(options, 200), Millis{1000});  // no overflow
-}
-
-TEST(Backoff, FullJitterScalesTheCeilingByTheRandomDraw) {
-  const BackoffOptions options{Millis{100}, 2.0, Millis{1000}};
-  ScriptedRandom random({0.0, 0.5, 0.999999});
-  EXPECT_EQ(full_jitter(options, 2, random), Millis{0});
-  EXPECT_EQ(full_jitter(options, 2, random), Millis{200});
-  EXPECT_EQ(full_jitter(options, 2, random), Millis{400});
-}
-
-TEST(Backoff, SeededJitterIsReproducibleAndWithinBounds) {
-  const BackoffOptions options{Millis{50}, 3.0, Millis{2000}};
-  SeededRandom a(42), b(42);
-  Backoff first(options), second(options);
-  bool varied = false;
-  Millis previous{-1};
-  for (unsigned i = 0; i < 20; ++i) {
-    const auto x = first.next(a);
-    EXPECT_EQ(x, second.next(b));
-    EXPECT_GE(x, Millis{0});
-    EXPECT_LE(x, backoff_ceiling(options, i));
-    varied = varied || (previous.count() >= 0 && x != previous);
-    previous = x;
-  }
-  EXPECT_TRUE(varied) << "jitter must spread the delays";
-  EXPECT_EQ(first.failures(), 20u);
-}
-
-TEST(Backoff, ResetStartsFromTheInitialDelayAgain) {
-  const BackoffOptions options{Millis{100}, 2.0, Millis{10'000}};
-  ScriptedRandom random({1.0});  // clamped: the ceiling itself
-  Backoff backoff(options);
-  EXPECT_EQ(backoff.next(random), Millis{100});
-  EXPECT_EQ(backoff.next(random), Millis{200});
-  EXPECT_EQ(backoff.next(random), Millis{400});
-  backoff.reset();
-  EXPECT_EQ(backoff.next(random), Millis{100});
-}
-
-TEST(RetryBudget, BoundsAttemptsAndTotalTime) {
-  ManualClock clock;
-  const auto start = clock.steady_now();
-  EXPECT_TRUE(retry_allowed(1, 3, start, start, Millis{100}, Millis{1000}));
-  EXPECT_FALSE(retry_allowed(3, 3, start, start, Millis{0}, Millis{1000}));
-  clock.advance(900ms);
-  EXPECT_TRUE(retry_allowed(1, 10, start, clock.steady_now(), Millis{100}, Millis{1000}));
-  EXPECT_FALSE(retry_allowed(1, 10, start, clock.steady_now(), Millis{101}, Millis{1000}));
-}
 
 TEST(RetryAfter, DelaySeconds) {
   EXPECT_EQ(parse_retry_after("3", 0, Millis{60'000}), Millis{3000});
@@ -207,54 +138,6 @@ TEST(TokenErrors, MapTheOAuthErrorCode) {
   EXPECT_EQ(token_error_for(400, "unsupported_grant_type"), TransportErrc::unsupported_grant_type);
   EXPECT_EQ(token_error_for(400, "something_else"), TransportErrc::token_rejected);
   EXPECT_EQ(make_error_code(TransportErrc::invalid_scope).message(), "token endpoint: invalid_scope");
-}
-
-TEST(Endpoint, ParsesWebSocketAndHttpUrls) {
-  std::string error;
-  auto ws = parse_endpoint("wss://api.example.com/realtime/v1?tenant=a", Scheme::websocket, error);
-  ASSERT_TRUE(ws) << error;
-  EXPECT_TRUE(ws->tls);
-  EXPECT_EQ(ws->host, "api.example.com");
-  EXPECT_EQ(ws->port, "443");
-  EXPECT_EQ(ws->host_header, "api.example.com");
-  EXPECT_EQ(ws->target, "/realtime/v1?tenant=a");
-  auto http = parse_endpoint("http://[::1]:8080", Scheme::http, error);
-  ASSERT_TRUE(http) << error;
-  EXPECT_FALSE(http->tls);
-  EXPECT_EQ(http->host, "::1");
-  EXPECT_EQ(http->port, "8080");
-  EXPECT_EQ(http->host_header, "[::1]:8080");
-  EXPECT_EQ(http->target, "/");
-  EXPECT_FALSE(parse_endpoint("https://x/", Scheme::websocket, error));
-  EXPECT_FALSE(parse_endpoint("ws://x/", Scheme::http, error));
-  EXPECT_FALSE(parse_endpoint("not a url", Scheme::http, error));
-  EXPECT_FALSE(parse_endpoint("https://user:pw@x/", Scheme::http, error));
-}
-
-// "host:" with an empty port means the scheme's default (RFC 3986 §3.2.3);
-// a port beyond 65535 was accepted and failed only in the resolver.
-TEST(Endpoint, PortsAreCheckedAndAnEmptyOneIsTheDefault) {
-  std::string error;
-  auto empty = parse_endpoint("http://127.0.0.1:/t", Scheme::http, error);
-  ASSERT_TRUE(empty) << error;
-  EXPECT_EQ(empty->port, "80");
-  EXPECT_EQ(empty->host_header, "127.0.0.1");
-  for (const char* url : {"http://h:0/", "http://h:65536/", "http://h:99999/"}) {
-    EXPECT_FALSE(parse_endpoint(url, Scheme::http, error)) << url;
-  }
-  auto top = parse_endpoint("http://h:65535/", Scheme::http, error);
-  ASSERT_TRUE(top) << error;
-  EXPECT_EQ(top->port, "65535");
-}
-
-TEST(Endpoint, QueryTokenIsEncodedAndRedactedWhereverLogged) {
-  const auto target = target_with_token("/realtime/v1?tenant=a", "to k+en/=");
-  EXPECT_NE(target.find("tenant=a"), std::string::npos);
-  EXPECT_NE(target.find("access_token="), std::string::npos);
-  EXPECT_EQ(target.find("to k+en/="), std::string::npos);  // encoded
-  const auto redacted = redact_url(target);
-  EXPECT_EQ(redacted, "/realtime/v1?tenant=a&access_token=REDACTED");
-  EXPECT_EQ(redact_url("wss://h/r?access_token=secret123&x=1"), "wss://h/r?access_token=REDACTED&x=1");
 }
 
 TEST(Secret, FromTheEnvironmentOrAFileWithoutItsNewline) {

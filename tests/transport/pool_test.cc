@@ -276,7 +276,7 @@ TEST(Connection, SetsNoDelayAndReadsTheHello) {
   Rig rig;
   run_test(rig.ioc, [&]() -> asio::awaitable<void> {
     std::string error;
-    auto endpoint = parse_endpoint(rig.options.realtime_url, Scheme::websocket, error);
+    auto endpoint = net::parse_endpoint(rig.options.realtime_url, net::Scheme::websocket, error);
     EXPECT_TRUE(endpoint) << error;
     if (!endpoint) co_return;
     auto target = std::make_shared<ConnectionTarget>();

@@ -7,7 +7,7 @@
 //
 //   if (spdlog::should_log(spdlog::level::warn))
 //     spdlog::warn(detail::LogRecord("connection failed").with("link", id)
-//                      .with("url", transport::redact_url(url)).error(ec).text());
+//                      .with("url", net::redact_url(url)).error(ec).text());
 //
 // Build records only on paths that log (check should_log for debug lines on
 // hot paths), and never put a secret in a field: fields are redacted like

@@ -1,9 +1,9 @@
-#include "transport/backoff.h"
+#include "util/backoff.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace assist::transport {
+namespace assist::util {
 
 Millis backoff_ceiling(const BackoffOptions& options, unsigned attempt) {
   const double cap = static_cast<double>(options.cap.count());
@@ -24,4 +24,4 @@ bool retry_allowed(unsigned attempts_made, unsigned max_attempts, Clock::steady_
   return (now + delay) - started <= max_total;
 }
 
-}  // namespace assist::transport
+}  // namespace assist::util

@@ -1,14 +1,17 @@
 // Exponential backoff with full jitter, and the retry budget of a bounded
 // retry loop. Pure: randomness and time come from the caller.
-#ifndef ASSIST_SRC_TRANSPORT_BACKOFF_H
-#define ASSIST_SRC_TRANSPORT_BACKOFF_H
+#ifndef ASSIST_SRC_UTIL_BACKOFF_H
+#define ASSIST_SRC_UTIL_BACKOFF_H
 
 #include <chrono>
 
 #include "assist/clock.h"
-#include "assist/transport.h"
+#include "assist/transport.h"  // BackoffOptions, a plain struct of the public options
 
-namespace assist::transport {
+namespace assist::util {
+
+using Millis = std::chrono::milliseconds;
+using transport::BackoffOptions;
 
 // The ceiling of attempt `attempt` (0-based): min(cap, initial * multiplier^attempt).
 Millis backoff_ceiling(const BackoffOptions& options, unsigned attempt);
@@ -37,6 +40,6 @@ class Backoff {
 bool retry_allowed(unsigned attempts_made, unsigned max_attempts, Clock::steady_time started,
                    Clock::steady_time now, Millis delay, Millis max_total);
 
-}  // namespace assist::transport
+}  // namespace assist::util
 
 #endif

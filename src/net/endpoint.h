@@ -1,13 +1,13 @@
 // Parsing of the token and real-time URLs (Boost.URL), and redaction of
 // tokens carried in a URL's query.
-#ifndef ASSIST_SRC_TRANSPORT_ENDPOINT_H
-#define ASSIST_SRC_TRANSPORT_ENDPOINT_H
+#ifndef ASSIST_SRC_NET_ENDPOINT_H
+#define ASSIST_SRC_NET_ENDPOINT_H
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace assist::transport {
+namespace assist::net {
 
 // Where to connect and what to ask for.
 struct Endpoint {
@@ -32,6 +32,6 @@ std::string target_with_token(std::string_view target, std::string_view token);
 // every access_token parameter replaced by "REDACTED": what may be logged.
 std::string redact_url(std::string_view url_or_target);
 
-}  // namespace assist::transport
+}  // namespace assist::net
 
 #endif

@@ -1,11 +1,11 @@
-#include "transport/endpoint.h"
+#include "net/endpoint.h"
 
 #include <charconv>
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
-namespace assist::transport {
+namespace assist::net {
 
 namespace urls = boost::urls;
 
@@ -80,4 +80,4 @@ std::string redact_url(std::string_view url_or_target) {
   return std::string(u.buffer());
 }
 
-}  // namespace assist::transport
+}  // namespace assist::net
