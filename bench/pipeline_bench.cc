@@ -162,11 +162,11 @@ struct Config {
   bool tls = false;
 };
 
-int run(const Config& cfg, const char* self) {
-  GatewayProcess gateway(self, cfg.tls);
+// The synchronizer's options for `cfg` against `gateway`; the audit log (if
+// any) in `dir`.
+assist::SynchronizerOptions bench_options(const Config& cfg, const GatewayProcess& gateway, int sessions,
+                                          const std::filesystem::path& dir) {
   const auto scheme = cfg.tls ? "s" : "";
-  const int sessions = cfg.sessions > 0 ? cfg.sessions : 100 * cfg.connections;
-
   assist::SynchronizerOptions so;
   so.token.token_url = fmt::format("http{}://127.0.0.1:{}/oauth/token", scheme, gateway.port());
   so.token.client_id = "demo-client";
@@ -180,29 +180,30 @@ int run(const Config& cfg, const char* self) {
   // (64) fills. The submitter sees queue_full and retries.
   so.max_pending = std::min<std::size_t>(2000 * static_cast<std::size_t>(cfg.connections),
                                          static_cast<std::size_t>(sessions) * so.max_queued_per_session / 2);
-  const auto dir = std::filesystem::temp_directory_path() / fmt::format("pipeline-bench-{}", ::getpid());
   if (cfg.audit_policy != "off") {
     std::filesystem::create_directories(dir);
     so.audit.path = (dir / "audit.jsonl").string();
     so.audit.durability = *assist::parse_audit_durability(cfg.audit_policy);  // checked by CLI11
     so.audit.before_send = *assist::parse_audit_before_send(cfg.audit_before_send);
   }
-  assist::Synchronizer sync(so);
-  if (auto ec = sync.start(); ec) {
-    fmt::print(stderr, "cannot start: {}\n", ec.message());
-    return 2;
-  }
-  // Warm up: every session the timed run uses placed, so connections are
-  // open before timing (the timed run places no session).
-  for (int s = 0; s < sessions; ++s) {
-    if (auto r = sync.sync_prompt(make_prompt(s, sessions, "WARM")); r) r.ticket.wait();
-  }
+  return so;
+}
 
+struct TimedRun {
+  bool refused = false;  // a prompt was refused for another reason than queue_full
+  long queue_full_retries = 0;
+  double elapsed = 0.0;     // seconds, first submission to the last outcome
+  double client_cpu = 0.0;  // seconds of this process's CPU meanwhile
+  assist::HistogramSnapshot caller_latency;  // sync_prompt() called -> outcome, as the caller sees it
+};
+
+// cfg.prompts prompts, at cfg.rate or as fast as accepted; waits (up to
+// 10 minutes) for every outcome.
+TimedRun timed_run(assist::Synchronizer& sync, const Config& cfg, int sessions) {
+  TimedRun run;
   std::atomic<long> finished{0};
-  assist::LatencyHistogram caller_latency;  // sync_prompt() called -> outcome, as the caller sees it
-  long refusals = 0;
+  assist::LatencyHistogram caller_latency;
   const auto cpu0 = cpu_seconds();
-  const auto before = sync.metrics();
   const auto t0 = Clock::now();
   for (long i = 0; i < cfg.prompts; ++i) {
     if (cfg.rate > 0) {
@@ -222,15 +223,56 @@ int run(const Config& cfg, const char* self) {
       }
       if (r.error != assist::SubmitErrc::queue_full) {
         fmt::print(stderr, "prompt {} refused: {}\n", i, r.message);
-        return 1;
+        run.refused = true;
+        return run;
       }
-      ++refusals;
+      ++run.queue_full_retries;
       std::this_thread::sleep_for(100us);
     }
   }
   while (finished.load() < cfg.prompts && Clock::now() - t0 < 600s) std::this_thread::sleep_for(1ms);
-  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double client_cpu = cpu_seconds() - cpu0;
+  run.elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  run.client_cpu = cpu_seconds() - cpu0;
+  run.caller_latency = caller_latency.snapshot();
+  return run;
+}
+
+void print_report(const Config& cfg, int sessions, const TimedRun& run, std::uint64_t acked,
+                  const assist::HistogramSnapshot& ack_latency, const std::string& gateway_report) {
+  fmt::print("connections {}  sessions {}  prompts {}  offered {}  audit {}{}\n", cfg.connections, sessions,
+             cfg.prompts, cfg.rate > 0 ? fmt::format("{:.0f}/s", cfg.rate) : "max", cfg.audit_policy,
+             cfg.tls ? "  tls" : "");
+  fmt::print("acked {}  other outcomes {}  queue_full retries {}  elapsed {:.3f} s\n", acked,
+             cfg.prompts - static_cast<long>(acked), run.queue_full_retries, run.elapsed);
+  fmt::print("throughput {:.0f} acked/s   client process CPU {:.2f} s ({:.0f}% of one core)   client max RSS {:.1f} MiB\n",
+             static_cast<double>(acked) / run.elapsed, run.client_cpu, 100.0 * run.client_cpu / run.elapsed,
+             max_rss_mib());
+  const auto quantiles = [](const assist::HistogramSnapshot& h) {
+    return fmt::format("p50 {:.3f} ms  p90 {:.3f} ms  p99 {:.3f} ms  p999 {:.3f} ms", h.quantile(0.5) * 1e3,
+                       h.quantile(0.9) * 1e3, h.quantile(0.99) * 1e3, h.quantile(0.999) * 1e3);
+  };
+  fmt::print("write->ACK latency {}\n", quantiles(ack_latency));
+  fmt::print("submit->outcome latency {}\n", quantiles(run.caller_latency));
+  fmt::print("gateway: {}\n", gateway_report);
+}
+
+int run(const Config& cfg, const char* self) {
+  GatewayProcess gateway(self, cfg.tls);
+  const int sessions = cfg.sessions > 0 ? cfg.sessions : 100 * cfg.connections;
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("pipeline-bench-{}", ::getpid());
+  assist::Synchronizer sync(bench_options(cfg, gateway, sessions, dir));
+  if (auto ec = sync.start(); ec) {
+    fmt::print(stderr, "cannot start: {}\n", ec.message());
+    return 2;
+  }
+  // Warm up: every session the timed run uses placed, so connections are
+  // open before timing (the timed run places no session).
+  for (int s = 0; s < sessions; ++s) {
+    if (auto r = sync.sync_prompt(make_prompt(s, sessions, "WARM")); r) r.ticket.wait();
+  }
+  const auto before = sync.metrics();
+  const auto timed = timed_run(sync, cfg, sessions);
+  if (timed.refused) return 1;
   const auto after = sync.metrics();
   sync.stop();
   const auto gateway_report = gateway.finish();
@@ -240,21 +282,7 @@ int run(const Config& cfg, const char* self) {
   auto window = after.ack_latency;
   for (std::size_t b = 0; b < window.buckets.size(); ++b) window.buckets[b] -= before.ack_latency.buckets[b];
   window.count -= before.ack_latency.count;
-  fmt::print("connections {}  sessions {}  prompts {}  offered {}  audit {}{}\n", cfg.connections, sessions,
-             cfg.prompts, cfg.rate > 0 ? fmt::format("{:.0f}/s", cfg.rate) : "max", cfg.audit_policy,
-             cfg.tls ? "  tls" : "");
-  fmt::print("acked {}  other outcomes {}  queue_full retries {}  elapsed {:.3f} s\n", acked,
-             cfg.prompts - static_cast<long>(acked), refusals, elapsed);
-  fmt::print("throughput {:.0f} acked/s   client process CPU {:.2f} s ({:.0f}% of one core)   client max RSS {:.1f} MiB\n",
-             static_cast<double>(acked) / elapsed, client_cpu, 100.0 * client_cpu / elapsed, max_rss_mib());
-  fmt::print("write->ACK latency p50 {:.3f} ms  p90 {:.3f} ms  p99 {:.3f} ms  p999 {:.3f} ms\n",
-             window.quantile(0.5) * 1e3, window.quantile(0.9) * 1e3, window.quantile(0.99) * 1e3,
-             window.quantile(0.999) * 1e3);
-  const auto caller = caller_latency.snapshot();
-  fmt::print("submit->outcome latency p50 {:.3f} ms  p90 {:.3f} ms  p99 {:.3f} ms  p999 {:.3f} ms\n",
-             caller.quantile(0.5) * 1e3, caller.quantile(0.9) * 1e3, caller.quantile(0.99) * 1e3,
-             caller.quantile(0.999) * 1e3);
-  fmt::print("gateway: {}\n", gateway_report);
+  print_report(cfg, sessions, timed, acked, window, gateway_report);
   std::filesystem::remove_all(dir);
   return static_cast<long>(acked) == cfg.prompts ? 0 : 1;
 }

@@ -236,24 +236,19 @@ void print_summary(Tally& tally, const BurstPlan& plan, std::size_t accepted, st
   fmt::print("{:<34}{:>22.1f} s\n", "burst elapsed", elapsed);
 }
 
-int run_demo(const DemoOptions& opt) {
-  // First: it adds a sink to the logger, which no other thread may use yet.
-  std::optional<HeldService> held;
-  if (opt.hold) held.emplace();
+// The embedded gateway: TLS with a self-signed certificate the synchronizer pins.
+GatewayOptions demo_gateway_options() {
+  GatewayOptions options;
+  options.tls = true;
+  options.desktop.send_feedback = true;
+  options.desktop.adoption_probability = 0.35;
+  options.desktop.feedback_delay = 20ms;
+  return options;
+}
 
-  // 1. The embedded gateway: TLS with a self-signed certificate we pin.
-  GatewayOptions gw_opt;
-  gw_opt.tls = true;
-  gw_opt.desktop.send_feedback = true;
-  gw_opt.desktop.adoption_probability = 0.35;
-  gw_opt.desktop.feedback_delay = 20ms;
-  Gateway gateway(gw_opt);
-  gateway.start();
-  fmt::print("gateway emulator on {} (TLS, certificate sha256 {})\n", gateway.realtime_url(),
-             gateway.certificate_sha256());
-
-  // 2. The synchronizer, pointed at it.
-  Tally tally;
+// The synchronizer, pointed at `gateway`, auditing to `audit`, counting
+// adoptions in `tally` (its CRM callback).
+SynchronizerOptions demo_synchronizer_options(const Gateway& gateway, const AuditPlace& audit, Tally& tally) {
   SynchronizerOptions so;
   so.token.token_url = gateway.token_url();
   so.token.client_id = "demo-client";
@@ -262,29 +257,19 @@ int run_demo(const DemoOptions& opt) {
   so.realtime.realtime_url = gateway.realtime_url();
   so.realtime.tls.pin_sha256 = gateway.certificate_sha256();
   so.realtime.max_connections = 8;
-  const AuditPlace audit(opt.audit_path);
   so.audit.path = audit.path();
   so.crm_callback = [&tally](const std::string&, const CrmUpdate& n) {
     if (n.adopted) tally.adopted();
   };
-  if (held) so.observer = held->observer();
-  Synchronizer sync(so);
-  if (auto ec = sync.start(); ec) {
-    fmt::print(stderr, "assist-sync demo: cannot start: {}\n", ec.message());
-    return exit_code::failure;
-  }
-  const auto api = held ? held->serve(sync) : nullptr;
-  if (held && !api) return 1;
-  if (api) {
-    fmt::print("status page: {}/ (live during the burst, and after it until Ctrl-C)\n", api->url());
-    std::fflush(stdout);
-  }
+  return so;
+}
 
-  // 3. The source's example prompt, end to end.
+// The source's example prompt, end to end; nullopt when it was refused.
+std::optional<SyncOutcome> run_example(Synchronizer& sync, Tally& tally) {
   auto first = sync.sync_prompt(source_example_prompt());
   if (!first) {
     fmt::print(stderr, "assist-sync demo: example prompt refused: {}\n", first.message);
-    return exit_code::failure;
+    return std::nullopt;
   }
   const auto example = first.ticket.future().wait_for(10s) == std::future_status::ready
                            ? first.ticket.wait()
@@ -293,21 +278,32 @@ int run_demo(const DemoOptions& opt) {
              to_string(example.kind), first.ticket.frame_id(), example.sequence,
              example.latency_seconds * 1000.0);
   tally.add(example);
+  return example;
+}
 
-  // 4. A realistic burst over many sessions, so the pool opens several connections.
-  const auto plan = plan_of(opt);
+struct BurstResult {
+  std::size_t accepted = 0;  // the prompts accepted before it included
+  std::size_t finished = 0;
+  double elapsed = 0.0;  // seconds, from the first submission until every outcome (or 30 s)
+};
+
+// A realistic burst over many sessions, so the pool opens several
+// connections; waits up to 30 s for the outcome of every prompt accepted,
+// the `accepted_before` it (the example) included.
+BurstResult run_burst(Synchronizer& sync, const DemoOptions& opt, const BurstPlan& plan, Tally& tally,
+                      std::size_t accepted_before) {
   fmt::print("sending {} prompts over {} sessions at {:.0f}/s; on purpose, {} are followed at once by a "
              "correction (superseding them when still queued) and {} were produced 3 s ago (too old to show)...\n",
              plan.prompts, opt.sessions, opt.rate, plan.corrections, plan.stale);
+  BurstResult result{accepted_before};
   const auto t0 = std::chrono::steady_clock::now();
-  std::size_t accepted = 1;
   auto submit = [&](AssistPrompt p) {
     auto r = sync.sync_prompt(std::move(p));
     if (!r) {
       tally.refused(r.error.message());
       return;
     }
-    ++accepted;
+    ++result.accepted;
     r.ticket.then([&tally](const SyncOutcome& o) { tally.add(o); });
   };
   auto last_report = t0;
@@ -325,13 +321,57 @@ int run_demo(const DemoOptions& opt) {
       submit(std::move(correction));
     }
     if (const auto now = std::chrono::steady_clock::now(); now - last_report > 500ms) {
-      fmt::print("  submitted {:>6}  finished {:>6}  acked {:>6}\n", accepted, tally.finished(),
+      fmt::print("  submitted {:>6}  finished {:>6}  acked {:>6}\n", result.accepted, tally.finished(),
                  tally.count(OutcomeKind::acked));
       last_report = now;
     }
   }
-  const auto finished = tally.wait_for(accepted, std::chrono::steady_clock::now() + 30s);
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.finished = tally.wait_for(result.accepted, std::chrono::steady_clock::now() + 30s);
+  result.elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+// The audit file and what verifying its chain found.
+void print_audit_verdict(const AuditPlace& audit, const AuditVerifyReport& report) {
+  fmt::print("{:<34}{:>26}\n", "audit file", audit.temporary() ? "temporary, removed at exit" : audit.path());
+  if (audit.temporary()) fmt::print("  (--audit FILE keeps it)\n");
+  fmt::print("{:<34}{:>26}\n", "audit verify",
+             report.ok() ? fmt::format("OK, {} lines", report.lines)
+                         : fmt::format("{} problems", report.problems.size()));
+  for (const auto& p : report.problems) fmt::print("  {}\n", p.describe());
+  fmt::print("{:=^60}\n", "");
+}
+
+int run_demo(const DemoOptions& opt) {
+  // First: it adds a sink to the logger, which no other thread may use yet.
+  std::optional<HeldService> held;
+  if (opt.hold) held.emplace();
+
+  Gateway gateway(demo_gateway_options());
+  gateway.start();
+  fmt::print("gateway emulator on {} (TLS, certificate sha256 {})\n", gateway.realtime_url(),
+             gateway.certificate_sha256());
+
+  Tally tally;
+  const AuditPlace audit(opt.audit_path);
+  auto so = demo_synchronizer_options(gateway, audit, tally);
+  if (held) so.observer = held->observer();
+  Synchronizer sync(so);
+  if (auto ec = sync.start(); ec) {
+    fmt::print(stderr, "assist-sync demo: cannot start: {}\n", ec.message());
+    return exit_code::failure;
+  }
+  const auto api = held ? held->serve(sync) : nullptr;
+  if (held && !api) return 1;
+  if (api) {
+    fmt::print("status page: {}/ (live during the burst, and after it until Ctrl-C)\n", api->url());
+    std::fflush(stdout);
+  }
+
+  const auto example = run_example(sync, tally);
+  if (!example) return exit_code::failure;
+  const auto plan = plan_of(opt);
+  const auto burst = run_burst(sync, opt, plan, tally, 1);
   std::this_thread::sleep_for(100ms);  // let late adoption feedback arrive before the summary
   if (api) {
     fmt::print("burst done; the service stays up: status page {}/, metrics {}/metrics\n"
@@ -346,25 +386,14 @@ int run_demo(const DemoOptions& opt) {
   const auto stats = gateway.stats();
   gateway.stop();
 
-  // 5. Verify the audit chain the run wrote.
-  const auto files = audit_chain_files(so.audit.path);
-  const auto report = verify_audit(files);
-
-  // 6. The summary.
-  print_summary(tally, plan, accepted, finished, elapsed, stats);
-  fmt::print("{:<34}{:>26}\n", "audit file", audit.temporary() ? "temporary, removed at exit" : audit.path());
-  if (audit.temporary()) fmt::print("  (--audit FILE keeps it)\n");
-  fmt::print("{:<34}{:>26}\n", "audit verify",
-             report.ok() ? fmt::format("OK, {} lines", report.lines)
-                         : fmt::format("{} problems", report.problems.size()));
-  for (const auto& p : report.problems) fmt::print("  {}\n", p.describe());
-  fmt::print("{:=^60}\n", "");
-
-  if (finished < accepted) {
-    fmt::print(stderr, "assist-sync demo: {} prompts have no terminal outcome\n", accepted - finished);
+  const auto report = verify_audit(audit_chain_files(so.audit.path));
+  print_summary(tally, plan, burst.accepted, burst.finished, burst.elapsed, stats);
+  print_audit_verdict(audit, report);
+  if (burst.finished < burst.accepted) {
+    fmt::print(stderr, "assist-sync demo: {} prompts have no terminal outcome\n", burst.accepted - burst.finished);
     return exit_code::failure;
   }
-  return report.ok() && example.kind == OutcomeKind::acked ? exit_code::ok : exit_code::failure;
+  return report.ok() && example->kind == OutcomeKind::acked ? exit_code::ok : exit_code::failure;
 }
 
 }  // namespace

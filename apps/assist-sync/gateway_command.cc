@@ -220,65 +220,70 @@ int run(GatewayArgs& args) {
   return exit_code::ok;
 }
 
+// Where it listens, TLS, clients and tokens, files it writes, and limits.
+void add_serving_options(CLI::App& cmd, GatewayArgs& args) {
+  auto& o = args.options;
+  cmd.add_option("--listen", args.listen, "HOST:PORT to listen on; port 0 picks a free one")->capture_default_str();
+  auto* tls = cmd.add_flag("--tls", o.tls, "Serve https/wss");
+  auto* cert = cmd.add_option("--cert", o.cert_file, "PEM certificate (with --tls and --key; default: self-signed)")
+                   ->check(CLI::ExistingFile)
+                   ->needs(tls);
+  auto* key = cmd.add_option("--key", o.key_file, "PEM private key (with --cert)")->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
+  cmd.add_option("--clients-file", args.clients_file,
+                 "File of accepted clients, one ID:SECRET:SCOPE,SCOPE per line, # comments "
+                 "(default: demo-client:demo-secret with all three scopes)")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--token-ttl", args.token_ttl, "Token lifetime in seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--stats-file", args.stats_file, "Write the stats as JSON here on SIGTERM/SIGINT");
+  cmd.add_option("--delivered-ids", args.delivered_ids_file,
+                 "Append the frame_id of every prompt delivered to a desktop to this file, one per line, as it is "
+                 "delivered (the file is emptied at start)");
+  cmd.add_option("--max-sessions", o.max_sessions, "Sessions per connection")->capture_default_str();
+  cmd.add_option("--max-inflight", o.max_inflight, "Unacknowledged prompts per connection")->capture_default_str();
+  cmd.add_option("--max-frame-bytes", o.max_frame_bytes, "Largest frame; beyond it close 1009")->capture_default_str();
+  cmd.add_option("--max-connections-per-client", o.max_connections_per_client, "Beyond it handshakes get 429")
+      ->capture_default_str();
+  cmd.add_option("--idle-timeout-ms", args.idle_timeout_ms, "Ping after half, close after all of it")
+      ->capture_default_str();
+  cmd.add_option("--threads", o.threads, "I/O threads")->capture_default_str();
+}
+
+// The faults it injects, and the emulated desktops' feedback.
+void add_behaviour_options(CLI::App& cmd, GatewayArgs& args) {
+  auto& o = args.options;
+  cmd.add_option("--drop-every", o.faults.drop_every_n_frames,
+                 "Drop the TCP connection (no close frame) on every Nth frame received");
+  cmd.add_option("--drop-probability", o.faults.drop_probability,
+                 "Drop the TCP connection on a frame with this probability")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--ack-delay-ms", args.ack_delay_ms, "Delay every ACK");
+  cmd.add_option("--ack-jitter-ms", args.ack_jitter_ms, "Add a random ACK delay up to this");
+  cmd.add_option("--refuse-handshakes", args.refuse_handshakes,
+                 "N:STATUS[:RETRY_AFTER]: refuse the next N handshakes (401/403/429/503)");
+  cmd.add_option("--fail-token-requests", args.fail_token_requests,
+                 "N:STATUS[:RETRY_AFTER]: answer the next N token requests with 429 or 5xx");
+  cmd.add_option("--go-away-after", args.go_away_after, "Close each connection with 1001 after S seconds");
+  cmd.add_option("--seed", o.faults.seed, "Seed of every random fault decision")->capture_default_str();
+  cmd.add_flag("--feedback", o.desktop.send_feedback, "Send PROMPT_FEEDBACK for delivered prompts");
+  cmd.add_option("--adoption-probability", o.desktop.adoption_probability,
+                 "Share of prompts the agent ADOPTS (with --feedback)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--feedback-delay-ms", args.feedback_delay_ms, "Delay of PROMPT_FEEDBACK");
+  cmd.add_option("--session-length", args.session_length,
+                 "SESSION_ENDED this many seconds after a session's first prompt (0: never)");
+}
+
 }  // namespace
 
 std::function<int()> add_gateway_command(CLI::App& app) {
   auto args = std::make_shared<GatewayArgs>();
   auto* cmd = app.add_subcommand("gateway", "Run the assist gateway emulator (token endpoint + real-time WebSocket)");
-  auto& o = args->options;
-  cmd->add_option("--listen", args->listen, "HOST:PORT to listen on; port 0 picks a free one")
-      ->capture_default_str();
-  auto* tls = cmd->add_flag("--tls", o.tls, "Serve https/wss");
-  auto* cert = cmd->add_option("--cert", o.cert_file, "PEM certificate (with --tls and --key; default: self-signed)")
-                   ->check(CLI::ExistingFile)
-                   ->needs(tls);
-  auto* key = cmd->add_option("--key", o.key_file, "PEM private key (with --cert)")->check(CLI::ExistingFile);
-  cert->needs(key);
-  key->needs(cert);
-  cmd->add_option("--clients-file", args->clients_file,
-                  "File of accepted clients, one ID:SECRET:SCOPE,SCOPE per line, # comments "
-                  "(default: demo-client:demo-secret with all three scopes)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--token-ttl", args->token_ttl, "Token lifetime in seconds")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--stats-file", args->stats_file, "Write the stats as JSON here on SIGTERM/SIGINT");
-  cmd->add_option("--delivered-ids", args->delivered_ids_file,
-                  "Append the frame_id of every prompt delivered to a desktop to this file, one per line, as it is "
-                  "delivered (the file is emptied at start)");
-  cmd->add_option("--max-sessions", o.max_sessions, "Sessions per connection")->capture_default_str();
-  cmd->add_option("--max-inflight", o.max_inflight, "Unacknowledged prompts per connection")
-      ->capture_default_str();
-  cmd->add_option("--max-frame-bytes", o.max_frame_bytes, "Largest frame; beyond it close 1009")
-      ->capture_default_str();
-  cmd->add_option("--max-connections-per-client", o.max_connections_per_client,
-                  "Beyond it handshakes get 429")
-      ->capture_default_str();
-  cmd->add_option("--idle-timeout-ms", args->idle_timeout_ms, "Ping after half, close after all of it")
-      ->capture_default_str();
-  cmd->add_option("--threads", o.threads, "I/O threads")->capture_default_str();
-  // Faults.
-  cmd->add_option("--drop-every", o.faults.drop_every_n_frames,
-                  "Drop the TCP connection (no close frame) on every Nth frame received");
-  cmd->add_option("--drop-probability", o.faults.drop_probability,
-                  "Drop the TCP connection on a frame with this probability")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--ack-delay-ms", args->ack_delay_ms, "Delay every ACK");
-  cmd->add_option("--ack-jitter-ms", args->ack_jitter_ms, "Add a random ACK delay up to this");
-  cmd->add_option("--refuse-handshakes", args->refuse_handshakes,
-                  "N:STATUS[:RETRY_AFTER]: refuse the next N handshakes (401/403/429/503)");
-  cmd->add_option("--fail-token-requests", args->fail_token_requests,
-                  "N:STATUS[:RETRY_AFTER]: answer the next N token requests with 429 or 5xx");
-  cmd->add_option("--go-away-after", args->go_away_after, "Close each connection with 1001 after S seconds");
-  cmd->add_option("--seed", o.faults.seed, "Seed of every random fault decision")->capture_default_str();
-  // Emulated desktops.
-  cmd->add_flag("--feedback", o.desktop.send_feedback, "Send PROMPT_FEEDBACK for delivered prompts");
-  cmd->add_option("--adoption-probability", o.desktop.adoption_probability,
-                  "Share of prompts the agent ADOPTS (with --feedback)")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--feedback-delay-ms", args->feedback_delay_ms, "Delay of PROMPT_FEEDBACK");
-  cmd->add_option("--session-length", args->session_length,
-                  "SESSION_ENDED this many seconds after a session's first prompt (0: never)");
+  add_serving_options(*cmd, *args);
+  add_behaviour_options(*cmd, *args);
   document(*cmd,
            {{"assist-sync gateway --listen 127.0.0.1:9000",
              "assist-sync gateway --tls --listen 127.0.0.1:9443 --clients-file clients.txt --token-ttl 60",

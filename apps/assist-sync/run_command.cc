@@ -140,37 +140,76 @@ bool load(const RunArgs& args, service::ConfigResult& loaded) {
   return false;
 }
 
+// SIGTERM, SIGINT and SIGHUP handled on a thread of their own from
+// construction until end(): they turn into `stop` requests.
+class SignalThread {
+ public:
+  explicit SignalThread(StopRequest& stop) {
+    asio::co_spawn(io_, handle_signals(signals_, stop), asio::detached);
+    thread_ = detail::named_thread("assist-signals", [this] { io_.run(); });
+  }
+  ~SignalThread() { end(); }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+  // Runs `task` on the signal thread too (the watchdog keep-alive).
+  void spawn(asio::awaitable<void> task) { asio::co_spawn(io_, std::move(task), asio::detached); }
+  // Idempotent.
+  void end() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  asio::io_context io_{1};
+  asio::signal_set signals_{io_, SIGTERM, SIGINT, SIGHUP};
+  std::thread thread_;
+};
+
+// The synchronizer's options from the configuration, reporting outcomes to
+// `outcomes`; giving up for good (credentials refused, not a gateway, audit
+// unwritable) requests a stop with the exit code that says which, so a
+// supervisor does not restart into the same failure (docs/operations.md).
+SynchronizerOptions service_options(const service::ServiceConfig& config, service::OutcomeTable& outcomes,
+                                    StopRequest& stop) {
+  auto options = service::to_synchronizer_options(config);
+  options.observer = &outcomes;
+  options.on_fatal = [&stop](const SynchronizerStatus& s) {
+    spdlog::error(LogRecord("giving up: stopping the service").with("reason", s.fatal_detail).error(s.fatal).text());
+    stop.request(exit_code::for_fatal(s));
+  };
+  return options;
+}
+
+// Says the service is up: the log, a machine-readable line for supervisors
+// and tests (port 0 picks a free port), systemd's READY=1 and its watchdog.
+void announce(const service::HttpApi& api, const service::ServiceConfig& config, const SystemdNotifier& notifier,
+              SignalThread& signals) {
+  spdlog::info(LogRecord("serving")
+                   .with("url", api.url())
+                   .with("gateway", service::redact(config.gateway.realtime_url))
+                   .with("audit", config.audit.path)
+                   .text());
+  fmt::print("assist-sync listening on {}\n", api.url());
+  std::fflush(stdout);
+  notifier.ready(fmt::format("serving on {}", api.url()));
+  if (notifier.watchdog_interval().count() > 0) signals.spawn(keep_watchdog(notifier));
+}
+
 int serve(const service::ServiceConfig& config) {
   // Signals are caught from here on, so a SIGTERM during start-up also stops cleanly.
-  asio::io_context io(1);
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   StopRequest stop;
   const SystemdNotifier notifier;
-  asio::co_spawn(io, handle_signals(signals, stop), asio::detached);
-  auto signal_thread = detail::named_thread("assist-signals", [&io] { io.run(); });
-  auto end_signals = [&] {
-    io.stop();
-    signal_thread.join();
-  };
+  SignalThread signals(stop);
 
   // The status page's figures (warnings and errors from start-up on) and the
   // outcome lookup, fed by the synchronizer.
   service::StatusModel status;
   spdlog::default_logger()->sinks().push_back(status.error_sink());
   service::OutcomeTable outcomes;
-  auto sync_options = service::to_synchronizer_options(config);
-  sync_options.observer = &outcomes;
-  // Given up for good (credentials refused, not a gateway, audit unwritable):
-  // end with the exit code that says which, so a supervisor does not restart
-  // into the same failure (docs/operations.md, "Exit status").
-  sync_options.on_fatal = [&stop](const SynchronizerStatus& s) {
-    spdlog::error(LogRecord("giving up: stopping the service").with("reason", s.fatal_detail).error(s.fatal).text());
-    stop.request(exit_code::for_fatal(s));
-  };
-  Synchronizer sync(sync_options);
+  Synchronizer sync(service_options(config, outcomes, stop));
   if (auto ec = sync.start(); ec) {
     spdlog::error(LogRecord("cannot start the synchronizer").error(ec).text());
-    end_signals();
     return exit_code::failure;
   }
   service::HttpApi api(http_options(config, status, outcomes), sync);
@@ -178,19 +217,9 @@ int serve(const service::ServiceConfig& config) {
   if (auto ec = api.start(message); ec) {
     spdlog::error(LogRecord("cannot start the HTTP API").with("reason", message).error(ec).text());
     sync.stop();
-    end_signals();
     return exit_code::failure;
   }
-  spdlog::info(LogRecord("serving")
-                   .with("url", api.url())
-                   .with("gateway", service::redact(config.gateway.realtime_url))
-                   .with("audit", config.audit.path)
-                   .text());
-  // A machine-readable line for supervisors and tests (port 0 picks a free port).
-  fmt::print("assist-sync listening on {}\n", api.url());
-  std::fflush(stdout);
-  notifier.ready(fmt::format("serving on {}", api.url()));
-  if (notifier.watchdog_interval().count() > 0) asio::co_spawn(io, keep_watchdog(notifier), asio::detached);
+  announce(api, config, notifier, signals);
 
   const int code = stop.wait();
   notifier.stopping("draining accepted prompts");
@@ -200,7 +229,7 @@ int serve(const service::ServiceConfig& config) {
   api.stop_accepting();
   sync.stop();
   api.stop(config.http.shutdown_grace);
-  end_signals();
+  signals.end();
   const auto m = sync.metrics();
   spdlog::info(LogRecord("stopped")
                    .with("prompts_finished", m.syncs_total)

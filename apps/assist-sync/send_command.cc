@@ -172,7 +172,9 @@ void print_text_summary(const boost::json::object& s) {
   fmt::print("{:=^52}\n", "");
 }
 
-int run_send(const SendArgs& args) {
+// The synchronizer's options from the arguments and the client secret
+// (ASSIST_CLIENT_SECRET or the file); nullopt, said on stderr, without one.
+std::optional<SynchronizerOptions> send_options(const SendArgs& args) {
   std::error_code ec;
   std::string detail;
   SynchronizerOptions so;
@@ -180,7 +182,7 @@ int run_send(const SendArgs& args) {
   if (ec) {
     fmt::print(stderr, "assist-sync send: no client secret: {} (set ASSIST_CLIENT_SECRET or --client-secret-file)\n",
                detail.empty() ? ec.message() : detail);
-    return exit_code::usage;
+    return std::nullopt;
   }
   service::register_secret(so.token.client_secret);
   so.token.token_url = args.token_url;
@@ -194,56 +196,56 @@ int run_send(const SendArgs& args) {
   so.audit.path = args.audit;
   so.audit.signing_key_file = args.audit_signing_key;
   so.max_pending = std::max<std::size_t>(so.max_pending, args.max_inflight);
+  return so;
+}
 
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (args.file != "-") {
-    file.open(args.file, std::ios::binary);
-    if (!file) {
-      fmt::print(stderr, "assist-sync send: cannot read {}: {}\n", args.file, std::strerror(errno));
-      return exit_code::usage;
-    }
-    in = &file;
-  }
-
-  SendTally tally;  // outlives the synchronizer, whose tickets report into it
-  // Set (on the synchronizer thread) when it gives up for good: credentials
-  // refused, not a gateway, the audit log unwritable. Every pending prompt has
-  // then ended; send stops reading at once and exits with the code that says which.
-  std::atomic<int> fatal_code{exit_code::ok};
-  so.on_fatal = [&fatal_code](const SynchronizerStatus& status) {
-    fatal_code.store(exit_code::for_fatal(status));
-  };
-  Synchronizer sync(so);
-  if (auto start_error = sync.start(); start_error) {
-    const auto status = sync.status();
-    fmt::print(stderr, "assist-sync send: cannot start: {}\n",
-               status.fatal_detail.empty() ? start_error.message() : status.fatal_detail);
-    // An option that cannot work is bad usage; anything else (the audit log
-    // cannot be opened) a failure.
-    return start_error.category() == option_category() ? exit_code::usage : exit_code::failure;
-  }
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
-  const auto t0 = std::chrono::steady_clock::now();
-  auto last_progress = t0;
-  auto progress = [&](bool force) {
-    if (!tty) return;
+// A progress line on stderr, rewritten in place, when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(SendTally& tally) : tally_(tally) {}
+  bool tty() const { return tty_; }
+  // At most every 250 ms unless `force`.
+  void show(bool force) {
+    if (!tty_) return;
     const auto now = std::chrono::steady_clock::now();
-    if (!force && now - last_progress < 250ms) return;
-    last_progress = now;
-    fmt::print(stderr, "\r  {}\x1b[K", tally.progress());
-  };
+    if (!force && now - last_ < 250ms) return;
+    last_ = now;
+    fmt::print(stderr, "\r  {}\x1b[K", tally_.progress());
+  }
+  void finish() {
+    if (tty_) fmt::print(stderr, "\r  {}\x1b[K\n", tally_.progress());
+  }
+  // A line's problem on stderr, after the progress line.
+  void problem(std::size_t line, std::string_view what) {
+    fmt::print(stderr, "{}line {}: {}\n", tty_ ? "\r" : "", line, what);
+  }
 
+ private:
+  SendTally& tally_;
+  const bool tty_ = ::isatty(STDERR_FILENO) == 1;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+std::chrono::steady_clock::time_point after_seconds(double seconds) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(seconds));
+}
+
+// Reads `in` line by line and submits each prompt, at most max_inflight
+// pending at a time, until the input ends or the synchronizer gives up
+// (`fatal_code` set). Every line ends counted in `tally`.
+void send_lines(std::istream& in, Synchronizer& sync, const SendArgs& args, const std::atomic<int>& fatal_code,
+                SendTally& tally, Progress& progress) {
   std::string line;
   std::size_t number = 0;
   while (fatal_code.load() == exit_code::ok) {
-    const auto read = service::read_prompt_line(*in, line, service::kMaxPromptLineBytes);
+    const auto read = service::read_prompt_line(in, line, service::kMaxPromptLineBytes);
     if (read == service::LineRead::end) break;
     ++number;
     if (read == service::LineRead::too_long) {
       tally.line();
       tally.malformed();
-      fmt::print(stderr, "{}line {}: longer than {} bytes\n", tty ? "\r" : "", number, service::kMaxPromptLineBytes);
+      progress.problem(number, fmt::format("longer than {} bytes", service::kMaxPromptLineBytes));
       continue;
     }
     const auto text = service::prompt_line_text(line);
@@ -252,38 +254,76 @@ int run_send(const SendArgs& args) {
     auto decoded = decode_prompt_object(*text);
     if (!decoded.prompt) {
       tally.malformed();
-      fmt::print(stderr, "{}line {}: {}\n", tty ? "\r" : "", number, decoded.error.detail);
+      progress.problem(number, decoded.error.detail);
       continue;
     }
-    tally.wait_below(args.max_inflight, std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                                std::chrono::duration<double>(args.timeout_s)));
+    tally.wait_below(args.max_inflight, after_seconds(args.timeout_s));
     auto result = sync.sync_prompt(std::move(*decoded.prompt));
     if (!result) {
       const bool invalid = result.error == SubmitErrc::invalid_prompt;
       const bool full = result.error == SubmitErrc::queue_full;
       tally.refused(invalid ? "validation" : full ? "queue_full" : "not_sent", invalid || full);
-      fmt::print(stderr, "{}line {}: {}\n", tty ? "\r" : "", number, result.message);
+      progress.problem(number, result.message);
       continue;
     }
     tally.submitted();
     result.ticket.then([&tally](const SyncOutcome& o) { tally.outcome(o); });
-    progress(false);
+    progress.show(false);
   }
-  const auto deadline =
-      std::chrono::steady_clock::now() +
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(args.timeout_s));
+}
+
+// Waits up to --timeout for the outcomes of what was submitted; stops
+// waiting at once when the synchronizer gave up (what was pending has ended).
+void wait_for_outcomes(const SendArgs& args, const std::atomic<int>& fatal_code, SendTally& tally,
+                       Progress& progress) {
+  const auto deadline = after_seconds(args.timeout_s);
   while (!tally.wait_all(std::min(deadline, std::chrono::steady_clock::now() + 250ms))) {
-    progress(true);
-    if (fatal_code.load() != exit_code::ok) break;  // what was pending has ended; nothing more will
+    progress.show(true);
+    if (fatal_code.load() != exit_code::ok) break;
     if (std::chrono::steady_clock::now() >= deadline) {
       tally.mark_timed_out();
       break;
     }
   }
+}
+
+int run_send(const SendArgs& args) {
+  auto so = send_options(args);
+  if (!so) return exit_code::usage;
+  std::ifstream file;
+  if (args.file != "-") {
+    file.open(args.file, std::ios::binary);
+    if (!file) {
+      fmt::print(stderr, "assist-sync send: cannot read {}: {}\n", args.file, std::strerror(errno));
+      return exit_code::usage;
+    }
+  }
+  std::istream& in = args.file != "-" ? static_cast<std::istream&>(file) : std::cin;
+
+  SendTally tally;  // outlives the synchronizer, whose tickets report into it
+  // Set (on the synchronizer thread) when it gives up for good: credentials
+  // refused, not a gateway, the audit log unwritable. Every pending prompt has
+  // then ended; send stops reading at once and exits with the code that says which.
+  std::atomic<int> fatal_code{exit_code::ok};
+  so->on_fatal = [&fatal_code](const SynchronizerStatus& status) {
+    fatal_code.store(exit_code::for_fatal(status));
+  };
+  Synchronizer sync(*so);
+  if (auto start_error = sync.start(); start_error) {
+    const auto status = sync.status();
+    fmt::print(stderr, "assist-sync send: cannot start: {}\n",
+               status.fatal_detail.empty() ? start_error.message() : status.fatal_detail);
+    // An option that cannot work is bad usage; anything else (the audit log
+    // cannot be opened) a failure.
+    return start_error.category() == option_category() ? exit_code::usage : exit_code::failure;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Progress progress(tally);
+  send_lines(in, sync, args, fatal_code, tally, progress);
+  wait_for_outcomes(args, fatal_code, tally, progress);
   sync.stop();  // every prompt still pending ends as failed, audited
-  if (tty) fmt::print(stderr, "\r  {}\x1b[K\n", tally.progress());
-  const auto summary =
-      tally.summary(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  progress.finish();
+  const auto summary = tally.summary(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (args.json) fmt::print("{}\n", detail::to_json_text(summary));
   else print_text_summary(summary);
   if (const int code = fatal_code.load(); code != exit_code::ok) {

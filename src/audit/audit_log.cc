@@ -588,26 +588,90 @@ struct AuditLog::Impl {
     return std::nullopt;
   }
 
+  // Waits, with `lock` held, until there is work: appends, an fsync or a
+  // stop asked for, or timed work due (an interval fsync, a digest). Batches
+  // start at most every batch_delay unless full or asked for: the rest of
+  // the flow gathers into the next one.
+  void wait_for_work(std::unique_lock<std::mutex>& lock) {
+    while (queue.empty() && !stopping && !sync_requested) {
+      if (!timed_at || error) {
+        writer_cv.wait(lock);
+        continue;
+      }
+      const auto wait = *timed_at - clock.steady_now();
+      if (wait <= Clock::steady_time::duration::zero()) break;
+      writer_cv.wait_for(lock, wait);
+    }
+    if (const auto wait = last_batch + options.batch_delay - clock.steady_now();
+        !queue.empty() && wait > Clock::steady_time::duration::zero()) {
+      writer_cv.wait_for(lock, wait, [&] { return queue.size() >= kFullBatch || stopping || sync_requested; });
+    }
+    last_batch = clock.steady_now();
+  }
+
+  // The fsync a cycle owes once its batch is written.
+  struct SyncDue {
+    bool now = false;
+    std::uint64_t upto = 0;        // bytes_out once the batch was written
+    WritableFile* file = nullptr;  // the file it went to
+  };
+
+  // With the I/O turn (so in order with the batches commit() takes): takes
+  // the queue, writes it and accounts for it. Enters and returns with `lock`
+  // held; the write itself runs without it.
+  std::optional<std::string> write_queue(std::unique_lock<std::mutex>& lock, std::vector<Pending>& batch,
+                                         bool closing, bool requested, SyncDue& due) {
+    io_cv.wait(lock, [&] { return !io_busy; });
+    io_busy = true;
+    batch.swap(queue);
+    const bool failed = static_cast<bool>(error);
+    lock.unlock();
+    IoStatus status;
+    if (!failed) {
+      status = write_batch(batch, closing);
+      due.now = status.ok() && sync_due(requested);
+    }
+    due.upto = bytes_out;
+    due.file = file.get();
+    lock.lock();
+    auto failure = account(batch.size(), status);
+    if (due.now) syncing = true;
+    io_busy = false;
+    io_cv.notify_all();
+    lock.unlock();
+    batch.clear();  // freed here, not under a lock
+    lock.lock();
+    return failure;
+  }
+
+  // fsyncs what the cycle wrote; appends and commit()s go on meanwhile, a
+  // rotation waits for it. Enters and returns with `lock` held.
+  std::optional<std::string> sync_written(std::unique_lock<std::mutex>& lock, const SyncDue& due) {
+    lock.unlock();
+    const IoStatus status = due.file->sync();
+    lock.lock();
+    syncing = false;  // first: a rotation holding the turn may be waiting for this
+    sync_cv.notify_all();
+    io_cv.wait(lock, [&] { return !io_busy; });
+    io_busy = true;
+    lock.unlock();
+    if (status.ok()) {
+      bytes_synced = std::max(bytes_synced, due.upto);
+      last_sync = clock.steady_now();
+    }
+    lock.lock();
+    auto failure = account(0, status);
+    io_busy = false;
+    io_cv.notify_all();
+    return failure;
+  }
+
+  // The writer thread: one cycle (wait, write, fsync per the policy) at a time.
   void run() {
     std::vector<Pending> batch;
     std::unique_lock lock(mu);
     for (;;) {
-      while (queue.empty() && !stopping && !sync_requested) {
-        if (!timed_at || error) {
-          writer_cv.wait(lock);
-          continue;
-        }
-        const auto wait = *timed_at - clock.steady_now();
-        if (wait <= Clock::steady_time::duration::zero()) break;
-        writer_cv.wait_for(lock, wait);
-      }
-      // Batches start at most every batch_delay unless full or asked for:
-      // the rest of the flow gathers into the next one.
-      if (const auto wait = last_batch + options.batch_delay - clock.steady_now();
-          !queue.empty() && wait > Clock::steady_time::duration::zero()) {
-        writer_cv.wait_for(lock, wait, [&] { return queue.size() >= kFullBatch || stopping || sync_requested; });
-      }
-      last_batch = clock.steady_now();
+      wait_for_work(lock);
       const bool requested = sync_requested || stopping;
       const bool closing = stopping;
       sync_requested = false;
@@ -615,45 +679,10 @@ struct AuditLog::Impl {
       lock.unlock();
 
       lock.lock();
-      io_cv.wait(lock, [&] { return !io_busy; });
-      io_busy = true;
-      batch.swap(queue);  // with the turn: in order with the batches commit() takes
-      const bool failed = static_cast<bool>(error);
-      lock.unlock();
-      IoStatus status;
-      bool sync_now = false;
-      if (!failed) {
-        status = write_batch(batch, closing);
-        sync_now = status.ok() && sync_due(requested);
-      }
-      const std::uint64_t sync_upto = bytes_out;
-      WritableFile* const to_sync = file.get();
-      lock.lock();
-      auto failure = account(batch.size(), status);
-      if (sync_now) syncing = true;
-      io_busy = false;
-      io_cv.notify_all();
-      lock.unlock();
-      batch.clear();  // freed here, not under a lock
-
-      if (sync_now) {  // appends (commit()) go on meanwhile; a rotation waits
-        status = to_sync->sync();
-        lock.lock();
-        syncing = false;  // first: a rotation holding the turn may be waiting for this
-        sync_cv.notify_all();
-        io_cv.wait(lock, [&] { return !io_busy; });
-        io_busy = true;
-        lock.unlock();
-        if (status.ok()) {
-          bytes_synced = std::max(bytes_synced, sync_upto);
-          last_sync = clock.steady_now();
-        }
-        lock.lock();
-        if (auto f = account(0, status)) failure = f;
-        io_busy = false;
-        io_cv.notify_all();
-      } else {
-        lock.lock();
+      SyncDue due;
+      auto failure = write_queue(lock, batch, closing, requested, due);
+      if (due.now) {
+        if (auto f = sync_written(lock, due)) failure = f;
       }
       if (failure) {  // before this cycle counts as done: flush() returns after it
         lock.unlock();

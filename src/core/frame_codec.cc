@@ -224,72 +224,85 @@ DecodeResult finish(Decoder& d, bool ok, F&& frame) {
   return Frame(std::forward<F>(frame));
 }
 
+// One decoder per frame type: the members after "type".
+
+DecodeResult decode_ack(const json::object& obj, Decoder& d) {
+  Ack f;
+  return finish(d, d.string(obj, root, "frame_id", f.frame_id) && d.integer(obj, root, "sequence", f.sequence) &&
+                       d.boolean(obj, root, "duplicate", f.duplicate, Need::optional),
+                std::move(f));
+}
+
+DecodeResult decode_prompt_sync(const json::object& obj, Decoder& d) {
+  PromptSync f;
+  const bool head = d.string(obj, root, "frame_id", f.frame_id) && d.integer(obj, root, "sequence", f.sequence);
+  // Keep what identifies the frame so a refusal can name it.
+  d.error.frame_id = f.frame_id;
+  d.error.sequence = f.sequence;
+  if (!head) return std::move(d.error);
+  const Path payload_at{&root, "payload"};
+  const auto* payload = d.object(obj, payload_at);
+  return finish(d, payload != nullptr && d.prompt(*payload, payload_at, f.payload), std::move(f));
+}
+
+DecodeResult decode_nack(const json::object& obj, Decoder& d) {
+  Nack f;
+  const bool ok = d.string(obj, root, "frame_id", f.frame_id) &&
+                  d.integer(obj, root, "sequence", f.sequence, Need::optional) &&
+                  d.string(obj, root, "code", f.code_text) && d.string(obj, root, "reason", f.reason, Need::optional);
+  f.code = nack_code_from_string(f.code_text);
+  return finish(d, ok, std::move(f));
+}
+
+DecodeResult decode_hello(const json::object& obj, Decoder& d) {
+  Hello f;
+  return finish(d, d.string(obj, root, "connection_id", f.connection_id) &&
+                       d.integer(obj, root, "max_sessions", f.max_sessions, Need::optional) &&
+                       d.integer(obj, root, "max_snippets", f.max_snippets, Need::optional) &&
+                       d.integer(obj, root, "max_inflight", f.max_inflight, Need::optional) &&
+                       d.integer(obj, root, "max_frame_bytes", f.max_frame_bytes, Need::optional) &&
+                       d.number(obj, root, "token_expires_at", f.token_expires_at, Need::optional),
+                std::move(f));
+}
+
+DecodeResult decode_feedback(const json::object& obj, Decoder& d) {
+  PromptFeedback f;
+  std::string action;
+  bool ok = d.string(obj, root, "frame_id", f.frame_id) && d.string(obj, root, "session_id", f.session_id) &&
+            d.string(obj, root, "action", action) && d.number(obj, root, "at", f.at, Need::optional);
+  if (ok) {
+    if (action == "ADOPTED") f.action = FeedbackAction::adopted;
+    else if (action == "DISMISSED") f.action = FeedbackAction::dismissed;
+    else ok = d.fail(FrameErrc::bad_value, Path{&root, "action"},
+                     fmt::format("is \"{}\", expected ADOPTED or DISMISSED", action));
+  }
+  return finish(d, ok, std::move(f));
+}
+
+DecodeResult decode_session_ended(const json::object& obj, Decoder& d) {
+  SessionEnded f;
+  return finish(d, d.string(obj, root, "session_id", f.session_id) &&
+                       d.string(obj, root, "reason", f.reason, Need::optional),
+                std::move(f));
+}
+
+DecodeResult decode_session_end(const json::object& obj, Decoder& d) {
+  SessionEnd f;
+  return finish(d, d.string(obj, root, "session_id", f.session_id), std::move(f));
+}
+
 DecodeResult decode_object(const json::object& obj, Decoder& d) {
   std::string type;
   if (!d.string(obj, root, "type", type)) return std::move(d.error);
   d.error.type = type;
-
-  if (type == "ACK") {
-    Ack f;
-    return finish(d, d.string(obj, root, "frame_id", f.frame_id) &&
-                         d.integer(obj, root, "sequence", f.sequence) &&
-                         d.boolean(obj, root, "duplicate", f.duplicate, Need::optional), std::move(f));
-  }
-  if (type == "PROMPT_SYNC") {
-    PromptSync f;
-    const bool head = d.string(obj, root, "frame_id", f.frame_id) &&
-                      d.integer(obj, root, "sequence", f.sequence);
-    // Keep what identifies the frame so a refusal can name it.
-    d.error.frame_id = f.frame_id;
-    d.error.sequence = f.sequence;
-    if (!head) return std::move(d.error);
-    const Path payload_at{&root, "payload"};
-    const auto* payload = d.object(obj, payload_at);
-    return finish(d, payload != nullptr && d.prompt(*payload, payload_at, f.payload), std::move(f));
-  }
-  if (type == "NACK") {
-    Nack f;
-    const bool ok = d.string(obj, root, "frame_id", f.frame_id) &&
-                    d.integer(obj, root, "sequence", f.sequence, Need::optional) &&
-                    d.string(obj, root, "code", f.code_text) &&
-                    d.string(obj, root, "reason", f.reason, Need::optional);
-    f.code = nack_code_from_string(f.code_text);
-    return finish(d, ok, std::move(f));
-  }
-  if (type == "HELLO") {
-    Hello f;
-    return finish(d, d.string(obj, root, "connection_id", f.connection_id) &&
-                         d.integer(obj, root, "max_sessions", f.max_sessions, Need::optional) &&
-                         d.integer(obj, root, "max_snippets", f.max_snippets, Need::optional) &&
-                         d.integer(obj, root, "max_inflight", f.max_inflight, Need::optional) &&
-                         d.integer(obj, root, "max_frame_bytes", f.max_frame_bytes, Need::optional) &&
-                         d.number(obj, root, "token_expires_at", f.token_expires_at, Need::optional),
-                  std::move(f));
-  }
-  if (type == "PROMPT_FEEDBACK") {
-    PromptFeedback f;
-    std::string action;
-    bool ok = d.string(obj, root, "frame_id", f.frame_id) &&
-              d.string(obj, root, "session_id", f.session_id) &&
-              d.string(obj, root, "action", action) &&
-              d.number(obj, root, "at", f.at, Need::optional);
-    if (ok) {
-      if (action == "ADOPTED") f.action = FeedbackAction::adopted;
-      else if (action == "DISMISSED") f.action = FeedbackAction::dismissed;
-      else ok = d.fail(FrameErrc::bad_value, Path{&root, "action"},
-                       fmt::format("is \"{}\", expected ADOPTED or DISMISSED", action));
-    }
-    return finish(d, ok, std::move(f));
-  }
-  if (type == "SESSION_ENDED") {
-    SessionEnded f;
-    return finish(d, d.string(obj, root, "session_id", f.session_id) &&
-                         d.string(obj, root, "reason", f.reason, Need::optional), std::move(f));
-  }
-  if (type == "SESSION_END") {
-    SessionEnd f;
-    return finish(d, d.string(obj, root, "session_id", f.session_id), std::move(f));
-  }
+  // The most frequent first: ACKs on the client, PROMPT_SYNC on the gateway.
+  if (type == "ACK") return decode_ack(obj, d);
+  if (type == "PROMPT_SYNC") return decode_prompt_sync(obj, d);
+  if (type == "NACK") return decode_nack(obj, d);
+  if (type == "HELLO") return decode_hello(obj, d);
+  if (type == "PROMPT_FEEDBACK") return decode_feedback(obj, d);
+  if (type == "SESSION_ENDED") return decode_session_ended(obj, d);
+  if (type == "SESSION_END") return decode_session_end(obj, d);
   return Frame(UnknownFrame{std::move(type)});
 }
 

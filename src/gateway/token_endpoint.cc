@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <variant>
 #include <vector>
 
+#include <boost/algorithm/string/join.hpp>
 #include <boost/json.hpp>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
@@ -78,8 +80,11 @@ Response invalid_client(std::string_view description, bool keep_alive) {
   return res;
 }
 
-Response answer(const Request& req, GatewayState& state) {
-  const bool keep_alive = req.keep_alive();
+using Params = std::map<std::string, std::string, std::less<>>;
+
+// What refuses a request before its body is read: the method, an injected
+// fault, the Content-Type.
+std::optional<Response> refuse_early(const Request& req, GatewayState& state, bool keep_alive) {
   if (req.method() != http::verb::post) {
     auto res = json_error(405, "invalid_request", "the token endpoint accepts POST only", keep_alive);
     res.set(http::field::allow, "POST");
@@ -94,13 +99,17 @@ Response answer(const Request& req, GatewayState& state) {
   }
   const auto content_type = req[http::field::content_type];
   if (!boost::beast::iequals(content_type.substr(0, content_type.find(';')), "application/x-www-form-urlencoded")) {
-    return json_error(400, "invalid_request",
-                      "Content-Type must be application/x-www-form-urlencoded", keep_alive);
+    return json_error(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded", keep_alive);
   }
+  return std::nullopt;
+}
+
+// The body's form parameters into `params`; the error response when it is
+// not a form or repeats a parameter.
+std::optional<Response> read_form(const Request& req, bool keep_alive, Params& params) {
   if (!boost::urls::parse_query(req.body())) {
     return json_error(400, "invalid_request", "the body is not form-urlencoded", keep_alive);
   }
-  std::map<std::string, std::string, std::less<>> params;
   // Constructed from the text (it parses again, and cannot throw now): the
   // overload taking the parsed view is not in Boost 1.81's compiled library.
   for (const auto& param : boost::urls::params_view(req.body(), boost::urls::encoding_opts(true))) {
@@ -109,16 +118,20 @@ Response answer(const Request& req, GatewayState& state) {
       return json_error(400, "invalid_request", "parameter '" + param.key + "' repeated", keep_alive);
     }
   }
+  return std::nullopt;
+}
 
-  // Client authentication: exactly one method (RFC 6749 §2.3), and one header.
+// The client the request authenticates, by exactly one method (RFC 6749
+// §2.3) and one header; else the error response.
+std::variant<const GatewayClient*, Response> authenticate(const Request& req, const Params& params,
+                                                          const GatewayState& state, bool keep_alive) {
   if (req.count(http::field::authorization) > 1) {
     return json_error(400, "invalid_request", "more than one Authorization header", keep_alive);
   }
   const auto authorization = req[http::field::authorization];
   const bool in_body = params.contains("client_id") || params.contains("client_secret");
   if (!authorization.empty() && in_body) {
-    return json_error(400, "invalid_request", "use one client authentication method, not two",
-                      keep_alive);
+    return json_error(400, "invalid_request", "use one client authentication method, not two", keep_alive);
   }
   Credentials creds;
   if (!authorization.empty()) {
@@ -129,53 +142,45 @@ Response answer(const Request& req, GatewayState& state) {
     if (!params.contains("client_id") || !params.contains("client_secret")) {
       return invalid_client("client_id and client_secret are both required", keep_alive);
     }
-    creds = {params["client_id"], params["client_secret"]};
+    creds = {params.find("client_id")->second, params.find("client_secret")->second};
   } else {
     return invalid_client("no client authentication", keep_alive);
   }
   const auto& clients = state.options.clients;
-  auto client = std::find_if(clients.begin(), clients.end(),
-                             [&](const GatewayClient& c) { return c.id == creds.id; });
+  const auto client =
+      std::find_if(clients.begin(), clients.end(), [&](const GatewayClient& c) { return c.id == creds.id; });
   if (client == clients.end() || !net::secrets_equal(creds.secret, client->secret)) {
     return invalid_client("unknown client or wrong secret", keep_alive);
   }
+  return &*client;
+}
 
-  const auto grant = params.find("grant_type");
-  if (grant == params.end()) return json_error(400, "invalid_request", "grant_type missing", keep_alive);
-  if (grant->second != "client_credentials") {
-    return json_error(400, "unsupported_grant_type", "only client_credentials is supported",
-                      keep_alive);
-  }
-
-  std::vector<std::string> granted;
+// The scopes granted: those requested that `client` may have (RFC 6749
+// §3.3: none requested means all it may have); else the error response.
+std::variant<std::vector<std::string>, Response> grant_scopes(const Params& params, const GatewayClient& client,
+                                                              bool keep_alive) {
   const auto scope = params.find("scope");
-  if (scope == params.end() || scope->second.find_first_not_of(' ') == std::string::npos) {
-    granted = client->scopes;  // RFC 6749 §3.3: the default is everything allowed
-  } else {
-    std::string_view rest = scope->second;
-    while (!rest.empty()) {
-      const auto token = rest.substr(0, rest.find(' '));
-      rest.remove_prefix(std::min(rest.size(), token.size() + 1));
-      if (token.empty()) continue;
-      if (!is_scope_token(token)) {
-        return json_error(400, "invalid_scope", "malformed scope token", keep_alive);
-      }
-      const bool allowed = std::find(client->scopes.begin(), client->scopes.end(), token) !=
-                           client->scopes.end();
-      if (allowed && std::find(granted.begin(), granted.end(), token) == granted.end()) {
-        granted.emplace_back(token);
-      }
-    }
-    if (granted.empty()) {
-      return json_error(400, "invalid_scope", "none of the requested scopes is allowed", keep_alive);
-    }
+  if (scope == params.end() || scope->second.find_first_not_of(' ') == std::string::npos) return client.scopes;
+  std::vector<std::string> granted;
+  std::string_view rest = scope->second;
+  while (!rest.empty()) {
+    const auto token = rest.substr(0, rest.find(' '));
+    rest.remove_prefix(std::min(rest.size(), token.size() + 1));
+    if (token.empty()) continue;
+    if (!is_scope_token(token)) return json_error(400, "invalid_scope", "malformed scope token", keep_alive);
+    const bool allowed = std::find(client.scopes.begin(), client.scopes.end(), token) != client.scopes.end();
+    if (allowed && std::find(granted.begin(), granted.end(), token) == granted.end()) granted.emplace_back(token);
   }
+  if (granted.empty()) return json_error(400, "invalid_scope", "none of the requested scopes is allowed", keep_alive);
+  return granted;
+}
 
-  std::string joined;
-  for (const auto& s : granted) joined += (joined.empty() ? "" : " ") + s;
+// A new token for `client` with `granted`, as RFC 6749 §5.1 answers it.
+Response issue_token(GatewayState& state, const GatewayClient& client, std::vector<std::string> granted,
+                     bool keep_alive) {
+  const std::string joined = boost::algorithm::join(granted, " ");
   double expires_at = 0.0;
-  const auto token = state.tokens.issue(client->id, std::move(granted), state.options.token_ttl,
-                                        expires_at);
+  const auto token = state.tokens.issue(client.id, std::move(granted), state.options.token_ttl, expires_at);
   if (token.empty()) return json_error(500, "server_error", "random source failed", keep_alive);
   const boost::json::object body{{"access_token", token},
                                  {"token_type", "Bearer"},
@@ -185,6 +190,24 @@ Response answer(const Request& req, GatewayState& state) {
   res.set(http::field::cache_control, "no-store");  // RFC 6749 §5.1
   res.set(http::field::pragma, "no-cache");
   return res;
+}
+
+Response answer(const Request& req, GatewayState& state) {
+  const bool keep_alive = req.keep_alive();
+  if (auto refused = refuse_early(req, state, keep_alive)) return std::move(*refused);
+  Params params;
+  if (auto refused = read_form(req, keep_alive, params)) return std::move(*refused);
+  auto client = authenticate(req, params, state, keep_alive);
+  if (auto* refused = std::get_if<Response>(&client)) return std::move(*refused);
+  const GatewayClient& who = *std::get<const GatewayClient*>(client);
+  const auto grant = params.find("grant_type");
+  if (grant == params.end()) return json_error(400, "invalid_request", "grant_type missing", keep_alive);
+  if (grant->second != "client_credentials") {
+    return json_error(400, "unsupported_grant_type", "only client_credentials is supported", keep_alive);
+  }
+  auto granted = grant_scopes(params, who, keep_alive);
+  if (auto* refused = std::get_if<Response>(&granted)) return std::move(*refused);
+  return issue_token(state, who, std::get<std::vector<std::string>>(std::move(granted)), keep_alive);
 }
 
 }  // namespace

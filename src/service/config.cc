@@ -183,99 +183,130 @@ Field list_field(std::string section, std::string key, Access<std::vector<std::s
           }};
 }
 
+// The values an enumerated key takes: the library's spellings of `values`.
+template <class Enum>
+std::vector<std::string> spellings(std::initializer_list<Enum> values) {
+  std::vector<std::string> out;
+  for (const Enum value : values) {
+    using transport::to_string;
+    out.emplace_back(to_string(value));
+  }
+  return out;
+}
+
 constexpr std::int64_t kMaxMillis = 24LL * 3600 * 1000;
 constexpr std::int64_t kMaxCount = std::numeric_limits<std::int32_t>::max();
 
+// The keys of [gateway].
+void add_gateway_fields(std::vector<Field>& f) {
+  f.push_back(string_field("gateway", "token_url", [](ServiceConfig& c) -> auto& { return c.gateway.token_url; }));
+  f.push_back(string_field("gateway", "realtime_url", [](ServiceConfig& c) -> auto& { return c.gateway.realtime_url; }));
+  f.push_back(string_field("gateway", "client_id", [](ServiceConfig& c) -> auto& { return c.gateway.client_id; }));
+  f.push_back(string_field("gateway", "client_secret_file",
+                           [](ServiceConfig& c) -> auto& { return c.gateway.client_secret_file; }));
+  f.push_back(list_field("gateway", "scopes", [](ServiceConfig& c) -> auto& { return c.gateway.scopes; }));
+  f.push_back(string_field("gateway", "auth", [](ServiceConfig& c) -> auto& { return c.gateway.auth; },
+                           spellings({transport::ClientAuth::basic, transport::ClientAuth::post})));
+  f.push_back(bool_field("gateway", "token_in_query", [](ServiceConfig& c) -> auto& { return c.gateway.token_in_query; }));
+  f.push_back(string_field("gateway", "ca_file", [](ServiceConfig& c) -> auto& { return c.gateway.ca_file; }));
+  f.push_back(string_field("gateway", "pin_sha256", [](ServiceConfig& c) -> auto& { return c.gateway.pin_sha256; }));
+  f.push_back(integer_field<unsigned>("gateway", "max_connections",
+                                      [](ServiceConfig& c) -> auto& { return c.gateway.max_connections; }, 1, 1024));
+  f.push_back(integer_field<Millis>("gateway", "ping_interval_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.gateway.ping_interval; }, 100, kMaxMillis));
+  f.push_back(integer_field<Millis>("gateway", "pong_timeout_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.gateway.pong_timeout; }, 100, kMaxMillis));
+  f.push_back(integer_field<Millis>("gateway", "handshake_timeout_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.gateway.handshake_timeout; }, 100, kMaxMillis));
+  f.push_back(integer_field<Millis>("gateway", "request_timeout_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.gateway.request_timeout; }, 100, kMaxMillis));
+}
+
+// The keys of [sync].
+void add_sync_fields(std::vector<Field>& f) {
+  f.push_back(string_field("sync", "snippet_policy", [](ServiceConfig& c) -> auto& { return c.sync.snippet_policy; },
+                           spellings({SnippetPolicy::reject, SnippetPolicy::trim})));
+  f.push_back(bool_field("sync", "compute_relevance", [](ServiceConfig& c) -> auto& { return c.sync.compute_relevance; }));
+  f.push_back(double_field("sync", "freshness_seconds",
+                           [](ServiceConfig& c) -> auto& { return c.sync.freshness_seconds; }, 0.001, 120.0));
+  f.push_back(integer_field<std::uint64_t>("sync", "max_pending",
+                                           [](ServiceConfig& c) -> auto& { return c.sync.max_pending; }, 1, kMaxCount));
+  f.push_back(integer_field<std::uint64_t>("sync", "max_queued_per_session",
+                                           [](ServiceConfig& c) -> auto& { return c.sync.max_queued_per_session; }, 1,
+                                           kMaxCount));
+  f.push_back(integer_field<std::uint64_t>("sync", "max_audit_backlog",
+                                           [](ServiceConfig& c) -> auto& { return c.sync.max_audit_backlog; }, 1,
+                                           kMaxCount));
+  f.push_back(integer_field<Millis>("sync", "stop_drain_ms", [](ServiceConfig& c) -> auto& { return c.sync.stop_drain; },
+                                    0, kMaxMillis));
+}
+
+// The keys of [audit].
+void add_audit_fields(std::vector<Field>& f) {
+  f.push_back(string_field("audit", "path", [](ServiceConfig& c) -> auto& { return c.audit.path; }));
+  f.push_back(string_field("audit", "durability", [](ServiceConfig& c) -> auto& { return c.audit.durability; },
+                           spellings({AuditDurability::group_commit, AuditDurability::interval, AuditDurability::never})));
+  f.push_back(integer_field<Millis>("audit", "sync_interval_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.audit.sync_interval; }, 1, kMaxMillis));
+  f.push_back(integer_field<std::uint64_t>("audit", "rotate_bytes",
+                                           [](ServiceConfig& c) -> auto& { return c.audit.rotate_bytes; }, 0,
+                                           std::numeric_limits<std::int64_t>::max()));
+  f.push_back(string_field("audit", "signing_key_file",
+                           [](ServiceConfig& c) -> auto& { return c.audit.signing_key_file; }));
+  f.push_back(integer_field<std::uint64_t>("audit", "digest_interval_s",
+                                           [](ServiceConfig& c) -> auto& { return c.audit.digest_interval_s; }, 1,
+                                           24 * 3600));
+  f.push_back(string_field("audit", "before_send", [](ServiceConfig& c) -> auto& { return c.audit.before_send; },
+                           spellings({AuditBeforeSend::write, AuditBeforeSend::fsync})));
+  f.push_back(integer_field<Millis>("audit", "commit_timeout_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.audit.commit_timeout; }, 1, kMaxMillis));
+  f.push_back(integer_field<std::uint64_t>("audit", "reserve_bytes",
+                                           [](ServiceConfig& c) -> auto& { return c.audit.reserve_bytes; }, 0,
+                                           std::uint64_t{1} << 40));
+  f.push_back(integer_field<std::uint64_t>("audit", "headroom_bytes",
+                                           [](ServiceConfig& c) -> auto& { return c.audit.headroom_bytes; }, 0,
+                                           std::uint64_t{1} << 40));
+}
+
+// The keys of [http].
+void add_http_fields(std::vector<Field>& f) {
+  f.push_back(string_field("http", "listen", [](ServiceConfig& c) -> auto& { return c.http.listen; }));
+  f.push_back(string_field("http", "api_key_file", [](ServiceConfig& c) -> auto& { return c.http.api_key_file; }));
+  f.push_back(integer_field<std::uint64_t>("http", "body_limit", [](ServiceConfig& c) -> auto& { return c.http.body_limit; },
+                                           1024, 1LL << 30));
+  f.push_back(integer_field<std::uint64_t>("http", "header_limit",
+                                           [](ServiceConfig& c) -> auto& { return c.http.header_limit; }, 1024, 1 << 20));
+  f.push_back(integer_field<Millis>("http", "request_timeout_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.http.request_timeout; }, 100, kMaxMillis));
+  f.push_back(integer_field<std::uint64_t>("http", "max_connections",
+                                           [](ServiceConfig& c) -> auto& { return c.http.max_connections; }, 1, kMaxCount));
+  f.push_back(integer_field<unsigned>("http", "threads", [](ServiceConfig& c) -> auto& { return c.http.threads; }, 1, 64));
+  f.push_back(integer_field<std::uint64_t>("http", "max_batch_lines",
+                                           [](ServiceConfig& c) -> auto& { return c.http.max_batch_lines; }, 1, kMaxCount));
+  f.push_back(integer_field<Millis>("http", "shutdown_grace_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.http.shutdown_grace; }, 0, kMaxMillis));
+}
+
+// The keys of [log] and [crm].
+void add_log_and_crm_fields(std::vector<Field>& f) {
+  f.push_back(string_field("log", "level", [](ServiceConfig& c) -> auto& { return c.log.level; },
+                           {"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  f.push_back(string_field("log", "format", [](ServiceConfig& c) -> auto& { return c.log.format; },
+                           {"auto", "text", "json"}));
+  f.push_back(string_field("log", "file", [](ServiceConfig& c) -> auto& { return c.log.file; }));
+  f.push_back(string_field("crm", "webhook_url", [](ServiceConfig& c) -> auto& { return c.crm.webhook_url; }));
+  f.push_back(string_field("crm", "ca_file", [](ServiceConfig& c) -> auto& { return c.crm.ca_file; }));
+}
+
+// Every key of the file, with its type, its range or values, and where it goes.
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = [] {
     std::vector<Field> f;
-    // [gateway]
-    f.push_back(string_field("gateway", "token_url", [](ServiceConfig& c) -> auto& { return c.gateway.token_url; }));
-    f.push_back(string_field("gateway", "realtime_url", [](ServiceConfig& c) -> auto& { return c.gateway.realtime_url; }));
-    f.push_back(string_field("gateway", "client_id", [](ServiceConfig& c) -> auto& { return c.gateway.client_id; }));
-    f.push_back(string_field("gateway", "client_secret_file",
-                             [](ServiceConfig& c) -> auto& { return c.gateway.client_secret_file; }));
-    f.push_back(list_field("gateway", "scopes", [](ServiceConfig& c) -> auto& { return c.gateway.scopes; }));
-    f.push_back(string_field("gateway", "auth", [](ServiceConfig& c) -> auto& { return c.gateway.auth; },
-                             {"basic", "post"}));
-    f.push_back(bool_field("gateway", "token_in_query", [](ServiceConfig& c) -> auto& { return c.gateway.token_in_query; }));
-    f.push_back(string_field("gateway", "ca_file", [](ServiceConfig& c) -> auto& { return c.gateway.ca_file; }));
-    f.push_back(string_field("gateway", "pin_sha256", [](ServiceConfig& c) -> auto& { return c.gateway.pin_sha256; }));
-    f.push_back(integer_field<unsigned>("gateway", "max_connections",
-                                        [](ServiceConfig& c) -> auto& { return c.gateway.max_connections; }, 1, 1024));
-    f.push_back(integer_field<Millis>("gateway", "ping_interval_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.gateway.ping_interval; }, 100, kMaxMillis));
-    f.push_back(integer_field<Millis>("gateway", "pong_timeout_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.gateway.pong_timeout; }, 100, kMaxMillis));
-    f.push_back(integer_field<Millis>("gateway", "handshake_timeout_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.gateway.handshake_timeout; }, 100, kMaxMillis));
-    f.push_back(integer_field<Millis>("gateway", "request_timeout_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.gateway.request_timeout; }, 100, kMaxMillis));
-    // [sync]
-    f.push_back(string_field("sync", "snippet_policy", [](ServiceConfig& c) -> auto& { return c.sync.snippet_policy; },
-                             {"reject", "trim"}));
-    f.push_back(bool_field("sync", "compute_relevance", [](ServiceConfig& c) -> auto& { return c.sync.compute_relevance; }));
-    f.push_back(double_field("sync", "freshness_seconds",
-                             [](ServiceConfig& c) -> auto& { return c.sync.freshness_seconds; }, 0.001, 120.0));
-    f.push_back(integer_field<std::uint64_t>("sync", "max_pending",
-                                             [](ServiceConfig& c) -> auto& { return c.sync.max_pending; }, 1, kMaxCount));
-    f.push_back(integer_field<std::uint64_t>("sync", "max_queued_per_session",
-                                             [](ServiceConfig& c) -> auto& { return c.sync.max_queued_per_session; }, 1,
-                                             kMaxCount));
-    f.push_back(integer_field<std::uint64_t>("sync", "max_audit_backlog",
-                                             [](ServiceConfig& c) -> auto& { return c.sync.max_audit_backlog; }, 1,
-                                             kMaxCount));
-    f.push_back(integer_field<Millis>("sync", "stop_drain_ms", [](ServiceConfig& c) -> auto& { return c.sync.stop_drain; },
-                                      0, kMaxMillis));
-    // [audit]
-    f.push_back(string_field("audit", "path", [](ServiceConfig& c) -> auto& { return c.audit.path; }));
-    f.push_back(string_field("audit", "durability", [](ServiceConfig& c) -> auto& { return c.audit.durability; },
-                             {"group_commit", "interval", "never"}));
-    f.push_back(integer_field<Millis>("audit", "sync_interval_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.audit.sync_interval; }, 1, kMaxMillis));
-    f.push_back(integer_field<std::uint64_t>("audit", "rotate_bytes",
-                                             [](ServiceConfig& c) -> auto& { return c.audit.rotate_bytes; }, 0,
-                                             std::numeric_limits<std::int64_t>::max()));
-    f.push_back(string_field("audit", "signing_key_file",
-                             [](ServiceConfig& c) -> auto& { return c.audit.signing_key_file; }));
-    f.push_back(integer_field<std::uint64_t>("audit", "digest_interval_s",
-                                             [](ServiceConfig& c) -> auto& { return c.audit.digest_interval_s; }, 1,
-                                             24 * 3600));
-    f.push_back(string_field("audit", "before_send", [](ServiceConfig& c) -> auto& { return c.audit.before_send; },
-                             {"write", "fsync"}));
-    f.push_back(integer_field<Millis>("audit", "commit_timeout_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.audit.commit_timeout; }, 1, kMaxMillis));
-    f.push_back(integer_field<std::uint64_t>("audit", "reserve_bytes",
-                                             [](ServiceConfig& c) -> auto& { return c.audit.reserve_bytes; }, 0,
-                                             std::uint64_t{1} << 40));
-    f.push_back(integer_field<std::uint64_t>("audit", "headroom_bytes",
-                                             [](ServiceConfig& c) -> auto& { return c.audit.headroom_bytes; }, 0,
-                                             std::uint64_t{1} << 40));
-    // [http]
-    f.push_back(string_field("http", "listen", [](ServiceConfig& c) -> auto& { return c.http.listen; }));
-    f.push_back(string_field("http", "api_key_file", [](ServiceConfig& c) -> auto& { return c.http.api_key_file; }));
-    f.push_back(integer_field<std::uint64_t>("http", "body_limit", [](ServiceConfig& c) -> auto& { return c.http.body_limit; },
-                                             1024, 1LL << 30));
-    f.push_back(integer_field<std::uint64_t>("http", "header_limit",
-                                             [](ServiceConfig& c) -> auto& { return c.http.header_limit; }, 1024, 1 << 20));
-    f.push_back(integer_field<Millis>("http", "request_timeout_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.http.request_timeout; }, 100, kMaxMillis));
-    f.push_back(integer_field<std::uint64_t>("http", "max_connections",
-                                             [](ServiceConfig& c) -> auto& { return c.http.max_connections; }, 1, kMaxCount));
-    f.push_back(integer_field<unsigned>("http", "threads", [](ServiceConfig& c) -> auto& { return c.http.threads; }, 1, 64));
-    f.push_back(integer_field<std::uint64_t>("http", "max_batch_lines",
-                                             [](ServiceConfig& c) -> auto& { return c.http.max_batch_lines; }, 1, kMaxCount));
-    f.push_back(integer_field<Millis>("http", "shutdown_grace_ms",
-                                      [](ServiceConfig& c) -> auto& { return c.http.shutdown_grace; }, 0, kMaxMillis));
-    // [log]
-    f.push_back(string_field("log", "level", [](ServiceConfig& c) -> auto& { return c.log.level; },
-                             {"trace", "debug", "info", "warn", "error", "critical", "off"}));
-    f.push_back(string_field("log", "format", [](ServiceConfig& c) -> auto& { return c.log.format; },
-                             {"auto", "text", "json"}));
-    f.push_back(string_field("log", "file", [](ServiceConfig& c) -> auto& { return c.log.file; }));
-    // [crm]
-    f.push_back(string_field("crm", "webhook_url", [](ServiceConfig& c) -> auto& { return c.crm.webhook_url; }));
-    f.push_back(string_field("crm", "ca_file", [](ServiceConfig& c) -> auto& { return c.crm.ca_file; }));
+    add_gateway_fields(f);
+    add_sync_fields(f);
+    add_audit_fields(f);
+    add_http_fields(f);
+    add_log_and_crm_fields(f);
     return f;
   }();
   return fields;

@@ -312,70 +312,85 @@ struct HttpApi::Impl {
     return net::secrets_equal(std::string_view(given.data(), given.size()), options.api_key);
   }
 
-  asio::awaitable<Response> handle(const Request& req) {
-    stats_requests.fetch_add(1);
+  static bool is_read(http::verb method) { return method == http::verb::get || method == http::verb::head; }
+
+  Response method_not_allowed(const Request& req, const std::string& path, std::string_view allowed) const {
+    auto res = error_response(http::status::method_not_allowed,
+                              fmt::format("{} does not allow {}", path, std::string_view(req.method_string())));
+    res.set(http::field::allow, allowed);
+    return res;
+  }
+
+  // The request target's path into `path` and whether it asks ?wait=outcome;
+  // the 400 when the target is malformed or asks anything else of wait.
+  std::optional<Response> parse_target(const Request& req, std::string& path, bool& wait) const {
     auto target = boost::urls::parse_origin_form(req.target());
-    if (!target) co_return error_response(http::status::bad_request, "malformed request target");
-    const std::string path(target->path());
-    bool wait = false;
+    if (!target) return error_response(http::status::bad_request, "malformed request target");
+    path = std::string(target->path());
     for (const auto& param : target->params()) {
       if (param.key != "wait") continue;
-      if (param.value != "outcome")
-        co_return error_response(http::status::bad_request, "query parameter wait: expected 'outcome'");
+      if (param.value != "outcome") return error_response(http::status::bad_request, "query parameter wait: expected 'outcome'");
       wait = true;
     }
-    const auto method = req.method();
-    auto allow = [&](std::string_view allowed) {
-      auto res = error_response(http::status::method_not_allowed,
-                                fmt::format("{} does not allow {}", path, std::string_view(req.method_string())));
-      res.set(http::field::allow, allowed);
-      return res;
-    };
+    return std::nullopt;
+  }
 
-    if (path == "/healthz") {
-      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
-      co_return json_response(http::status::ok, json::object{{"status", "ok"}});
-    }
-    if (path == "/readyz") {
-      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
-      if (draining.load())
-        co_return json_response(http::status::service_unavailable,
-                                json::object{{"ready", false}, {"error", "shutting down"}});
-      if (sync.ready()) co_return json_response(http::status::ok, json::object{{"ready", true}});
-      co_return json_response(http::status::service_unavailable,
-                              json::object{{"ready", false}, {"error", readiness_problem(sync.status())}});
-    }
-    if (path == "/" && options.status) {  // no data in it: open like the probes
-      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
-      co_return status_page_response();
-    }
-    constexpr std::string_view prompts_prefix = "/v1/prompts/";
-    const bool lookup = path.starts_with(prompts_prefix) && path != "/v1/prompts/batch" && options.outcomes;
-    const bool known = path == "/metrics" || path == "/v1/prompts" || path == "/v1/prompts/batch" || lookup ||
-                       (path == "/v1/status" && options.status);
-    if (!known) co_return error_response(http::status::not_found, fmt::format("no such resource: {}", path));
+  // The paths open without the API key: the probes, and the status page
+  // (no data in it). nullopt for any other path.
+  std::optional<Response> answer_open(const Request& req, const std::string& path) {
+    const bool known = path == "/healthz" || path == "/readyz" || (path == "/" && options.status);
+    if (!known) return std::nullopt;
+    if (!is_read(req.method())) return method_not_allowed(req, path, "GET, HEAD");
+    if (path == "/healthz") return json_response(http::status::ok, json::object{{"status", "ok"}});
+    if (path == "/") return status_page_response();
+    if (draining.load())
+      return json_response(http::status::service_unavailable, json::object{{"ready", false}, {"error", "shutting down"}});
+    if (sync.ready()) return json_response(http::status::ok, json::object{{"ready", true}});
+    return json_response(http::status::service_unavailable,
+                         json::object{{"ready", false}, {"error", readiness_problem(sync.status())}});
+  }
+
+  // The refusal of a request to a path that needs the API key; nullopt
+  // when it may go on.
+  std::optional<Response> refuse_unauthorized(const Request& req) {
     // Which of two would count is ambiguous between proxies and servers: refuse both.
     if (req.count(http::field::authorization) > 1)
-      co_return error_response(http::status::bad_request, "more than one Authorization header");
-    if (!authorized(req)) {
-      stats_unauthorized.fetch_add(1);
-      auto res = error_response(http::status::unauthorized, "missing or wrong API key (Authorization: Bearer <key>)");
-      res.set(http::field::www_authenticate, "Bearer realm=\"assist-sync\"");
-      co_return res;
-    }
+      return error_response(http::status::bad_request, "more than one Authorization header");
+    if (authorized(req)) return std::nullopt;
+    stats_unauthorized.fetch_add(1);
+    auto res = error_response(http::status::unauthorized, "missing or wrong API key (Authorization: Bearer <key>)");
+    res.set(http::field::www_authenticate, "Bearer realm=\"assist-sync\"");
+    return res;
+  }
+
+  // GET /metrics, /v1/status and /v1/prompts/{frame_id} (`lookup`).
+  Response answer_read(const Request& req, const std::string& path, bool lookup) {
+    if (!is_read(req.method())) return method_not_allowed(req, path, "GET, HEAD");
     if (path == "/metrics") {
-      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
       Response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = assist::prometheus_text(sync.metrics()) + prometheus_text(stats(), sync.ready()) +
                    process_prometheus_text();
-      co_return res;
+      return res;
     }
-    if (path == "/v1/status" || lookup) {
-      if (method != http::verb::get && method != http::verb::head) co_return allow("GET, HEAD");
-      co_return lookup ? prompt_status(*options.outcomes, path.substr(prompts_prefix.size())) : status_document();
-    }
-    if (method != http::verb::post) co_return allow("POST");
+    return lookup ? prompt_status(*options.outcomes, path.substr(kPromptsPrefix.size())) : status_document();
+  }
+
+  static constexpr std::string_view kPromptsPrefix = "/v1/prompts/";
+
+  asio::awaitable<Response> handle(const Request& req) {
+    stats_requests.fetch_add(1);
+    std::string path;
+    bool wait = false;
+    if (auto refused = parse_target(req, path, wait)) co_return std::move(*refused);
+    if (auto answered = answer_open(req, path)) co_return std::move(*answered);
+    const bool lookup = path.starts_with(kPromptsPrefix) && path != "/v1/prompts/batch" && options.outcomes;
+    const bool read = path == "/metrics" || lookup || (path == "/v1/status" && options.status);
+    if (!read && path != "/v1/prompts" && path != "/v1/prompts/batch")
+      co_return error_response(http::status::not_found, fmt::format("no such resource: {}", path));
+    if (auto refused = refuse_unauthorized(req)) co_return std::move(*refused);
+    if (read) co_return answer_read(req, path, lookup);
+    if (req.method() != http::verb::post) co_return method_not_allowed(req, path, "POST");
     if (draining.load()) co_return error_response(http::status::service_unavailable, "shutting down");
     if (path == "/v1/prompts") co_return co_await submit_one(req.body(), wait);
     co_return co_await submit_batch(req.body(), wait);

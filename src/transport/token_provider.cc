@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include <boost/algorithm/string/join.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -66,12 +67,6 @@ namespace {
 
 TokenResult failure(TransportErrc code, std::string detail) {
   return TokenResult{nullptr, make_error_code(code), std::move(detail)};
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : " ") + item;
-  return out;
 }
 
 // application/x-www-form-urlencoded (RFC 6749 Appendix B).
@@ -142,9 +137,9 @@ TokenResult parse_token_response(std::string_view body, const std::vector<std::s
   if (scope != nullptr && !scope->is_string()) {
     return failure(TransportErrc::bad_token_response, "scope is not a string");
   }
-  token->scope = scope != nullptr ? std::string(scope->get_string()) : join(scopes);
+  token->scope = scope != nullptr ? std::string(scope->get_string()) : boost::algorithm::join(scopes, " ");
   if (const auto missing = missing_scopes(scopes, token->scope); !missing.empty()) {
-    return failure(TransportErrc::missing_scope, "granted scope lacks: " + join(missing));
+    return failure(TransportErrc::missing_scope, "granted scope lacks: " + boost::algorithm::join(missing, " "));
   }
   token->lifetime = std::chrono::milliseconds{static_cast<std::int64_t>(expires_s * 1000.0)};
   token->sent_at = sent_at;
@@ -204,7 +199,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     request.set(http::field::content_type, "application/x-www-form-urlencoded");
     request.set(http::field::accept, "application/json");
     request.set(http::field::user_agent, "assist-sync");
-    std::string body = "grant_type=client_credentials&scope=" + form_encode(join(options.scopes));
+    std::string body = "grant_type=client_credentials&scope=" + form_encode(boost::algorithm::join(options.scopes, " "));
     if (options.auth == ClientAuth::basic) {
       // RFC 6749 §2.3.1: id and secret are form-encoded, then joined by ':'.
       request.set(http::field::authorization,
