@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "assist/audit.h"
-#include "assist/metrics.h"
+#include "metrics/metrics_registry.h"
 #include "audit/audit_line.h"
 
 namespace {

@@ -40,6 +40,7 @@
 #include "assist/gateway.h"
 #include "assist/source_example.h"
 #include "assist/synchronizer.h"
+#include "metrics/metrics_registry.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "assist/metrics.h"
+#include "metrics/metrics_registry.h"
 
 #include <algorithm>
 #include <cmath>

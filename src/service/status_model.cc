@@ -7,6 +7,7 @@
 #include <boost/json/array.hpp>
 #include <fmt/format.h>
 
+#include "metrics/metrics_registry.h"
 #include "service/logging.h"
 
 namespace assist::service {

@@ -14,7 +14,7 @@
 
 #include "assist/audit.h"
 #include "assist/crm.h"
-#include "assist/metrics.h"
+#include "metrics/metrics_registry.h"
 #include "assist/synchronizer.h"
 #include "sync/scheduler.h"
 #include "transport/token_provider.h"

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "assist/metrics.h"
+#include "metrics/metrics_registry.h"
 
 namespace assist {
 namespace {

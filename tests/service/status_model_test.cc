@@ -3,6 +3,7 @@
 #include <spdlog/logger.h>
 #include <gtest/gtest.h>
 
+#include "metrics/metrics_registry.h"
 #include "service/logging.h"
 
 namespace assist::service {
