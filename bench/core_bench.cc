@@ -4,8 +4,9 @@
 #include <benchmark/benchmark.h>
 
 #include "assist/frame.h"
+#include "core/prompt_sync_parts.h"
 #include "assist/frame_id.h"
-#include "assist/source_example.h"
+#include "core/source_example.h"
 #include "assist/validation.h"
 
 namespace {

@@ -39,7 +39,7 @@
 #include "assist/clock.h"
 #include "assist/frame.h"
 #include "assist/frame_id.h"
-#include "assist/source_example.h"
+#include "core/source_example.h"
 
 namespace {
 

@@ -34,7 +34,7 @@
 #include "assist/frame.h"
 #include "assist/frame_id.h"
 #include "assist/gateway.h"
-#include "assist/source_example.h"
+#include "core/source_example.h"
 
 namespace {
 

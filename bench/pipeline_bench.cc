@@ -38,7 +38,7 @@
 #include <fmt/format.h>
 
 #include "assist/gateway.h"
-#include "assist/source_example.h"
+#include "core/source_example.h"
 #include "assist/synchronizer.h"
 #include "metrics/metrics_registry.h"
 

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "assist/frame.h"
+#include "core/prompt_sync_parts.h"
 #include "fuzz_input.h"
 
 namespace {

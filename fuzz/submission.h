@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "assist/frame.h"
+#include "core/prompt_sync_parts.h"
 #include "assist/validation.h"
 #include "fuzz_input.h"
 #include "service/prompt_input.h"

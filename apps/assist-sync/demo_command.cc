@@ -19,7 +19,7 @@
 
 #include "assist/audit.h"
 #include "assist/gateway.h"
-#include "assist/source_example.h"
+#include "core/source_example.h"
 #include "assist/synchronizer.h"
 #include "exit_codes.h"
 #include "help.h"

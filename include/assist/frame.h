@@ -168,12 +168,6 @@ PromptDecodeResult decode_prompt_object(std::string_view text) noexcept;
 // validate prompts first. May throw std::bad_alloc only.
 std::string encode_frame(const Frame& frame);
 std::string encode(const PromptSync& frame);
-// PROMPT_SYNC in two steps, as encode(PromptSync) does them: the payload
-// once, when the prompt is accepted (on the caller's thread), and the frame
-// around it when it is written (the sequence is known only then).
-// `payload_json` must come from encode_prompt_payload().
-std::string encode_prompt_payload(const AssistPrompt& payload);
-std::string encode_prompt_sync(std::string_view frame_id, std::uint64_t sequence, std::string_view payload_json);
 std::string encode(const SessionEnd& frame);
 std::string encode(const Hello& frame);
 std::string encode(const Ack& frame);

@@ -175,10 +175,11 @@ class PromptTicket {
   // Awaits the outcome from a coroutine on any executor, without blocking it.
   boost::asio::awaitable<SyncOutcome> async_wait() const;
 
-  struct State;
-  explicit PromptTicket(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  struct State;  // the library's (src/sync/prompt_ticket.h)
 
  private:
+  friend struct TicketFactory;  // the library issues tickets; a user only copies them
+  explicit PromptTicket(std::shared_ptr<State> state) : state_(std::move(state)) {}
   std::shared_ptr<State> state_;
 };
 

@@ -1,4 +1,5 @@
 #include "assist/frame.h"
+#include "core/prompt_sync_parts.h"
 
 #include <array>
 #include <cassert>

@@ -1,4 +1,4 @@
-#include "assist/source_example.h"
+#include "core/source_example.h"
 
 #include "assist/validation.h"
 

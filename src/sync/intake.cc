@@ -1,4 +1,5 @@
 #include "sync/intake.h"
+#include "core/prompt_sync_parts.h"
 
 #include <fmt/format.h>
 
@@ -104,7 +105,7 @@ SubmitResult Intake::submit(AssistPrompt prompt) {
   if (first) wake_();
   if (options_.observer) options_.observer->on_accepted(state->frame_id);
   SubmitResult r;
-  r.ticket = PromptTicket(std::move(state));
+  r.ticket = TicketFactory::issue(std::move(state));
   return r;
 }
 

@@ -25,6 +25,11 @@ struct TicketContext {
   const util::LoggerPtr log;
 };
 
+// Issues the ticket of an accepted prompt (PromptTicket's constructor is private).
+struct TicketFactory {
+  static PromptTicket issue(std::shared_ptr<PromptTicket::State> state) { return PromptTicket(std::move(state)); }
+};
+
 struct PromptTicket::State {
   State(std::string id, std::shared_ptr<TicketContext> context);
   // Records the outcome (the first call wins) and runs the waiters. A waiter

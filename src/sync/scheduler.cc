@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "assist/frame.h"
+#include "core/prompt_sync_parts.h"
 
 namespace assist::sync {
 

@@ -1,6 +1,6 @@
 #include "support/prompt_gen.h"
 
-#include "assist/source_example.h"
+#include "core/source_example.h"
 #include "assist/validation.h"
 
 namespace assist::testing {

@@ -20,7 +20,7 @@ SyncOutcome acked_outcome() {
 
 TEST(PromptTicket, FutureAskedBeforeCompletionGetsTheOutcome) {
   auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
-  const PromptTicket ticket(state);
+  const PromptTicket ticket = TicketFactory::issue(state);
   auto future = ticket.future();
   EXPECT_EQ(future.wait_for(0s), std::future_status::timeout);
   state->complete(acked_outcome());
@@ -32,7 +32,7 @@ TEST(PromptTicket, FutureAskedBeforeCompletionGetsTheOutcome) {
 TEST(PromptTicket, FutureAskedAfterCompletionIsReady) {
   auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
   state->complete(acked_outcome());
-  const PromptTicket ticket(state);
+  const PromptTicket ticket = TicketFactory::issue(state);
   const auto future = ticket.future();
   ASSERT_EQ(future.wait_for(0s), std::future_status::ready);
   EXPECT_EQ(future.get().sequence, 7u);
@@ -40,7 +40,7 @@ TEST(PromptTicket, FutureAskedAfterCompletionIsReady) {
 
 TEST(PromptTicket, WaitBlocksUntilCompletedFromAnotherThread) {
   auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
-  const PromptTicket ticket(state);
+  const PromptTicket ticket = TicketFactory::issue(state);
   EXPECT_FALSE(ticket.done());
   std::thread completer([state] {
     std::this_thread::sleep_for(20ms);  // lets wait() block first (the order does not matter for the result)
@@ -54,7 +54,7 @@ TEST(PromptTicket, WaitBlocksUntilCompletedFromAnotherThread) {
 
 TEST(PromptTicket, OnlyTheFirstCompletionCounts) {
   auto state = std::make_shared<PromptTicket::State>("f-1", nullptr);
-  const PromptTicket ticket(state);
+  const PromptTicket ticket = TicketFactory::issue(state);
   int calls = 0;
   ticket.then([&calls](const SyncOutcome&) { ++calls; });
   state->complete(acked_outcome());

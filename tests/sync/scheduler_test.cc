@@ -1,4 +1,5 @@
 #include "sync/scheduler.h"
+#include "core/prompt_sync_parts.h"
 
 #include <map>
 #include <set>

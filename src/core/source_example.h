@@ -1,8 +1,8 @@
 // The source tutorial's example prompt, the project's reference "typical
 // prompt": the demo sends it first, tests check it end to end, benchmarks
-// measure with it.
-#ifndef ASSIST_SOURCE_EXAMPLE_H
-#define ASSIST_SOURCE_EXAMPLE_H
+// measure with it. Internal: a user builds prompts of their own.
+#ifndef ASSIST_SRC_CORE_SOURCE_EXAMPLE_H
+#define ASSIST_SRC_CORE_SOURCE_EXAMPLE_H
 
 #include "assist/prompt.h"
 
@@ -16,4 +16,4 @@ AssistPrompt source_example_prompt();
 
 }  // namespace assist
 
-#endif  // ASSIST_SOURCE_EXAMPLE_H
+#endif  // ASSIST_SRC_CORE_SOURCE_EXAMPLE_H
