@@ -85,7 +85,7 @@ struct RealtimeOptions {
   // limit its user never set (a gateway that allows fewer answers 429).
   unsigned max_connections = 64;
   Millis idle_close_after{60'000};     // a link without sessions closes after this (never the last)
-  std::uint32_t max_inflight = 0;      // 0: HELLO's max_inflight; else the smaller of the two
+  std::optional<std::uint32_t> max_inflight;  // frames unanswered per connection: at most HELLO's, and this when set
   Millis rotation_drain{5'000};        // the old connection's ACKs are awaited this long
   TlsOptions tls;
 };

@@ -110,6 +110,7 @@ std::error_code SynchronizerCore::check_options() {
     return bad(OptionErrc::limits, "max_pending and max_queued_per_session must be at least 1");
   if (options_.stop_drain.count() < 0) return bad(OptionErrc::limits, "stop_drain must not be negative");
   if (r.max_connections == 0) return bad(OptionErrc::limits, "realtime.max_connections must be at least 1");
+  if (r.max_inflight == 0u) return bad(OptionErrc::limits, "realtime.max_inflight, when set, must be at least 1");
   if (r.ack_timeout.count() <= 0 || r.ping_interval.count() <= 0 || r.pong_timeout.count() <= 0 ||
       r.handshake_timeout.count() <= 0)
     return bad(OptionErrc::limits, "realtime timeouts (ack, ping, pong, handshake) must be positive");

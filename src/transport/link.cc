@@ -120,7 +120,7 @@ bool Link::others_in_flight(const Leg& leg) const {
 
 std::size_t Link::window(const Leg& leg) const {
   std::uint32_t limit = leg.hello.max_inflight;
-  if (ctx_.options.max_inflight != 0) limit = std::min(limit, ctx_.options.max_inflight);
+  if (ctx_.options.max_inflight) limit = std::min(limit, *ctx_.options.max_inflight);
   return std::max<std::size_t>(1, limit);
 }
 

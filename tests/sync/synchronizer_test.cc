@@ -1034,6 +1034,20 @@ TEST(SynchronizerOptionsTest, StartRefusesOptionsThatCannotWork) {
   }
 }
 
+// max_inflight is optional: unset, the HELLO's limit holds; set to 0, no
+// frame could ever be written, so start() refuses it.
+TEST(SynchronizerOptionsTest, StartRefusesAZeroMaxInflight) {
+  SynchronizerOptions o;
+  o.token.token_url = "http://127.0.0.1:1/oauth/token";
+  o.token.client_id = "c";
+  o.token.client_secret = "s";
+  o.realtime.realtime_url = "ws://127.0.0.1:1/rt";
+  o.realtime.max_inflight = 0;
+  Synchronizer sync(o);
+  EXPECT_EQ(sync.start(), make_error_code(OptionErrc::limits));
+  EXPECT_NE(sync.status().fatal_detail.find("max_inflight"), std::string::npos) << sync.status().fatal_detail;
+}
+
 }  // namespace issue14
 
 // A `then` callback that throws is caught, logged and counted; delivery goes
