@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "assist/audit.h"
-#include "metrics/metrics_registry.h"
 #include "audit/audit_line.h"
+#include "metrics/metrics_registry.h"
 
 namespace {
 

@@ -207,14 +207,18 @@ class Synchronizer {
   // status().fatal_detail says what is wrong), opens the audit log and
   // starts the synchronizer thread, which fetches a token and opens the
   // first connection. Connection trouble later shows in status(), metrics
-  // and outcomes. Call once.
+  // and outcomes. REQUIRES: not called concurrently with itself. A second
+  // call while running does nothing and returns no error; one after stop()
+  // returns SubmitErrc::not_running (a synchronizer does not restart: make a
+  // new one); one after a refused start checks again.
   std::error_code start();
 
   // Thread-safe. Prepares (snippet policy, relevance) and validates `prompt`;
   // a timestamp of 0 means "now". Accepted: a ticket whose frame_id is final.
   SubmitResult sync_prompt(AssistPrompt prompt);
 
-  // The awaitable form: the same answer, without blocking the caller's executor.
+  // The awaitable form: the same answer, without blocking the caller's
+  // executor. Thread-safe.
   boost::asio::awaitable<SubmitResult> async_sync_prompt(AssistPrompt prompt);
 
   // Stops accepting, lets queued and in-flight prompts finish within
@@ -229,10 +233,11 @@ class Synchronizer {
   void stop();
 
   // True while running, with a valid token and at least one connection up,
-  // the audit log writable and no fatal error.
+  // the audit log writable and no fatal error. Thread-safe.
   bool ready() const;
 
   // The health of token, connections and audit, and the fatal error if any.
+  // Thread-safe.
   SynchronizerStatus status() const;
 
   // Counts by outcome, latency histogram, queue depths, connections...

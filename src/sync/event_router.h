@@ -14,8 +14,8 @@
 
 #include "assist/audit.h"
 #include "assist/crm.h"
-#include "metrics/metrics_registry.h"
 #include "assist/synchronizer.h"
+#include "metrics/metrics_registry.h"
 #include "sync/scheduler.h"
 #include "transport/token_provider.h"
 

@@ -314,6 +314,19 @@ TEST_F(SynchronizerTest, LogLevelOffSilencesIt) {
   EXPECT_EQ(spdlog_lines.text().find("connection up"), std::string::npos);
 }
 
+// start() as its contract says: a second call while running does nothing;
+// after stop() a synchronizer does not restart.
+TEST_F(SynchronizerTest, ASecondStartDoesNothingAndNoneRestartsAfterStop) {
+  start_gateway();
+  start_sync(sync_options());
+  EXPECT_FALSE(sync_->start());
+  EXPECT_EQ(submit(prompt("S-1")).wait().kind, OutcomeKind::acked);
+  sync_->stop();
+  EXPECT_EQ(sync_->start(), make_error_code(SubmitErrc::not_running));
+  EXPECT_FALSE(sync_->ready());
+  EXPECT_EQ(sync_->sync_prompt(prompt("S-1")).error, make_error_code(SubmitErrc::not_running));
+}
+
 // Records what an OutcomeObserver is told.
 class RecordingObserver final : public OutcomeObserver {
  public:
