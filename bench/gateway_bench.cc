@@ -199,7 +199,10 @@ int main(int argc, char** argv) {
   options.threads = config.gateway_threads;
   options.max_connections_per_client = static_cast<std::uint32_t>(config.connections) + 1;
   assist::Gateway gateway(options);
-  gateway.start();
+  if (const auto started = gateway.start(); !started.ok()) {
+    std::cerr << "cannot start the gateway: " << started.message << std::endl;
+    return 2;
+  }
   const auto token = fetch_token(gateway.port());
 
   asio::io_context client;

@@ -68,7 +68,10 @@ int serve_gateway(bool tls) {
   options.max_inflight = 1000;
   options.max_connections_per_client = 1000;  // --connections' limit
   assist::Gateway gateway(options);
-  gateway.start();
+  if (const auto started = gateway.start(); !started.ok()) {
+    std::cerr << "cannot start the gateway: " << started.message << std::endl;
+    return 2;
+  }
   std::cout << gateway.port() << ' ' << (tls ? gateway.certificate_sha256() : "-") << std::endl;
   std::string ignored;
   while (std::getline(std::cin, ignored)) {
@@ -216,14 +219,14 @@ TimedRun timed_run(assist::Synchronizer& sync, const Config& cfg, int sessions) 
       const auto submitted = Clock::now();
       auto r = sync.sync_prompt(make_prompt(i, sessions));
       if (r) {
-        r.ticket.then([&finished, &caller_latency, submitted](const assist::SyncOutcome&) {
+        r.value().then([&finished, &caller_latency, submitted](const assist::SyncOutcome&) {
           caller_latency.record(Clock::now() - submitted);
           finished.fetch_add(1);
         });
         break;
       }
-      if (r.error != assist::SubmitErrc::queue_full) {
-        fmt::print(stderr, "prompt {} refused: {}\n", i, r.message);
+      if (r.error().code != assist::SubmitErrc::queue_full) {
+        fmt::print(stderr, "prompt {} refused: {}\n", i, r.error().message);
         run.refused = true;
         return run;
       }
@@ -262,14 +265,14 @@ int run(const Config& cfg, const char* self) {
   const int sessions = cfg.sessions > 0 ? cfg.sessions : 100 * cfg.connections;
   const auto dir = std::filesystem::temp_directory_path() / fmt::format("pipeline-bench-{}", ::getpid());
   assist::Synchronizer sync(bench_options(cfg, gateway, sessions, dir));
-  if (auto ec = sync.start(); ec) {
-    fmt::print(stderr, "cannot start: {}\n", ec.message());
+  if (const auto started = sync.start(); !started.ok()) {
+    fmt::print(stderr, "cannot start: {}\n", started.message);
     return 2;
   }
   // Warm up: every session the timed run uses placed, so connections are
   // open before timing (the timed run places no session).
   for (int s = 0; s < sessions; ++s) {
-    if (auto r = sync.sync_prompt(make_prompt(s, sessions, "WARM")); r) r.ticket.wait();
+    if (auto r = sync.sync_prompt(make_prompt(s, sessions, "WARM")); r) r.value().wait();
   }
   const auto before = sync.metrics();
   const auto timed = timed_run(sync, cfg, sessions);

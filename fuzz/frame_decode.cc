@@ -9,11 +9,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto decoded = decode_frame(fuzz::as_text(data, size));
   if (!decoded) {
     FUZZ_CHECK(decoded.error().code);
-    FUZZ_CHECK(!decoded.error().detail.empty());
+    FUZZ_CHECK(!decoded.error().message.empty());
     return 0;
   }
-  const auto again = decode_frame(encode_frame(decoded.frame()));
+  const auto again = decode_frame(encode_frame(decoded.value()));
   FUZZ_CHECK(again.ok());
-  FUZZ_CHECK(again.frame() == decoded.frame());
+  FUZZ_CHECK(again.value() == decoded.value());
   return 0;
 }

@@ -90,9 +90,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Frame frame = make_frame(in);
   const std::string text = encode_frame(frame);
   const auto decoded = decode_frame(text);
-  if (!decoded) std::fprintf(stderr, "%s\n%s\n", text.c_str(), decoded.error().detail.c_str());
+  if (!decoded) std::fprintf(stderr, "%s\n%s\n", text.c_str(), decoded.error().message.c_str());
   FUZZ_CHECK(decoded.ok());
-  FUZZ_CHECK(decoded.frame() == frame);
+  FUZZ_CHECK(decoded.value() == frame);
   if (const auto* sync = std::get_if<PromptSync>(&frame)) {
     // The two-step encoding the synchronizer uses gives the same bytes.
     FUZZ_CHECK(encode_prompt_sync(sync->frame_id, sync->sequence, encode_prompt_payload(sync->payload)) == text);

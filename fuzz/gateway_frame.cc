@@ -21,7 +21,7 @@ using namespace assist;
 void check_reaches_client(const Frame& answer) {
   const auto decoded = decode_frame(encode_frame(answer));
   FUZZ_CHECK(decoded.ok());
-  FUZZ_CHECK(decoded.frame() == answer);
+  FUZZ_CHECK(decoded.value() == answer);
 }
 
 void on_prompt(gateway::DeliveryLedger& ledger, const Clock& clock, const PromptSync& frame) {
@@ -34,7 +34,7 @@ void on_prompt(gateway::DeliveryLedger& ledger, const Clock& clock, const Prompt
   FUZZ_CHECK(encode(frame).size() <= limits::max_frame_bytes);
   const auto key = detail::FrameKey::of(frame.frame_id);
   FUZZ_CHECK(key.has_value());
-  const double age = clock.unix_now() - frame.payload.timestamp;
+  const double age = clock.unix_now() - *frame.payload.timestamp;
   const auto outcome = ledger.deliver(*key, frame, age, [&] { return age <= frame.payload.ttl_seconds; });
   if (outcome == gateway::DeliveryLedger::Outcome::refused) {
     check_reaches_client(gateway::make_nack(frame.frame_id, frame.sequence, NackCode::stale, "too old"));
@@ -61,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_reaches_client(nack);
       continue;
     }
-    if (const auto* prompt = std::get_if<PromptSync>(&decoded.frame())) on_prompt(ledger, clock, *prompt);
+    if (const auto* prompt = std::get_if<PromptSync>(&decoded.value())) on_prompt(ledger, clock, *prompt);
     clock.advance(std::chrono::seconds(1));
   }
   return 0;

@@ -24,22 +24,22 @@ inline void check_accepted(const AssistPrompt& prompt) {
   FUZZ_CHECK(text.size() <= limits::max_frame_bytes);
   const auto at_gateway = decode_frame(text);
   FUZZ_CHECK(at_gateway.ok());
-  FUZZ_CHECK(at_gateway.frame() == Frame(frame));
-  FUZZ_CHECK(validate(std::get<PromptSync>(at_gateway.frame()).payload).empty());
+  FUZZ_CHECK(at_gateway.value() == Frame(frame));
+  FUZZ_CHECK(validate(std::get<PromptSync>(at_gateway.value()).payload).empty());
 }
 
 inline void check_submission(std::string_view text) {
   auto decoded = decode_prompt_object(text);
-  if (!decoded.prompt) {
-    FUZZ_CHECK(decoded.error.code);
-    const auto violation = service::decode_violation(decoded.error);
+  if (!decoded) {
+    FUZZ_CHECK(decoded.error().code);
+    const auto violation = service::decode_violation(decoded.error());
     FUZZ_CHECK(!violation.field.empty() && !violation.reason.empty());
     return;
   }
   for (const bool compute_relevance : {true, false}) {
     for (const auto policy : {SnippetPolicy::reject, SnippetPolicy::trim}) {
-      AssistPrompt prompt = *decoded.prompt;
-      if (prompt.timestamp == 0.0) prompt.timestamp = 1'700'000'000.0;
+      AssistPrompt prompt = decoded.value();
+      if (!prompt.timestamp) prompt.timestamp = 1'700'000'000.0;
       std::vector<Violation> violations;
       if (compute_relevance) {
         violations = prepare(prompt, policy);

@@ -61,9 +61,8 @@ class HeldService {
     o.status = &status_;
     o.outcomes = &outcomes_;
     auto api = std::make_unique<service::HttpApi>(o, sync);
-    std::string message;
-    if (api->start(message)) {
-      fmt::print(stderr, "cannot serve the status page: {}\n", message);
+    if (const Status started = api->start(); !started.ok()) {
+      fmt::print(stderr, "cannot serve the status page: {}\n", started.message);
       return nullptr;
     }
     return api;
@@ -268,14 +267,14 @@ SynchronizerOptions demo_synchronizer_options(const Gateway& gateway, const Audi
 std::optional<SyncOutcome> run_example(Synchronizer& sync, Tally& tally) {
   auto first = sync.sync_prompt(source_example_prompt());
   if (!first) {
-    fmt::print(stderr, "assist-sync demo: example prompt refused: {}\n", first.message);
+    fmt::print(stderr, "assist-sync demo: example prompt refused: {}\n", first.error().message);
     return std::nullopt;
   }
-  const auto example = first.ticket.future().wait_for(10s) == std::future_status::ready
-                           ? first.ticket.wait()
+  const auto example = first.value().future().wait_for(10s) == std::future_status::ready
+                           ? first.value().wait()
                            : SyncOutcome{};
   fmt::print("example prompt SESS-998877 / INT-112233: {} (frame {}, sequence {}, {:.3f} ms)\n",
-             to_string(example.kind), first.ticket.frame_id(), example.sequence,
+             to_string(example.kind), first.value().frame_id(), example.sequence,
              example.latency_seconds * 1000.0);
   tally.add(example);
   return example;
@@ -300,11 +299,11 @@ BurstResult run_burst(Synchronizer& sync, const DemoOptions& opt, const BurstPla
   auto submit = [&](AssistPrompt p) {
     auto r = sync.sync_prompt(std::move(p));
     if (!r) {
-      tally.refused(r.error.message());
+      tally.refused(r.error().code.message());
       return;
     }
     ++result.accepted;
-    r.ticket.then([&tally](const SyncOutcome& o) { tally.add(o); });
+    r.value().then([&tally](const SyncOutcome& o) { tally.add(o); });
   };
   auto last_report = t0;
   for (int i = 0; i < opt.prompts; ++i) {
@@ -348,7 +347,10 @@ int run_demo(const DemoOptions& opt) {
   if (opt.hold) held.emplace();
 
   Gateway gateway(demo_gateway_options());
-  gateway.start();
+  if (const Status started = gateway.start(); !started.ok()) {
+    fmt::print(stderr, "assist-sync demo: cannot start the gateway emulator: {}\n", started.message);
+    return exit_code::failure;
+  }
   fmt::print("gateway emulator on {} (TLS, certificate sha256 {})\n", gateway.realtime_url(),
              gateway.certificate_sha256());
 
@@ -357,8 +359,8 @@ int run_demo(const DemoOptions& opt) {
   auto so = demo_synchronizer_options(gateway, audit, tally);
   if (held) so.observer = held->observer();
   Synchronizer sync(so);
-  if (auto ec = sync.start(); ec) {
-    fmt::print(stderr, "assist-sync demo: cannot start: {}\n", ec.message());
+  if (const Status started = sync.start(); !started.ok()) {
+    fmt::print(stderr, "assist-sync demo: cannot start: {}\n", started.message);
     return exit_code::failure;
   }
   const auto api = held ? held->serve(sync) : nullptr;

@@ -191,10 +191,8 @@ int run(GatewayArgs& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   Gateway gateway(args.options);
-  try {
-    gateway.start();
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "assist-sync gateway: {}\n", e.what());
+  if (const Status started = gateway.start(); !started.ok()) {
+    fmt::print(stderr, "assist-sync gateway: {}\n", started.message);
     return exit_code::failure;
   }
   std::string line = fmt::format("gateway listening on {}://{}:{} token_url={} realtime_url={} stats_url={}",

@@ -175,7 +175,7 @@ SynchronizerOptions service_options(const service::ServiceConfig& config, servic
   auto options = service::to_synchronizer_options(config);
   options.observer = &outcomes;
   options.on_fatal = [&stop](const SynchronizerStatus& s) {
-    spdlog::error(LogRecord("giving up: stopping the service").with("reason", s.fatal_detail).error(s.fatal).text());
+    spdlog::error(LogRecord("giving up: stopping the service").with("reason", s.fatal.message).error(s.fatal.code).text());
     stop.request(exit_code::for_fatal(s));
   };
   return options;
@@ -208,14 +208,13 @@ int serve(const service::ServiceConfig& config) {
   spdlog::default_logger()->sinks().push_back(status.error_sink());
   service::OutcomeTable outcomes;
   Synchronizer sync(service_options(config, outcomes, stop));
-  if (auto ec = sync.start(); ec) {
-    spdlog::error(LogRecord("cannot start the synchronizer").error(ec).text());
+  if (const Status started = sync.start(); !started.ok()) {
+    spdlog::error(LogRecord("cannot start the synchronizer").with("reason", started.message).error(started.code).text());
     return exit_code::failure;
   }
   service::HttpApi api(http_options(config, status, outcomes), sync);
-  std::string message;
-  if (auto ec = api.start(message); ec) {
-    spdlog::error(LogRecord("cannot start the HTTP API").with("reason", message).error(ec).text());
+  if (const Status started = api.start(); !started.ok()) {
+    spdlog::error(LogRecord("cannot start the HTTP API").with("reason", started.message).error(started.code).text());
     sync.stop();
     return exit_code::failure;
   }

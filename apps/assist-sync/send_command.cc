@@ -175,15 +175,14 @@ void print_text_summary(const boost::json::object& s) {
 // The synchronizer's options from the arguments and the client secret
 // (ASSIST_CLIENT_SECRET or the file); nullopt, said on stderr, without one.
 std::optional<SynchronizerOptions> send_options(const SendArgs& args) {
-  std::error_code ec;
-  std::string detail;
-  SynchronizerOptions so;
-  so.token.client_secret = transport::load_secret({"ASSIST_CLIENT_SECRET", args.client_secret_file}, ec, detail);
-  if (ec) {
+  auto secret = transport::load_secret({"ASSIST_CLIENT_SECRET", args.client_secret_file});
+  if (!secret) {
     fmt::print(stderr, "assist-sync send: no client secret: {} (set ASSIST_CLIENT_SECRET or --client-secret-file)\n",
-               detail.empty() ? ec.message() : detail);
+               secret.error().message);
     return std::nullopt;
   }
+  SynchronizerOptions so;
+  so.token.client_secret = std::move(secret).value();
   service::register_secret(so.token.client_secret);
   so.token.token_url = args.token_url;
   so.token.client_id = args.client_id;
@@ -252,22 +251,22 @@ void send_lines(std::istream& in, Synchronizer& sync, const SendArgs& args, cons
     if (!text) continue;
     tally.line();
     auto decoded = decode_prompt_object(*text);
-    if (!decoded.prompt) {
+    if (!decoded) {
       tally.malformed();
-      progress.problem(number, decoded.error.detail);
+      progress.problem(number, decoded.error().message);
       continue;
     }
     tally.wait_below(args.max_inflight, after_seconds(args.timeout_s));
-    auto result = sync.sync_prompt(std::move(*decoded.prompt));
+    auto result = sync.sync_prompt(std::move(decoded).value());
     if (!result) {
-      const bool invalid = result.error == SubmitErrc::invalid_prompt;
-      const bool full = result.error == SubmitErrc::queue_full;
+      const bool invalid = result.error().code == SubmitErrc::invalid_prompt;
+      const bool full = result.error().code == SubmitErrc::queue_full;
       tally.refused(invalid ? "validation" : full ? "queue_full" : "not_sent", invalid || full);
-      progress.problem(number, result.message);
+      progress.problem(number, result.error().message);
       continue;
     }
     tally.submitted();
-    result.ticket.then([&tally](const SyncOutcome& o) { tally.outcome(o); });
+    result.value().then([&tally](const SyncOutcome& o) { tally.outcome(o); });
     progress.show(false);
   }
 }
@@ -309,13 +308,11 @@ int run_send(const SendArgs& args) {
     fatal_code.store(exit_code::for_fatal(status));
   };
   Synchronizer sync(*so);
-  if (auto start_error = sync.start(); start_error) {
-    const auto status = sync.status();
-    fmt::print(stderr, "assist-sync send: cannot start: {}\n",
-               status.fatal_detail.empty() ? start_error.message() : status.fatal_detail);
+  if (const Status started = sync.start(); !started.ok()) {
+    fmt::print(stderr, "assist-sync send: cannot start: {}\n", started.message);
     // An option that cannot work is bad usage; anything else (the audit log
     // cannot be opened) a failure.
-    return start_error.category() == option_category() ? exit_code::usage : exit_code::failure;
+    return started.code.category() == option_category() ? exit_code::usage : exit_code::failure;
   }
   const auto t0 = std::chrono::steady_clock::now();
   Progress progress(tally);
@@ -329,7 +326,7 @@ int run_send(const SendArgs& args) {
   if (const int code = fatal_code.load(); code != exit_code::ok) {
     const auto status = sync.status();
     fmt::print(stderr, "assist-sync send: gave up: {}\n",
-               status.fatal_detail.empty() ? status.fatal.message() : status.fatal_detail);
+               status.fatal.message.empty() ? status.fatal.code.message() : status.fatal.message);
     return code;
   }
   return tally.every_line_terminal() ? exit_code::ok : exit_code::failure;

@@ -9,7 +9,10 @@
 
 int main() {
   assist::Gateway gateway(assist::GatewayOptions{});  // 127.0.0.1, a free port, no TLS
-  gateway.start();
+  if (const assist::Status started = gateway.start(); !started.ok()) {
+    std::fprintf(stderr, "no emulator: %s\n", started.message.c_str());
+    return 1;
+  }
 
   assist::SynchronizerOptions options;
   options.token.token_url = gateway.token_url();
@@ -23,23 +26,24 @@ int main() {
                  static_cast<int>(line.fields.size()), line.fields.data());
   };
   assist::Synchronizer sync(options);
-  if (const auto error = sync.start()) {
-    std::fprintf(stderr, "cannot start: %s (%s)\n", error.message().c_str(), sync.status().fatal_detail.c_str());
+  if (const assist::Status started = sync.start(); !started.ok()) {
+    std::fprintf(stderr, "cannot start: %s\n", started.message.c_str());  // names the option or file
     return 1;
   }
 
-  assist::AssistPrompt prompt;  // timestamp 0: produced now
+  assist::AssistPrompt prompt;  // no timestamp: produced now
   prompt.session_id = "SESS-1";
   prompt.agent_id = "AGT-1";
   prompt.interaction_id = "INT-1";
   prompt.snippets = {{"KB-1", "Verify the account holder before any change.", {"verification"}, "CRM"}};
   auto submitted = sync.sync_prompt(prompt);
   if (!submitted) {
-    std::fprintf(stderr, "refused: %s\n", submitted.message.c_str());
+    std::fprintf(stderr, "refused: %s\n", submitted.error().message.c_str());  // names every violation
     return 1;
   }
-  const assist::SyncOutcome outcome = submitted.ticket.wait();  // or .then(callback), or .future()
-  std::printf("%s: %s\n", submitted.ticket.frame_id().c_str(), std::string(to_string(outcome.kind)).c_str());
+  const assist::PromptTicket& ticket = submitted.value();
+  const assist::SyncOutcome outcome = ticket.wait();  // or .then(callback), or .future()
+  std::printf("%s: %s\n", ticket.frame_id().c_str(), std::string(to_string(outcome.kind)).c_str());
 
   sync.stop();  // drains what is pending (stop_drain), closes connections and the audit log
   gateway.stop();

@@ -327,7 +327,7 @@ struct AuditSigningKeyFiles {
 // Creates an Ed25519 key pair in `dir` (PEM: PKCS#8 private key, mode 0600,
 // and SubjectPublicKeyInfo public key). Refuses to replace existing files.
 // The error names the file and the reason, never key material.
-IoStatus generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& out);
+Status generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& out);
 
 }  // namespace assist
 

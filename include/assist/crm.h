@@ -18,6 +18,7 @@
 
 #include "assist/clock.h"
 #include "assist/log.h"
+#include "assist/status.h"
 
 namespace assist {
 
@@ -135,9 +136,10 @@ class CrmWebhook {
   CrmWebhook(const CrmWebhook&) = delete;
   CrmWebhook& operator=(const CrmWebhook&) = delete;
 
-  // Checks the URL (and TLS setup) and starts the I/O thread; the message of
-  // a failure is in `error`.
-  std::error_code start(std::string& error);
+  // Checks the URL (and TLS setup) and starts the I/O thread. A failure's
+  // code is CrmErrc::bad_url or tls_setup, its message names the URL's fault.
+  // A second call does nothing.
+  Status start();
 
   // Queues `update`; never waits. False (and a `dropped` report) when the
   // queue is full, the webhook is not started, or it is stopping.

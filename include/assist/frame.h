@@ -4,13 +4,13 @@
 #define ASSIST_FRAME_H
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <variant>
 
 #include "assist/prompt.h"
+#include "assist/status.h"
 
 namespace assist {
 
@@ -120,12 +120,10 @@ enum class FrameErrc {
 const std::error_category& frame_category();
 std::error_code make_error_code(FrameErrc e);
 
-struct DecodeError {
-  std::error_code code;
-  // What is wrong, whole (no need to prefix the code's message): names the
-  // member, e.g. "payload.snippets[1].tags[0]: expected a string", or says
-  // "malformed JSON: ...".
-  std::string detail;
+// Why a text could not be decoded: the code (frame category) and the message
+// naming the member, e.g. "payload.snippets[1].tags[0]: expected a string",
+// or "malformed JSON: ...", whole (no need to prefix the code's message).
+struct DecodeError : Status {
   // The frame's frame_id and sequence when they could be read despite the
   // error, so a NACK can name the frame; empty and 0 otherwise.
   std::string frame_id;
@@ -136,19 +134,7 @@ struct DecodeError {
 };
 
 // The outcome of decode_frame: a frame, or why there is none.
-class DecodeResult {
- public:
-  DecodeResult(Frame frame) : value_(std::move(frame)) {}        // NOLINT: implicit by design
-  DecodeResult(DecodeError error) : value_(std::move(error)) {}  // NOLINT
-  bool ok() const noexcept { return value_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  Frame& frame() { return std::get<Frame>(value_); }
-  const Frame& frame() const { return std::get<Frame>(value_); }
-  const DecodeError& error() const { return std::get<DecodeError>(value_); }
-
- private:
-  std::variant<Frame, DecodeError> value_;
-};
+using DecodeResult = Result<Frame, DecodeError>;
 
 // Decodes one text frame. Never throws; malformed input yields a DecodeError.
 DecodeResult decode_frame(std::string_view text) noexcept;
@@ -157,11 +143,7 @@ DecodeResult decode_frame(std::string_view text) noexcept;
 // PROMPT_SYNC payload shape, where priority_level (3), relevance_score (0),
 // timestamp (0, meaning "now") and ttl_seconds (45) may be left out. Members
 // are checked for shape only; validate() checks values. Never throws.
-struct PromptDecodeResult {
-  std::optional<AssistPrompt> prompt;  // set on success
-  DecodeError error;                   // names the member when prompt is empty
-};
-PromptDecodeResult decode_prompt_object(std::string_view text) noexcept;
+Result<AssistPrompt, DecodeError> decode_prompt_object(std::string_view text) noexcept;
 
 // Encode a frame as compact JSON text. Any frame type can be encoded (the
 // emulator writes the server-side ones). Strings are written as given; callers

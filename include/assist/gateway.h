@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "assist/clock.h"
+#include "assist/status.h"
 
 namespace assist {
 
@@ -154,10 +155,10 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Binds host:port and serves on `threads` threads of its own. Throws
-  // std::system_error naming the address when it cannot bind, or
-  // std::runtime_error when the TLS certificate cannot be loaded or made.
-  void start();
+  // Binds host:port and serves on `threads` threads of its own. A failure
+  // names the address it cannot bind (the OS's code), or the TLS certificate
+  // it cannot load or make. A second call while running does nothing.
+  [[nodiscard]] Status start();
   // Closes the listener and every connection (without close frames), and joins
   // the threads. Idempotent.
   void stop();

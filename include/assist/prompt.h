@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct KnowledgeSnippet {
 
 // A prompt for one agent in one interaction. `timestamp` is when the content was
 // produced (Unix seconds, UTC, fractional); freshness is measured from it.
+// Left unset, the synchronizer sets it to its clock's now at acceptance.
 struct AssistPrompt {
   std::string session_id;
   std::string agent_id;
@@ -30,7 +32,7 @@ struct AssistPrompt {
   bool priority_override = false;
   int priority_level = 3;
   double relevance_score = 0.0;
-  double timestamp = 0.0;
+  std::optional<double> timestamp;
   int ttl_seconds = 45;
 
   bool operator==(const AssistPrompt&) const = default;

@@ -25,6 +25,7 @@
 #include "assist/metrics.h"
 #include "assist/outcome.h"
 #include "assist/prompt.h"
+#include "assist/status.h"
 #include "assist/transport.h"
 #include "assist/validation.h"
 
@@ -35,10 +36,11 @@ class SynchronizerCore;
 }
 
 // The health of one part of the synchronizer, for probes and status pages.
+// A health report, not an error: `detail` describes the part when ok too.
 struct ComponentStatus {
   bool ok = true;
   std::error_code error;  // why it is not ok (the latest failure)
-  std::string detail;     // for people: what failed, naming the URL or file; never a secret
+  std::string detail;     // for people: its state, or what failed naming the URL or file; never a secret
 };
 
 // What the synchronizer knows of its parts. A snapshot; thread-safe to take.
@@ -53,8 +55,7 @@ struct SynchronizerStatus {
   // is not a usable gateway. Every prompt pending then has ended with it, and
   // sync_prompt refuses with SubmitErrc::failed. Only a restart with other
   // settings cures it.
-  std::error_code fatal;
-  std::string fatal_detail;
+  Status fatal;
 };
 
 // Told of every accepted prompt and of its outcome, to answer "what became
@@ -143,7 +144,7 @@ const std::error_category& submit_category();
 std::error_code make_error_code(SubmitErrc e);
 
 // Why start() refused the options: the code names the option (its message:
-// "invalid option: token_url"); SynchronizerStatus::fatal_detail says what
+// "invalid option: token_url"); SynchronizerStatus::fatal.message says what
 // is wrong with it.
 enum class OptionErrc {
   token_url = 1,   // token.token_url: not an absolute http(s) URL with a host
@@ -183,17 +184,15 @@ class PromptTicket {
   std::shared_ptr<State> state_;
 };
 
-// The answer to sync_prompt: accepted (a ticket with the frame_id) or refused
-// (an error, a message naming what was wrong, and every violation).
-struct SubmitResult {
-  std::error_code error;
-  std::string message;
+// Why sync_prompt refused a prompt: the code (SubmitErrc), a message naming
+// what was wrong, and every violation (for SubmitErrc::invalid_prompt).
+struct SubmitError : Status {
   std::vector<Violation> violations;
-  PromptTicket ticket;
-
-  bool accepted() const { return !error; }
-  explicit operator bool() const { return accepted(); }
 };
+
+// The answer to sync_prompt: accepted (a ticket with the final frame_id) or
+// refused (the SubmitError).
+using SubmitResult = Result<PromptTicket, SubmitError>;
 
 class Synchronizer {
  public:
@@ -204,17 +203,17 @@ class Synchronizer {
   Synchronizer& operator=(const Synchronizer&) = delete;
 
   // Checks the options (URLs, TLS files, limits: an error names the option,
-  // status().fatal_detail says what is wrong), opens the audit log and
+  // status().fatal.message says what is wrong), opens the audit log and
   // starts the synchronizer thread, which fetches a token and opens the
   // first connection. Connection trouble later shows in status(), metrics
   // and outcomes. REQUIRES: not called concurrently with itself. A second
   // call while running does nothing and returns no error; one after stop()
   // returns SubmitErrc::not_running (a synchronizer does not restart: make a
   // new one); one after a refused start checks again.
-  std::error_code start();
+  Status start();
 
   // Thread-safe. Prepares (snippet policy, relevance) and validates `prompt`;
-  // a timestamp of 0 means "now". Accepted: a ticket whose frame_id is final.
+  // a prompt without a timestamp is stamped "now". Accepted: a ticket whose frame_id is final.
   SubmitResult sync_prompt(AssistPrompt prompt);
 
   // The awaitable form: the same answer, without blocking the caller's

@@ -13,6 +13,8 @@
 #include <system_error>
 #include <vector>
 
+#include "assist/status.h"
+
 namespace assist::transport {
 
 using Millis = std::chrono::milliseconds;
@@ -135,9 +137,9 @@ struct SecretSource {
   std::string file;     // a file holding the secret; one trailing newline (LF or CRLF) is dropped
 };
 
-// Loads the secret. On failure returns an empty string and sets `error`
-// (secret_unavailable) with `detail` naming the variable or file, never the value.
-std::string load_secret(const SecretSource& source, std::error_code& error, std::string& detail);
+// Loads the secret, or fails with secret_unavailable, the message naming the
+// variable or file, never the value.
+Result<std::string> load_secret(const SecretSource& source);
 
 }  // namespace assist::transport
 

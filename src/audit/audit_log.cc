@@ -229,7 +229,7 @@ struct AuditLog::Impl {
     error_message = std::move(message);
   }
 
-  std::error_code fail(const IoStatus& status) {
+  std::error_code fail(const Status& status) {
     std::lock_guard lock(mu);
     fail_locked(status.code, status.message);
     return error;
@@ -255,7 +255,7 @@ struct AuditLog::Impl {
 
   // Appends `event` as the next line, first writing `buffer` out and rotating
   // when the line would take the live file beyond rotate_bytes.
-  IoStatus add_line(std::string& buffer, const AuditEvent& event, double at) {
+  Status add_line(std::string& buffer, const AuditEvent& event, double at) {
     std::size_t start = buffer.size();
     audit_detail::append_line(buffer, head.seq + 1, at, event, head.sha256);
     const std::uint64_t line_bytes = buffer.size() - start + 1;
@@ -283,7 +283,7 @@ struct AuditLog::Impl {
 
   // Appends a signed digest of the chain head (with a signing key, when
   // lines were written since the last digest); `why` becomes its code.
-  IoStatus add_digest(std::string& buffer, std::string_view why) {
+  Status add_digest(std::string& buffer, std::string_view why) {
     if (!signer || lines_since_digest == 0) return {};
     const audit_detail::DigestStatement statement{
         head.seq, head.sha256, audit_detail::iso8601_utc_ms(head_time),
@@ -328,7 +328,7 @@ struct AuditLog::Impl {
   std::error_code resume_from(const std::string& path, std::uint64_t size, Found& found, bool& has_line) {
     audit_detail::ReverseLineReader reader(env, path, size);
     std::string line;
-    IoStatus status;
+    Status status;
     has_line = reader.previous(line, status) && reader.previous(line, status);  // skip bytes after the last newline
     if (!status.ok()) return fail(status);
     if (!has_line) return {};
@@ -359,7 +359,7 @@ struct AuditLog::Impl {
       if (auto s = env.file_size(options.path, found.live_size); !s.ok()) return fail(s);
     }
     audit_detail::ReverseLineReader reader(env, options.path, found.live_size);
-    IoStatus status;
+    Status status;
     if (found.live_size > 0 && !reader.previous(found.torn, status)) return fail(status);
     if (!found.torn.empty()) {
       found.live_size -= found.torn.size();
@@ -397,7 +397,7 @@ struct AuditLog::Impl {
 
   // Writes what open() owes the chain: the anchor of a new live file, the
   // recovery lines, a digest of an unsigned tail. Synced unless `never`.
-  IoStatus write_opening_lines(const Found& found, std::vector<AuditEvent> open_prompts) {
+  Status write_opening_lines(const Found& found, std::vector<AuditEvent> open_prompts) {
     std::string buffer;
     const double at = std::max(clock.unix_now(), head_time);
     if (found.live_size == 0 && head.seq > 0) format_line(buffer, anchor_event(found.previous_file), head_time);
@@ -422,7 +422,7 @@ struct AuditLog::Impl {
 
   std::error_code recover_and_open() {
     if (!options.signing_key_file.empty()) {
-      IoStatus status;
+      Status status;
       signer = audit_detail::DigestSigner::load(env, options.signing_key_file, status);
       if (!signer) return fail(status);
     }
@@ -451,7 +451,7 @@ struct AuditLog::Impl {
 
   // Moves the live file to <path>.<N> (after its digest, with a signing key)
   // and opens a fresh one that starts with an anchor.
-  IoStatus rotate() {
+  Status rotate() {
     {  // the writer's fsync of this file, if one runs, ends first
       std::unique_lock lock(mu);
       sync_cv.wait(lock, [&] { return !syncing; });
@@ -483,7 +483,7 @@ struct AuditLog::Impl {
 
   // Formats and writes one batch, rotating as needed, then a digest when due
   // (`closing`: always, if lines are not yet covered by one).
-  IoStatus write_batch(const std::vector<Pending>& batch, bool closing) {
+  Status write_batch(const std::vector<Pending>& batch, bool closing) {
     std::string buffer;
     buffer.reserve(batch.size() * 512);  // a typical line is 350 to 450 bytes
     for (const auto& item : batch) {
@@ -518,7 +518,7 @@ struct AuditLog::Impl {
     if (out_of_space) return false;  // asked the disk already
     const std::uint64_t from = std::max(reserved_end, file_bytes);
     const std::uint64_t to = needed + options.reserve_bytes;
-    const IoStatus s = file->reserve(from, to - from);
+    const Status s = file->reserve(from, to - from);
     if (s.ok()) {
       reserved_end = to;
       return true;
@@ -536,7 +536,7 @@ struct AuditLog::Impl {
     return false;
   }
 
-  IoStatus write_out(std::string& buffer) {
+  Status write_out(std::string& buffer) {
     if (buffer.empty()) return {};
     reserve_ahead(buffer.size());
     if (auto s = file->append(buffer); !s.ok()) return s;
@@ -575,7 +575,7 @@ struct AuditLog::Impl {
   // under both locks: the accounting, and whether on_failure is now due
   // (its message; the caller calls it outside the locks, then wakes the
   // waiters: flush() must not return before on_failure has run).
-  std::optional<std::string> account(std::size_t taken, const IoStatus& status) {
+  std::optional<std::string> account(std::size_t taken, const Status& status) {
     const bool newly_failed = !status.ok() && !error;
     if (!status.ok()) fail_locked(status.code, status.message);
     const bool newly_short = space_error && !space_reported && !error;
@@ -626,7 +626,7 @@ struct AuditLog::Impl {
     batch.swap(queue);
     const bool failed = static_cast<bool>(error);
     lock.unlock();
-    IoStatus status;
+    Status status;
     if (!failed) {
       status = write_batch(batch, closing);
       due.now = status.ok() && sync_due(requested);
@@ -648,7 +648,7 @@ struct AuditLog::Impl {
   // rotation waits for it. Enters and returns with `lock` held.
   std::optional<std::string> sync_written(std::unique_lock<std::mutex>& lock, const SyncDue& due) {
     lock.unlock();
-    const IoStatus status = due.file->sync();
+    const Status status = due.file->sync();
     lock.lock();
     syncing = false;  // first: a rotation holding the turn may be waiting for this
     sync_cv.notify_all();
@@ -805,7 +805,7 @@ std::error_code AuditLog::commit(std::chrono::milliseconds max_wait) {
   batch.swap(d.queue);
   const bool failed = static_cast<bool>(d.error);
   lock.unlock();
-  IoStatus status;
+  Status status;
   if (!failed && !batch.empty()) status = d.write_batch(batch, false);
   lock.lock();
   const auto failure = d.account(batch.size(), status);

@@ -11,7 +11,7 @@ namespace assist::audit_detail {
 ReverseLineReader::ReverseLineReader(Env& env, std::string path, std::uint64_t size)
     : env_(env), path_(std::move(path)), offset_(size) {}
 
-bool ReverseLineReader::previous(std::string& out, IoStatus& status) {
+bool ReverseLineReader::previous(std::string& out, Status& status) {
   static constexpr std::uint64_t kChunk = 256 * 1024;
   while (!done_) {
     if (const auto newline = buffer_.rfind('\n'); newline != std::string::npos) {
@@ -29,7 +29,7 @@ bool ReverseLineReader::previous(std::string& out, IoStatus& status) {
     std::string chunk;
     if (status = env_.read_at(path_, offset_ - n, static_cast<std::size_t>(n), chunk); !status.ok()) return false;
     if (chunk.size() != n) {  // the file shrank under us: nothing sensible to read
-      status = IoStatus::from_errno(EIO, "read", path_);
+      status = Status::from_errno(EIO, "read", path_);
       return false;
     }
     offset_ -= n;
@@ -38,7 +38,7 @@ bool ReverseLineReader::previous(std::string& out, IoStatus& status) {
   return false;
 }
 
-IoStatus find_open_prompts(Env& env, const std::vector<std::pair<std::string, std::uint64_t>>& files,
+Status find_open_prompts(Env& env, const std::vector<std::pair<std::string, std::uint64_t>>& files,
                            std::chrono::seconds window, std::vector<AuditEvent>& open) {
   // frame_ids as written (escaped) with a terminal line later in the log, and already in `open`
   std::unordered_set<std::string> ended;
@@ -48,7 +48,7 @@ IoStatus find_open_prompts(Env& env, const std::vector<std::pair<std::string, st
   for (const auto& [path, size] : files) {
     ReverseLineReader reader(env, path, size);
     std::string line;
-    IoStatus status;
+    Status status;
     if (!reader.previous(line, status)) return status;  // the torn tail, if any: not a line
     while (reader.previous(line, status)) {
       // Most lines need three members: found without a JSON parse.

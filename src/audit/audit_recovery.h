@@ -24,7 +24,7 @@ class ReverseLineReader {
   // empty when the file ends with a newline or is empty), each later call
   // the line before, without its newline. False once the start of the file
   // was passed, or on a read error (then `status` says which).
-  bool previous(std::string& out, IoStatus& status);
+  bool previous(std::string& out, Status& status);
 
  private:
   Env& env_;
@@ -40,7 +40,7 @@ class ReverseLineReader {
 // after its last newline are skipped; lines that are not audit lines are
 // skipped (verify reports them). `open` gets one broadcast event per such
 // frame_id, oldest first.
-IoStatus find_open_prompts(Env& env, const std::vector<std::pair<std::string, std::uint64_t>>& files,
+Status find_open_prompts(Env& env, const std::vector<std::pair<std::string, std::uint64_t>>& files,
                            std::chrono::seconds window, std::vector<AuditEvent>& open);
 
 }  // namespace assist::audit_detail

@@ -36,7 +36,7 @@ int no_passphrase(char*, int, int, void*) { return -1; }
 
 // Reads a PEM file and parses it with `read` (private or public key).
 template <typename Read>
-PKey load_pem(Env& env, const std::string& path, std::string_view what, Read read, IoStatus& error) {
+PKey load_pem(Env& env, const std::string& path, std::string_view what, Read read, Status& error) {
   std::string pem;
   if (auto s = env.read_file(path, pem); !s.ok()) {
     error = s;
@@ -63,16 +63,16 @@ bool is_lower_hex(std::string_view text, std::size_t size) {
 }
 
 // Writes `bytes` to a new file `path` with `mode`; fails if it exists.
-IoStatus write_new_file(const std::string& path, std::string_view bytes, mode_t mode) {
+Status write_new_file(const std::string& path, std::string_view bytes, mode_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return IoStatus::from_errno(errno, "create", path);
-  IoStatus status;
+  if (fd < 0) return Status::from_errno(errno, "create", path);
+  Status status;
   while (!bytes.empty() && status.ok()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n > 0) bytes.remove_prefix(static_cast<std::size_t>(n));
-    else if (n == 0 || errno != EINTR) status = IoStatus::from_errno(n == 0 ? EIO : errno, "write", path);
+    else if (n == 0 || errno != EINTR) status = Status::from_errno(n == 0 ? EIO : errno, "write", path);
   }
-  if (status.ok() && ::fsync(fd) != 0) status = IoStatus::from_errno(errno, "fsync", path);
+  if (status.ok() && ::fsync(fd) != 0) status = Status::from_errno(errno, "fsync", path);
   ::close(fd);
   return status;
 }
@@ -140,7 +140,7 @@ DigestSigner::DigestSigner(std::unique_ptr<Key> key, std::string key_id)
     : key_(std::move(key)), key_id_(std::move(key_id)) {}
 DigestSigner::~DigestSigner() = default;
 
-std::unique_ptr<DigestSigner> DigestSigner::load(Env& env, const std::string& path, IoStatus& error) {
+std::unique_ptr<DigestSigner> DigestSigner::load(Env& env, const std::string& path, Status& error) {
   auto key = std::make_unique<Key>();
   key->pkey = load_pem(env, path, "private key",
                        [](BIO* bio) { return PEM_read_bio_PrivateKey(bio, nullptr, &no_passphrase, nullptr); }, error);
@@ -173,7 +173,7 @@ DigestVerifier::DigestVerifier(std::unique_ptr<Key> key, std::string key_id)
     : key_(std::move(key)), key_id_(std::move(key_id)) {}
 DigestVerifier::~DigestVerifier() = default;
 
-std::unique_ptr<DigestVerifier> DigestVerifier::load(Env& env, const std::string& path, IoStatus& error) {
+std::unique_ptr<DigestVerifier> DigestVerifier::load(Env& env, const std::string& path, Status& error) {
   auto key = std::make_unique<Key>();
   key->pkey = load_pem(env, path, "public key",
                        [](BIO* bio) { return PEM_read_bio_PUBKEY(bio, nullptr, &no_passphrase, nullptr); }, error);
@@ -194,20 +194,20 @@ bool DigestVerifier::verify(std::string_view statement_text, std::string_view si
 
 namespace assist {
 
-IoStatus generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& out) {
+Status generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& out) {
   using audit_detail::PKey;
   const auto base = std::filesystem::path(dir) / "audit-signing-key";
   AuditSigningKeyFiles files{base.string() + ".pem", base.string() + ".pub.pem", {}};
   for (const auto& path : {files.private_key_file, files.public_key_file}) {
-    if (::access(path.c_str(), F_OK) == 0) return IoStatus::from_errno(EEXIST, "create", path);
+    if (::access(path.c_str(), F_OK) == 0) return Status::from_errno(EEXIST, "create", path);
   }
   PKey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"), &EVP_PKEY_free);
   if (!key) return {make_error_code(AuditErrc::bad_signing_key), "cannot generate an Ed25519 key (OpenSSL)"};
   std::string private_pem = audit_detail::pem_text(
       [&](BIO* bio) { return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
   const std::string public_pem = audit_detail::pem_text([&](BIO* bio) { return PEM_write_bio_PUBKEY(bio, key.get()); });
-  IoStatus status = private_pem.empty() || public_pem.empty()
-                        ? IoStatus{make_error_code(AuditErrc::bad_signing_key), "cannot encode the key as PEM"}
+  Status status = private_pem.empty() || public_pem.empty()
+                        ? Status{make_error_code(AuditErrc::bad_signing_key), "cannot encode the key as PEM"}
                         : audit_detail::write_new_file(files.private_key_file, private_pem, 0600);
   OPENSSL_cleanse(private_pem.data(), private_pem.size());
   if (status.ok()) status = audit_detail::write_new_file(files.public_key_file, public_pem, 0644);

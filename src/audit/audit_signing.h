@@ -44,7 +44,7 @@ class DigestSigner {
  public:
   // Reads `path` through `env`. nullptr and `error` (naming the path, never
   // the key) when it cannot be read or holds no Ed25519 private key.
-  static std::unique_ptr<DigestSigner> load(Env& env, const std::string& path, IoStatus& error);
+  static std::unique_ptr<DigestSigner> load(Env& env, const std::string& path, Status& error);
   ~DigestSigner();
   DigestSigner(const DigestSigner&) = delete;
   DigestSigner& operator=(const DigestSigner&) = delete;
@@ -65,7 +65,7 @@ class DigestSigner {
 class DigestVerifier {
  public:
   // nullptr and `error` when `path` cannot be read or holds no Ed25519 public key.
-  static std::unique_ptr<DigestVerifier> load(Env& env, const std::string& path, IoStatus& error);
+  static std::unique_ptr<DigestVerifier> load(Env& env, const std::string& path, Status& error);
   ~DigestVerifier();
   DigestVerifier(const DigestVerifier&) = delete;
   DigestVerifier& operator=(const DigestVerifier&) = delete;

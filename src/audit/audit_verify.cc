@@ -79,7 +79,7 @@ class Verifier {
 
   void load_key() {
     if (options_.public_key_file.empty()) return;
-    IoStatus status;
+    Status status;
     verifier_ = audit_detail::DigestVerifier::load(env_, options_.public_key_file, status);
     if (!verifier_) {
       problems_.emplace_back(kNoFile,

@@ -81,7 +81,7 @@ class Decoder {
     std::string where;
     render(&at, where);
     error.code = make_error_code(code);
-    error.detail = where.empty() ? std::string(what) : fmt::format("{}: {}", where, what);
+    error.message = where.empty() ? std::string(what) : fmt::format("{}: {}", where, what);
     return false;
   }
   bool wrong_type(const Path& at, std::string_view expected, const json::value& got) {
@@ -123,6 +123,15 @@ class Decoder {
     boost::system::error_code ec;
     const auto n = v->to_number<Int>(ec);
     if (ec) return fail(FrameErrc::out_of_range, at, "does not fit its range");
+    out = n;
+    return true;
+  }
+  // A member that may be absent (Need::optional): `out` is left unset then.
+  bool number(const json::object& obj, const Path& parent, std::string_view key, std::optional<double>& out,
+              Need need) {
+    if (need == Need::optional && !obj.contains(key)) return true;
+    double n = 0;
+    if (!number(obj, parent, key, n)) return false;
     out = n;
     return true;
   }
@@ -212,10 +221,10 @@ class Decoder {
 
 const Path root{};
 
-DecodeError error_of(FrameErrc code, std::string detail) {
+DecodeError error_of(FrameErrc code, std::string message) {
   DecodeError e;
   e.code = make_error_code(code);
-  e.detail = std::move(detail);
+  e.message = std::move(message);
   return e;
 }
 
@@ -372,21 +381,21 @@ DecodeResult decode_frame(std::string_view text) noexcept {
   }
 }
 
-PromptDecodeResult decode_prompt_object(std::string_view text) noexcept {
+Result<AssistPrompt, DecodeError> decode_prompt_object(std::string_view text) noexcept {
   try {
     std::array<unsigned char, 4096> buffer;
     json::monotonic_resource resource(buffer.data(), buffer.size());
     boost::system::error_code ec;
     const json::value v = detail::parse_json_exact(text, ec, &resource);
-    if (ec) return {std::nullopt, error_of(FrameErrc::malformed_json, "malformed JSON: " + ec.message())};
+    if (ec) return error_of(FrameErrc::malformed_json, "malformed JSON: " + ec.message());
     if (!v.is_object())
-      return {std::nullopt, error_of(FrameErrc::not_an_object, fmt::format("expected a JSON object, got {}", kind_name(v)))};
+      return error_of(FrameErrc::not_an_object, fmt::format("expected a JSON object, got {}", kind_name(v)));
     Decoder d;
     AssistPrompt p;
-    if (!d.prompt(v.get_object(), root, p, true)) return {std::nullopt, std::move(d.error)};
-    return {std::move(p), {}};
+    if (!d.prompt(v.get_object(), root, p, true)) return std::move(d.error);
+    return p;
   } catch (const std::exception& e) {
-    return {std::nullopt, error_of(FrameErrc::malformed_json, fmt::format("cannot decode: {}", e.what()))};
+    return error_of(FrameErrc::malformed_json, fmt::format("cannot decode: {}", e.what()));
   }
 }
 
@@ -411,9 +420,9 @@ std::string encode_prompt_payload(const AssistPrompt& p) {
   b.boolean("priority_override", p.priority_override);
   b.integer("priority_level", p.priority_level);
   b.real("relevance_score", p.relevance_score);
-  b.real("timestamp", p.timestamp);
+  if (p.timestamp) b.real("timestamp", *p.timestamp);
   b.integer("ttl_seconds", p.ttl_seconds);
-  return b.finish_object(9);
+  return b.finish_object(p.timestamp ? 9 : 8);
 }
 
 // The envelope is serialized by Boost.JSON with a null payload, and the

@@ -11,7 +11,7 @@ namespace assist {
 // Session SESS-998877, agent AGT-4455, interaction INT-112233; snippets
 // KB-1001 (tags billing, escalation; source CRM) and KB-1002 (tags retention,
 // discount; source KNOWLEDGE_BASE); override at priority level 5; relevance
-// 0.8 by the source formula; ttl 45 s; timestamp 0 ("now" to the synchronizer).
+// 0.8 by the source formula; ttl 45 s; no timestamp ("now" to the synchronizer).
 AssistPrompt source_example_prompt();
 
 }  // namespace assist

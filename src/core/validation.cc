@@ -125,10 +125,10 @@ std::vector<Violation> validate(const AssistPrompt& prompt) {
     check.add("relevance_score", "is not a finite number");
   else if (prompt.relevance_score < 0.0 || prompt.relevance_score > 1.0)
     check.add("relevance_score", fmt::format("is {}, must be 0..1", prompt.relevance_score));
-  if (!std::isfinite(prompt.timestamp))
+  if (prompt.timestamp && !std::isfinite(*prompt.timestamp))
     check.add("timestamp", "is not a finite number");
-  else if (prompt.timestamp < 0.0)
-    check.add("timestamp", fmt::format("is {}, must not be negative", prompt.timestamp));
+  else if (prompt.timestamp && *prompt.timestamp < 0.0)
+    check.add("timestamp", fmt::format("is {}, must not be negative", *prompt.timestamp));
   if (prompt.ttl_seconds < limits::min_ttl_seconds || prompt.ttl_seconds > limits::max_ttl_seconds)
     check.add("ttl_seconds", fmt::format("is {}, must be {}..{}", prompt.ttl_seconds,
                                          limits::min_ttl_seconds, limits::max_ttl_seconds));
@@ -136,7 +136,8 @@ std::vector<Violation> validate(const AssistPrompt& prompt) {
 }
 
 std::optional<Violation> check_not_future(const AssistPrompt& prompt, double now, double max_skew_seconds) {
-  const double ahead = prompt.timestamp - now;
+  if (!prompt.timestamp) return std::nullopt;  // stamped with now at acceptance
+  const double ahead = *prompt.timestamp - now;
   if (!(ahead > max_skew_seconds)) return std::nullopt;
   return Violation{"timestamp",
                    fmt::format("is {:.3f} s ahead of this clock (allowed skew {:.3f} s): a clock error, or "

@@ -109,19 +109,17 @@ struct CrmWebhook::Impl {
     if (options.on_report) options.on_report(CrmReport{std::move(update), result, std::move(error), attempts});
   }
 
-  std::error_code configure(std::string& error) {
+  Status configure() {
+    std::string error;
     auto parsed = net::parse_endpoint(options.url, net::Scheme::http, error);
-    if (!parsed) {
-      error = "webhook URL: " + error;
-      return CrmErrc::bad_url;
-    }
+    if (!parsed) return {CrmErrc::bad_url, "webhook URL: " + error};
     url = std::move(*parsed);
     target.host = url.host;
     target.port = url.port;
     if (url.tls) {
       target.tls_config.ca_file = options.ca_file;
       target.tls_context = net::make_client_context(target.tls_config, error);
-      if (!target.tls_context) return CrmErrc::tls_setup;
+      if (!target.tls_context) return {CrmErrc::tls_setup, "webhook TLS: " + error};
     }
     return {};
   }
@@ -220,13 +218,13 @@ CrmWebhook::CrmWebhook(CrmWebhookOptions options) : impl_(std::make_unique<Impl>
 
 CrmWebhook::~CrmWebhook() { stop(impl_->clock.steady_now()); }
 
-std::error_code CrmWebhook::start(std::string& error) {
+Status CrmWebhook::start() {
   Impl& d = *impl_;
   {
     std::lock_guard lock(d.mu);
     if (d.started || d.stopping) return {};
   }
-  if (auto ec = d.configure(error)) return ec;
+  if (auto bad = d.configure(); !bad.ok()) return bad;
   util::spawn(d.io.get_executor(), d.run(), "CRM webhook", d.log, [&d](std::exception_ptr) {
     // Nothing delivers any more: end as a stop that passed its deadline would.
     d.abandon = true;

@@ -12,11 +12,6 @@
 
 namespace assist {
 
-IoStatus IoStatus::from_errno(int err, std::string_view op, std::string_view path) {
-  return {std::error_code(err, std::system_category()),
-          fmt::format("{} {}: {}", op, path, std::strerror(err))};
-}
-
 namespace {
 
 // Retries a system call interrupted by a signal.
@@ -35,42 +30,42 @@ class PosixWritableFile final : public WritableFile {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  IoStatus append(std::string_view data) override {
-    if (fd_ < 0) return IoStatus::from_errno(EBADF, "write", path_);
+  Status append(std::string_view data) override {
+    if (fd_ < 0) return Status::from_errno(EBADF, "write", path_);
     while (!data.empty()) {
       const ssize_t n = retry_eintr([&] { return ::write(fd_, data.data(), data.size()); });
-      if (n < 0) return IoStatus::from_errno(errno, "write", path_);
+      if (n < 0) return Status::from_errno(errno, "write", path_);
       data.remove_prefix(static_cast<std::size_t>(n));
     }
     return {};
   }
 
   // Nothing is buffered in the process: append() writes straight to the fd.
-  IoStatus flush() override {
-    if (fd_ < 0) return IoStatus::from_errno(EBADF, "flush", path_);
+  Status flush() override {
+    if (fd_ < 0) return Status::from_errno(EBADF, "flush", path_);
     return {};
   }
 
-  IoStatus sync() override {
-    if (fd_ < 0) return IoStatus::from_errno(EBADF, "fsync", path_);
-    if (retry_eintr([&] { return ::fdatasync(fd_); }) != 0) return IoStatus::from_errno(errno, "fsync", path_);
+  Status sync() override {
+    if (fd_ < 0) return Status::from_errno(EBADF, "fsync", path_);
+    if (retry_eintr([&] { return ::fdatasync(fd_); }) != 0) return Status::from_errno(errno, "fsync", path_);
     return {};
   }
 
-  IoStatus reserve(std::uint64_t offset, std::uint64_t length) override {
-    if (fd_ < 0) return IoStatus::from_errno(EBADF, "fallocate", path_);
+  Status reserve(std::uint64_t offset, std::uint64_t length) override {
+    if (fd_ < 0) return Status::from_errno(EBADF, "fallocate", path_);
     const auto off = static_cast<off_t>(offset);
     const auto len = static_cast<off_t>(length);
     if (retry_eintr([&] { return ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, off, len); }) != 0)
-      return IoStatus::from_errno(errno, "fallocate", path_);
+      return Status::from_errno(errno, "fallocate", path_);
     return {};
   }
 
-  IoStatus close() override {
-    if (fd_ < 0) return IoStatus::from_errno(EBADF, "close", path_);
+  Status close() override {
+    if (fd_ < 0) return Status::from_errno(EBADF, "close", path_);
     const int rc = ::close(fd_);
     fd_ = -1;
-    if (rc != 0) return IoStatus::from_errno(errno, "close", path_);
+    if (rc != 0) return Status::from_errno(errno, "close", path_);
     return {};
   }
 
@@ -81,25 +76,25 @@ class PosixWritableFile final : public WritableFile {
 
 class PosixEnv final : public Env {
  public:
-  IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
+  Status open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
     const int fd =
         retry_eintr([&] { return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640); });
-    if (fd < 0) return IoStatus::from_errno(errno, "open", path);
+    if (fd < 0) return Status::from_errno(errno, "open", path);
     out = std::make_unique<PosixWritableFile>(fd, path);
     return {};
   }
 
-  IoStatus read_at(const std::string& path, std::uint64_t offset, std::size_t n, std::string& out) override {
+  Status read_at(const std::string& path, std::uint64_t offset, std::size_t n, std::string& out) override {
     const int fd = retry_eintr([&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); });
-    if (fd < 0) return IoStatus::from_errno(errno, "open", path);
+    if (fd < 0) return Status::from_errno(errno, "open", path);
     out.resize(n);
     std::size_t got = 0;
-    IoStatus status;
+    Status status;
     while (got < n) {
       const ssize_t r = retry_eintr(
           [&] { return ::pread(fd, out.data() + got, n - got, static_cast<off_t>(offset + got)); });
       if (r < 0) {
-        status = IoStatus::from_errno(errno, "read", path);
+        status = Status::from_errno(errno, "read", path);
         break;
       }
       if (r == 0) break;
@@ -110,47 +105,47 @@ class PosixEnv final : public Env {
     return status;
   }
 
-  IoStatus read_file(const std::string& path, std::string& out) override {
+  Status read_file(const std::string& path, std::string& out) override {
     std::uint64_t size = 0;
     if (auto s = file_size(path, size); !s.ok()) return s;
     return read_at(path, 0, static_cast<std::size_t>(size), out);
   }
 
-  IoStatus file_size(const std::string& path, std::uint64_t& size) override {
+  Status file_size(const std::string& path, std::uint64_t& size) override {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return IoStatus::from_errno(errno, "stat", path);
+    if (::stat(path.c_str(), &st) != 0) return Status::from_errno(errno, "stat", path);
     size = static_cast<std::uint64_t>(st.st_size);
     return {};
   }
 
   bool file_exists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
 
-  IoStatus rename_file(const std::string& from, const std::string& to) override {
-    if (::rename(from.c_str(), to.c_str()) != 0) return IoStatus::from_errno(errno, "rename", from + " -> " + to);
+  Status rename_file(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return Status::from_errno(errno, "rename", from + " -> " + to);
     return {};
   }
 
-  IoStatus remove_file(const std::string& path) override {
-    if (::unlink(path.c_str()) != 0) return IoStatus::from_errno(errno, "remove", path);
+  Status remove_file(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return Status::from_errno(errno, "remove", path);
     return {};
   }
 
-  IoStatus truncate_file(const std::string& path, std::uint64_t size) override {
+  Status truncate_file(const std::string& path, std::uint64_t size) override {
     const int fd = retry_eintr([&] { return ::open(path.c_str(), O_WRONLY | O_CLOEXEC); });
-    if (fd < 0) return IoStatus::from_errno(errno, "open", path);
-    IoStatus status;
+    if (fd < 0) return Status::from_errno(errno, "open", path);
+    Status status;
     if (retry_eintr([&] { return ::ftruncate(fd, static_cast<off_t>(size)); }) != 0) {
-      status = IoStatus::from_errno(errno, "truncate", path);
+      status = Status::from_errno(errno, "truncate", path);
     } else if (retry_eintr([&] { return ::fsync(fd); }) != 0) {
-      status = IoStatus::from_errno(errno, "fsync", path);
+      status = Status::from_errno(errno, "fsync", path);
     }
     ::close(fd);
     return status;
   }
 
-  IoStatus list_dir(const std::string& dir, std::vector<std::string>& names) override {
+  Status list_dir(const std::string& dir, std::vector<std::string>& names) override {
     DIR* d = ::opendir(dir.c_str());
-    if (d == nullptr) return IoStatus::from_errno(errno, "opendir", dir);
+    if (d == nullptr) return Status::from_errno(errno, "opendir", dir);
     names.clear();
     while (const dirent* entry = ::readdir(d)) {
       const std::string_view name = entry->d_name;
@@ -160,11 +155,11 @@ class PosixEnv final : public Env {
     return {};
   }
 
-  IoStatus sync_dir(const std::string& dir) override {
+  Status sync_dir(const std::string& dir) override {
     const int fd = retry_eintr([&] { return ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
-    if (fd < 0) return IoStatus::from_errno(errno, "open", dir);
-    IoStatus status;
-    if (retry_eintr([&] { return ::fsync(fd); }) != 0) status = IoStatus::from_errno(errno, "fsync", dir);
+    if (fd < 0) return Status::from_errno(errno, "open", dir);
+    Status status;
+    if (retry_eintr([&] { return ::fsync(fd); }) != 0) status = Status::from_errno(errno, "fsync", dir);
     ::close(fd);
     return status;
   }

@@ -22,7 +22,7 @@ Nack refuse_binary() {
 }
 
 Nack refuse_undecodable(const DecodeError& error) {
-  return make_nack(error.frame_id, error.sequence, NackCode::invalid_frame, error.detail);  // names what is wrong
+  return make_nack(error.frame_id, error.sequence, NackCode::invalid_frame, error.message);  // names what is wrong
 }
 
 std::optional<Nack> check_prompt_sync(const PromptSync& frame, bool may_write) {

@@ -88,22 +88,24 @@ std::string scheme_url(bool tls, bool websocket, std::uint16_t port, std::string
 struct Gateway::Impl {
   explicit Impl(GatewayOptions options) : state(std::make_shared<GatewayState>(std::move(options))) {}
 
-  void load_tls() {
+  Status load_tls() {
     const auto& opts = state->options;
     std::string cert = opts.cert_file;
     std::string key = opts.key_file;
-    if (cert.empty() != key.empty()) throw std::runtime_error("--cert and --key go together");
+    if (cert.empty() != key.empty())
+      return {std::make_error_code(std::errc::invalid_argument), "cert_file and key_file go together"};
     if (cert.empty()) {
       std::string error;
       net::SelfSignedCertificate made;
       if (!net::make_self_signed_certificate({"127.0.0.1", "localhost", "::1"}, std::chrono::hours(24 * 30),
                                              made, error)) {
-        throw std::runtime_error(error);
+        return {std::make_error_code(std::errc::io_error), error};
       }
       std::string pattern = (std::filesystem::temp_directory_path() / "assist-gateway-XXXXXX").string();
-      if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temporary directory");
+      if (::mkdtemp(pattern.data()) == nullptr) return Status::from_errno(errno, "mkdtemp", pattern);
       temp_dir = pattern;
-      if (!net::write_pem_files(made, temp_dir, cert, key, error)) throw std::runtime_error(error);
+      if (!net::write_pem_files(made, temp_dir, cert, key, error))
+        return {std::make_error_code(std::errc::io_error), error};
     }
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -111,19 +113,22 @@ struct Gateway::Impl {
                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
     boost::system::error_code ec;
     ctx->use_certificate_chain_file(cert, ec);
-    if (ec) throw std::runtime_error("cannot load certificate " + cert + ": " + ec.message());
+    if (ec) return {ec, "cannot load certificate " + cert + ": " + ec.message()};
     ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("cannot load private key " + key + ": " + ec.message());
+    if (ec) return {ec, "cannot load private key " + key + ": " + ec.message()};
     certificate_file = cert;
     certificate_sha256 = net::certificate_sha256(SSL_CTX_get0_certificate(ctx->native_handle()));
     state->tls = std::move(ctx);
+    return {};
   }
 
-  void start() {
+  Status start() {
     std::lock_guard lock(mu);
-    if (ioc) return;
+    if (ioc) return {};
     const auto& opts = state->options;
-    if (opts.tls) load_tls();
+    if (opts.tls) {
+      if (auto bad = load_tls(); !bad.ok()) return bad;
+    }
     ioc = std::make_unique<asio::io_context>(static_cast<int>(std::max(1u, opts.threads)));
     acceptor.emplace(*ioc);
     const auto where = fmt::format("{}:{}", opts.host, opts.port);
@@ -136,7 +141,7 @@ struct Gateway::Impl {
     } catch (const boost::system::system_error& e) {
       acceptor.reset();
       ioc.reset();
-      throw std::system_error(e.code(), "cannot listen on " + where);
+      return {e.code(), fmt::format("cannot listen on {}: {}", where, e.code().message())};
     }
     bound_port = acceptor->local_endpoint().port();
     asio::co_spawn(asio::make_strand(*ioc), accept_loop(state, *acceptor, *ioc), asio::detached);
@@ -144,6 +149,7 @@ struct Gateway::Impl {
     for (unsigned i = 0; i < std::max(1u, opts.threads); ++i) {
       threads.push_back(detail::named_thread("gateway-io", [this] { ioc->run(); }));
     }
+    return {};
   }
 
   void stop() {
@@ -183,7 +189,7 @@ Gateway::Gateway(GatewayOptions options) : impl_(std::make_shared<Impl>(std::mov
 
 Gateway::~Gateway() { stop(); }
 
-void Gateway::start() { impl_->start(); }
+Status Gateway::start() { return impl_->start(); }
 
 void Gateway::stop() { impl_->stop(); }
 

@@ -234,7 +234,7 @@ class RealtimeSession final : public LiveConnection,
                    // ignored (protocol §2, forward compatibility).
                    [](auto&) {},
                },
-               decoded.frame());
+               decoded.value());
   }
 
   void on_prompt(PromptSync& frame) {
@@ -243,7 +243,7 @@ class RealtimeSession final : public LiveConnection,
       return;
     }
     const auto id = detail::FrameKey::of(frame.frame_id);
-    const double age = clock_.unix_now() - frame.payload.timestamp;
+    const double age = clock_.unix_now() - *frame.payload.timestamp;
     const auto& session_id = frame.payload.session_id;
     // A frame already delivered is acknowledged again whatever its age or
     // slot; a new one must pass these first.

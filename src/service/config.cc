@@ -426,13 +426,12 @@ void load_one_secret(const Environment& env, SecretFiles files, const std::strin
   } else if (!file.empty() && files == SecretFiles::skip) {
     source = file;
   } else if (!file.empty()) {
-    std::error_code ec;
-    std::string detail;
-    secret = transport::load_secret({"", file}, ec, detail);
-    if (ec) {
-      errors.push_back(fmt::format("{}: {}", file_key, detail.empty() ? ec.message() : detail));
+    auto loaded = transport::load_secret({"", file});
+    if (!loaded) {
+      errors.push_back(fmt::format("{}: {}", file_key, loaded.error().message));
       return;
     }
+    secret = std::move(loaded).value();
     source = file;
   }
   register_secret(secret);

@@ -125,16 +125,16 @@ struct HttpApi::Impl {
 
   // ----- lifecycle -------------------------------------------------------------
 
-  std::error_code start(std::string& message) {
+  Status start() {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(options.host, ec);
     if (ec) {
-      message = fmt::format("cannot listen on '{}': not an IP address", options.host);
-      return std::make_error_code(std::errc::invalid_argument);
+      return {std::make_error_code(std::errc::invalid_argument),
+              fmt::format("cannot listen on '{}': not an IP address", options.host)};
     }
     if (!address.is_loopback() && options.api_key.empty()) {
-      message = fmt::format("refusing to listen on {} (not loopback) without an API key", options.host);
-      return std::make_error_code(std::errc::permission_denied);
+      return {std::make_error_code(std::errc::permission_denied),
+              fmt::format("refusing to listen on {} (not loopback) without an API key", options.host)};
     }
     const tcp::endpoint endpoint(address, options.port);
     acceptor.open(endpoint.protocol(), ec);
@@ -142,8 +142,8 @@ struct HttpApi::Impl {
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      message = fmt::format("cannot listen on {}:{}: {}", options.host, options.port, ec.message());
-      return std::error_code(ec.value(), std::system_category());
+      return {std::error_code(ec.value(), std::system_category()),
+              fmt::format("cannot listen on {}:{}: {}", options.host, options.port, ec.message())};
     }
     bound_port = acceptor.local_endpoint().port();
     asio::co_spawn(io, accept_loop(), asio::detached);
@@ -414,22 +414,22 @@ struct HttpApi::Impl {
   asio::awaitable<Submission> submit(std::string_view text) {
     Submission out;
     auto decoded = decode_prompt_object(text);
-    if (!decoded.prompt) {
+    if (!decoded) {
       stats_refused.fetch_add(1);
       out.status = http::status::bad_request;
-      out.body = error_body("invalid prompt: " + decoded.error.detail, {decode_violation(decoded.error)});
+      out.body = error_body("invalid prompt: " + decoded.error().message, {decode_violation(decoded.error())});
       co_return out;
     }
-    auto result = co_await sync.async_sync_prompt(std::move(*decoded.prompt));
+    auto result = co_await sync.async_sync_prompt(std::move(decoded).value());
     if (!result) {
       stats_refused.fetch_add(1);
-      out.status = refusal_status(result.error);
-      out.body = error_body(result.message, result.violations);
+      out.status = refusal_status(result.error().code);
+      out.body = error_body(result.error().message, result.error().violations);
       co_return out;
     }
     stats_accepted.fetch_add(1);
-    out.ticket = result.ticket;
-    out.body = json::object{{"frame_id", result.ticket.frame_id()}, {"status", "ACCEPTED"}};
+    out.ticket = result.value();
+    out.body = json::object{{"frame_id", out.ticket.frame_id()}, {"status", "ACCEPTED"}};
     co_return out;
   }
 
@@ -517,7 +517,7 @@ struct HttpApi::Impl {
 HttpApi::HttpApi(HttpApiOptions options, Synchronizer& synchronizer)
     : impl_(std::make_shared<Impl>(std::move(options), synchronizer)) {}
 HttpApi::~HttpApi() { impl_->stop(std::chrono::milliseconds(0)); }
-std::error_code HttpApi::start(std::string& message) { return impl_->start(message); }
+Status HttpApi::start() { return impl_->start(); }
 std::uint16_t HttpApi::port() const { return impl_->bound_port.load(); }
 std::string HttpApi::url() const { return impl_->url(); }
 void HttpApi::stop_accepting() { impl_->stop_accepting(); }

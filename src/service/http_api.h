@@ -67,10 +67,10 @@ class HttpApi {
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
-  // Binds and starts serving on `threads` threads of its own. Fails (with a
+  // Binds and starts serving on `threads` threads of its own. Fails (the
   // message naming the address) when it cannot bind, or when the address is
   // not loopback and there is no API key.
-  std::error_code start(std::string& message);
+  Status start();
 
   // The bound port (after start()).
   std::uint16_t port() const;

@@ -3,7 +3,7 @@
 namespace assist::service {
 
 Violation decode_violation(const DecodeError& error) {
-  const auto& detail = error.detail;
+  const auto& detail = error.message;
   const auto colon = detail.find(": ");
   if (colon != std::string::npos && detail.find(' ') > colon && colon > 0)
     return {detail.substr(0, colon), detail.substr(colon + 2)};

@@ -153,7 +153,7 @@ std::vector<ComponentHealth> component_health(const Synchronizer& sync, const Me
 }
 
 std::string readiness_problem(const SynchronizerStatus& st) {
-  if (st.fatal) return "gave up: " + st.fatal_detail;
+  if (!st.fatal.ok()) return "gave up: " + st.fatal.message;
   if (!st.running) return "not running";
   if (!st.audit.ok) return "audit log: " + st.audit.detail;
   if (!st.token.ok) return "access token: " + st.token.detail;

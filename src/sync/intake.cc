@@ -33,16 +33,16 @@ void Intake::open() {
 }
 
 SubmitResult Intake::refuse(SubmitErrc code, std::string message, std::vector<Violation> violations) {
-  SubmitResult r;
-  r.error = make_error_code(code);
-  r.message = std::move(message);
-  r.violations = std::move(violations);
-  return r;
+  SubmitError refused;
+  refused.code = make_error_code(code);
+  refused.message = std::move(message);
+  refused.violations = std::move(violations);
+  return refused;
 }
 
 std::vector<Violation> Intake::prepare_prompt(AssistPrompt& prompt) const {
   const double now = clock_.unix_now();
-  if (prompt.timestamp == 0.0) prompt.timestamp = now;
+  if (!prompt.timestamp) prompt.timestamp = now;
   std::vector<Violation> violations;
   if (options_.compute_relevance) {
     violations = prepare(prompt, options_.snippet_policy);
@@ -104,9 +104,7 @@ SubmitResult Intake::submit(AssistPrompt prompt) {
   // thread costs more than the prompt.
   if (first) wake_();
   if (options_.observer) options_.observer->on_accepted(state->frame_id);
-  SubmitResult r;
-  r.ticket = TicketFactory::issue(std::move(state));
-  return r;
+  return TicketFactory::issue(std::move(state));
 }
 
 void Intake::take(std::vector<std::unique_ptr<Entry>>& out) {

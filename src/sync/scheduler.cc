@@ -69,7 +69,7 @@ Scheduler::Scheduler(SchedulerOptions options, Placement& placement, Clock& cloc
 Scheduler::~Scheduler() = default;
 
 std::optional<std::string> Scheduler::staleness(const Entry& entry) const {
-  const double age = clock_.unix_now() - entry.prompt.timestamp;
+  const double age = clock_.unix_now() - *entry.prompt.timestamp;
   if (age > options_.freshness_seconds - options_.freshness_margin_seconds)
     return fmt::format("age {:.3f} s is over the {:.3f} s freshness threshold (less a {:.0f} ms margin for the way to the desktop)",
                        age, options_.freshness_seconds, options_.freshness_margin_seconds * 1000);
@@ -246,7 +246,7 @@ void Scheduler::on_written(LinkId, const OutFrame& frame, SteadyTime at) {
   const bool replayed = it->second->written_at.has_value();
   it->second->written_at = at;
   ++it->second->writes;
-  burst_fresh_until_ = std::min(burst_fresh_until_, it->second->prompt.timestamp + options_.freshness_seconds -
+  burst_fresh_until_ = std::min(burst_fresh_until_, *it->second->prompt.timestamp + options_.freshness_seconds -
                                                         options_.freshness_margin_seconds);
   sink_.on_written(*it->second, replayed);
 }

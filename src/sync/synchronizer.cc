@@ -55,7 +55,7 @@ std::error_code make_error_code(OptionErrc e) { return {static_cast<int>(e), opt
 Synchronizer::Synchronizer(SynchronizerOptions options)
     : core_(std::make_unique<sync::SynchronizerCore>(std::move(options))) {}
 Synchronizer::~Synchronizer() { core_->stop(); }
-std::error_code Synchronizer::start() { return core_->start(); }
+Status Synchronizer::start() { return core_->start(); }
 SubmitResult Synchronizer::sync_prompt(AssistPrompt prompt) { return core_->submit(std::move(prompt)); }
 boost::asio::awaitable<SubmitResult> Synchronizer::async_sync_prompt(AssistPrompt prompt) {
   co_return core_->submit(std::move(prompt));  // never blocks: validation and a post

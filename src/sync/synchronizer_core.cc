@@ -85,22 +85,22 @@ SynchronizerCore::~SynchronizerCore() { stop(); }
 
 // ----- start -----------------------------------------------------------------
 
-std::error_code SynchronizerCore::check_options() {
+Status SynchronizerCore::check_options() {
   const auto bad = [this](OptionErrc code, std::string detail) {
     std::lock_guard lock(mu_);
-    fatal_ = make_error_code(code);
-    fatal_detail_ = std::move(detail);
+    fatal_ = {make_error_code(code), std::move(detail)};
     return fatal_;
   };
   const auto& t = options_.token;
   const auto& r = options_.realtime;
   if (t.client_id.empty()) return bad(OptionErrc::client_id, "token.client_id is empty");
   if (t.client_secret.empty()) return bad(OptionErrc::client_secret, "token.client_secret is empty");
-  std::string detail;
-  if (auto ec = tokens_.config_error(&detail))
-    return bad(ec == transport::TransportErrc::tls ? OptionErrc::tls : OptionErrc::token_url, detail);
-  if (auto ec = pool_.config_error(&detail))
-    return bad(ec == transport::TransportErrc::tls ? OptionErrc::tls : OptionErrc::realtime_url, detail);
+  if (const auto& bad_token = tokens_.config_status(); !bad_token.ok())
+    return bad(bad_token.code == transport::TransportErrc::tls ? OptionErrc::tls : OptionErrc::token_url,
+               bad_token.message);
+  if (const auto& bad_pool = pool_.config_status(); !bad_pool.ok())
+    return bad(bad_pool.code == transport::TransportErrc::tls ? OptionErrc::tls : OptionErrc::realtime_url,
+               bad_pool.message);
   if (!positive(options_.freshness_seconds) || !std::isfinite(options_.freshness_margin_seconds) ||
       options_.freshness_margin_seconds < 0.0 || options_.freshness_margin_seconds >= options_.freshness_seconds)
     return bad(OptionErrc::limits, "freshness_seconds must be positive, freshness_margin_seconds in [0, freshness)");
@@ -117,26 +117,28 @@ std::error_code SynchronizerCore::check_options() {
   return {};
 }
 
-std::error_code SynchronizerCore::start() {
+Status SynchronizerCore::start() {
   {
     std::lock_guard lock(mu_);
-    if (phase_ != Phase::created) return phase_ == Phase::running ? std::error_code{} : make_error_code(SubmitErrc::not_running);
+    if (phase_ == Phase::running) return {};
+    if (phase_ != Phase::created)
+      return {make_error_code(SubmitErrc::not_running), "stopped: a synchronizer does not restart"};
   }
-  if (auto ec = check_options()) {
-    log_->error(detail::LogRecord("invalid synchronizer options").with("detail", status().fatal_detail).error(ec));
-    return ec;
+  if (auto bad = check_options(); !bad.ok()) {
+    log_->error(detail::LogRecord("invalid synchronizer options").with("detail", bad.message).error(bad.code));
+    return bad;
   }
   if (audit_) {
     if (auto ec = audit_->open(); ec) {
-      log_->error(detail::LogRecord("cannot open the audit log").with("detail", audit_->status_message()).error(ec));
-      return ec;
+      Status failed{ec, audit_->status_message()};
+      log_->error(detail::LogRecord("cannot open the audit log").with("detail", failed.message).error(ec));
+      return failed;
     }
   }
   if (crm_webhook_) {
-    std::string why;
-    if (auto ec = crm_webhook_->start(why); ec) {
-      log_->error(detail::LogRecord("cannot start the CRM webhook").with("detail", why).error(ec));
-      return ec;
+    if (auto failed = crm_webhook_->start(); !failed.ok()) {
+      log_->error(detail::LogRecord("cannot start the CRM webhook").with("detail", failed.message).error(failed.code));
+      return failed;
     }
   }
   {
@@ -180,7 +182,7 @@ void SynchronizerCore::take_inbox() {
   std::string fatal;
   if (gave_up_) {
     std::lock_guard lock(mu_);
-    fatal = fatal_detail_;
+    fatal = fatal_.message;
   }
   const std::size_t end = std::min(taken_.size(), taken_next_ + kIntakeSlice);
   for (; taken_next_ < end; ++taken_next_) {
@@ -244,9 +246,8 @@ void SynchronizerCore::fail_closed() {
 void SynchronizerCore::give_up(std::error_code error, std::string why) {
   {
     std::lock_guard lock(mu_);
-    if (fatal_) return;
-    fatal_ = error;
-    fatal_detail_ = why;
+    if (!fatal_.ok()) return;
+    fatal_ = {error, why};
   }
   log_->error(detail::LogRecord("synchronizer giving up").with("detail", why).error(error));
   asio::post(io_, [this, why = std::move(why)] {
@@ -375,7 +376,7 @@ void SynchronizerCore::finish_stop() {
   bool gave_up = false;
   {
     std::lock_guard lock(mu_);
-    gave_up = static_cast<bool>(fatal_);
+    gave_up = !fatal_.ok();
   }
   if (gave_up) report_fatal();
 }
@@ -388,7 +389,6 @@ SynchronizerStatus SynchronizerCore::status() const {
     std::lock_guard lock(mu_);
     s.running = phase_ == Phase::running;
     s.fatal = fatal_;
-    s.fatal_detail = fatal_detail_;
   }
   s.token = router_.token_status();
   s.connections = router_.connection_status();
@@ -401,7 +401,7 @@ SynchronizerStatus SynchronizerCore::status() const {
 
 bool SynchronizerCore::ready() const {
   std::lock_guard lock(mu_);
-  return phase_ == Phase::running && !fatal_ && !audit_failed_.load() && router_.links_up() > 0;
+  return phase_ == Phase::running && fatal_.ok() && !audit_failed_.load() && router_.links_up() > 0;
 }
 
 MetricsSnapshot SynchronizerCore::metrics() const {

@@ -48,7 +48,7 @@ class SynchronizerCore final : public Placement {
   ~SynchronizerCore() override;
 
   // See Synchronizer. Thread-safe where Synchronizer's are.
-  std::error_code start();
+  Status start();
   SubmitResult submit(AssistPrompt prompt) { return intake_.submit(std::move(prompt)); }
   void stop();
   bool ready() const;
@@ -73,7 +73,7 @@ class SynchronizerCore final : public Placement {
  private:
   enum class Phase { created, running, stopping, stopped };
 
-  std::error_code check_options();
+  Status check_options();
   void take_inbox();
   void take_whole_inbox();
   void fail_closed();
@@ -116,8 +116,7 @@ class SynchronizerCore final : public Placement {
   Phase phase_ = Phase::created;
   bool finishing_ = false;
   Clock::steady_time stop_deadline_{};
-  std::error_code fatal_;
-  std::string fatal_detail_;
+  Status fatal_;
   std::promise<void> drain_done_;
 };
 

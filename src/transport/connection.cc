@@ -234,11 +234,11 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     if (const auto ec = co_await read(text))
       co_return step_failure(TransportErrc::connection_failed, "waiting for HELLO: " + ec.message());
     auto decoded = decode_frame(text);
-    if (!decoded) co_return open_failure(TransportErrc::bad_hello, "first frame: " + decoded.error().detail);
-    if (!std::holds_alternative<Hello>(decoded.frame()))
+    if (!decoded) co_return open_failure(TransportErrc::bad_hello, "first frame: " + decoded.error().message);
+    if (!std::holds_alternative<Hello>(decoded.value()))
       co_return open_failure(TransportErrc::bad_hello, "first frame is not a HELLO");
     OpenResult out;
-    out.hello = std::get<Hello>(decoded.frame());
+    out.hello = std::get<Hello>(decoded.value());
     if (out.hello.max_frame_bytes > 0) ws_.read_message_max(out.hello.max_frame_bytes);
     ws_.text(true);
     co_return out;

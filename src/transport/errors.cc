@@ -76,12 +76,11 @@ bool is_fatal(const std::error_code& error) {
   }
 }
 
-std::string load_secret(const SecretSource& source, std::error_code& error, std::string& detail) {
-  error.clear();
-  detail.clear();
+Result<std::string> load_secret(const SecretSource& source) {
+  std::string detail;
   if (!source.env_var.empty()) {
     if (const char* value = std::getenv(source.env_var.c_str()); value != nullptr && *value != '\0') {
-      return value;
+      return {std::string(value)};
     }
   }
   if (!source.file.empty()) {
@@ -92,7 +91,7 @@ std::string load_secret(const SecretSource& source, std::error_code& error, std:
       std::string secret = std::move(text).str();
       if (!secret.empty() && secret.back() == '\n') secret.pop_back();
       if (!secret.empty() && secret.back() == '\r') secret.pop_back();
-      if (!secret.empty()) return secret;
+      if (!secret.empty()) return {std::move(secret)};
       detail = "secret file is empty: " + source.file;
     } else {
       detail = "cannot read secret file: " + source.file;
@@ -102,8 +101,7 @@ std::string load_secret(const SecretSource& source, std::error_code& error, std:
   } else {
     detail = "no secret source given (environment variable or file)";
   }
-  error = make_error_code(TransportErrc::secret_unavailable);
-  return {};
+  return Status{make_error_code(TransportErrc::secret_unavailable), std::move(detail)};
 }
 
 }  // namespace assist::transport

@@ -530,7 +530,7 @@ void Link::dispatch(Leg& leg, const std::string& text) {
     if (bad_frame_log_.allow(ctx_.clock.steady_now(), suppressed))
       ctx_.log->warn(detail::LogRecord("undecodable frame from the gateway")
                        .with("link", id_)
-                       .with("detail", decoded.error().detail)
+                       .with("detail", decoded.error().message)
                        .with("suppressed", suppressed));
     return;
   }
@@ -572,7 +572,7 @@ void Link::dispatch(Leg& leg, const std::string& text) {
         }
         // HELLO again, client-side frames and unknown types: ignored (protocol §2).
       },
-      decoded.frame());
+      decoded.value());
 }
 
 }  // namespace assist::transport

@@ -24,8 +24,7 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
   std::string error;
   auto endpoint = net::parse_endpoint(options_.realtime_url, net::Scheme::websocket, error);
   if (!endpoint) {
-    config_error_ = make_error_code(TransportErrc::bad_url);
-    config_detail_ = "realtime_url: " + error;
+    config_ = {make_error_code(TransportErrc::bad_url), "realtime_url: " + error};
     return;
   }
   auto target = std::make_shared<ConnectionTarget>();
@@ -38,8 +37,7 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
     target->tls_config = {options_.tls.verify, options_.tls.ca_file, options_.tls.pin_sha256};
     target->tls_context = net::make_client_context(target->tls_config, error);
     if (!target->tls_context) {
-      config_error_ = make_error_code(TransportErrc::tls);
-      config_detail_ = "realtime TLS (tls options of the gateway): " + error;
+      config_ = {make_error_code(TransportErrc::tls), "realtime TLS (tls options of the gateway): " + error};
       return;
     }
   }
@@ -47,11 +45,6 @@ Pool::Pool(asio::any_io_executor ex, TokenProvider& tokens, RealtimeOptions opts
     log_->warn(detail::LogRecord("token sent in the URL query (RFC 9700 advises against it); URLs are logged redacted"));
   }
   connect_ = websocket_connections(executor_, std::move(target), clock_);
-}
-
-std::error_code Pool::config_error(std::string* detail) const {
-  if (detail != nullptr) *detail = config_detail_;
-  return config_error_;
 }
 
 Pool::~Pool() = default;
@@ -86,9 +79,9 @@ LinkId Pool::open_link() {
 
 void Pool::start() {
   if (!links_.empty() || stopping_) return;
-  if (config_error_) {
-    log_->error(detail::LogRecord("cannot open gateway connections").with("detail", config_detail_));
-    handler_.on_state(next_id_++, LinkState::failed, config_error_);
+  if (!config_.ok()) {
+    log_->error(detail::LogRecord("cannot open gateway connections").with("detail", config_.message));
+    handler_.on_state(next_id_++, LinkState::failed, config_.code);
     return;
   }
   open_link();
@@ -96,7 +89,7 @@ void Pool::start() {
 
 std::optional<LinkId> Pool::place_session(const std::string& session_id) {
   if (const auto it = sessions_.find(session_id); it != sessions_.end()) return it->second;
-  if (stopping_ || config_error_) return std::nullopt;
+  if (stopping_ || !config_.ok()) return std::nullopt;
   std::optional<LinkId> chosen;
   const auto hint = links_.find(fill_hint_);
   if (hint != links_.end() && hint->second.link->has_hello() && has_room(hint->second, 0)) {

@@ -18,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "assist/clock.h"
+#include "assist/status.h"
 #include "assist/transport.h"
 #include "transport/link.h"
 #include "transport/link_handler.h"
@@ -54,8 +55,9 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   // Why the options cannot work (a realtime_url that is no ws(s) URL, a TLS
-  // setup that failed: bad_url, tls), with `detail` naming the option.
-  std::error_code config_error(std::string* detail = nullptr) const;
+  // setup that failed: bad_url, tls), the message naming the option; ok when
+  // they can work.
+  const Status& config_status() const { return config_; }
   // Opens the first link. With a config_error() that link fails at once
   // (on_state failed with that error).
   void start();
@@ -99,8 +101,7 @@ class Pool {
   Random& random_;
   ConnectionFactory connect_;
   util::LoggerPtr log_;
-  std::error_code config_error_;
-  std::string config_detail_;
+  Status config_;
   std::map<LinkId, Slot> links_;
   std::unordered_map<std::string, LinkId> sessions_;
   std::unordered_map<LinkId, std::shared_ptr<util::Timer>> idle_timers_;

@@ -162,8 +162,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
     if (auto parsed = net::parse_endpoint(options.token_url, net::Scheme::http, error)) {
       endpoint = std::move(*parsed);
     } else {
-      config_error = make_error_code(TransportErrc::bad_url);
-      config_detail = "token_url: " + error;
+      config = {make_error_code(TransportErrc::bad_url), "token_url: " + error};
       return;
     }
     target.host = endpoint.host;
@@ -172,8 +171,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
       target.tls_config = {options.tls.verify, options.tls.ca_file, options.tls.pin_sha256};
       target.tls_context = net::make_client_context(target.tls_config, error);
       if (!target.tls_context) {
-        config_error = make_error_code(TransportErrc::tls);
-        config_detail = "token endpoint TLS (tls options of the token endpoint): " + error;
+        config = {make_error_code(TransportErrc::tls), "token endpoint TLS (tls options of the token endpoint): " + error};
       }
     }
     if (!transport) transport = [this]() { return http_transport(); };
@@ -214,7 +212,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::awaitable<TokenResult> fetch() {
-    if (config_error) co_return failure(static_cast<TransportErrc>(config_error.value()), config_detail);
+    if (!config.ok()) co_return failure(static_cast<TransportErrc>(config.code.value()), config.message);
     const auto started = clock.steady_now();
     util::Backoff backoff(options.backoff);
     unsigned attempts = 0;
@@ -309,8 +307,7 @@ struct TokenProvider::Impl : std::enable_shared_from_this<Impl> {
   TokenTransport transport;
   util::LoggerPtr log;
   net::Endpoint endpoint;
-  std::error_code config_error;
-  std::string config_detail;
+  Status config;  // why the options cannot work; ok when they can
   net::HttpTarget target;  // where to connect
   std::shared_ptr<const Token> cached;
   std::shared_ptr<Flight> current;
@@ -325,10 +322,7 @@ TokenProvider::TokenProvider(asio::any_io_executor executor, TokenOptions option
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), clock, random, std::move(transport),
                                    std::move(log))) {}
 
-std::error_code TokenProvider::config_error(std::string* detail) const {
-  if (detail != nullptr) *detail = impl_->config_detail;
-  return impl_->config_error;
-}
+const Status& TokenProvider::config_status() const { return impl_->config; }
 
 TokenProvider::~TokenProvider() = default;
 

@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "assist/clock.h"
+#include "assist/status.h"
 #include "assist/transport.h"
 #include "util/logger.h"
 
@@ -122,9 +123,9 @@ class TokenProvider {
   void on_result(std::function<void(const TokenResult&)> observer);
 
   // Why the options cannot work (a token_url that is no http(s) URL, a TLS
-  // setup that failed: bad_url, tls), with `detail` naming the option; empty
-  // when they can. Every token() fails with it.
-  std::error_code config_error(std::string* detail = nullptr) const;
+  // setup that failed: bad_url, tls), the message naming the option; ok
+  // when they can work. Every token() fails with it.
+  const Status& config_status() const;
 
   // Thread-safe counters.
   std::uint64_t requests_sent() const;  // HTTP requests, retries included

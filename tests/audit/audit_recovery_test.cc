@@ -196,7 +196,7 @@ TEST(AuditRecovery, TheReverseReaderYieldsTheTornTailThenEveryLineNewestFirst) {
   audit_detail::ReverseLineReader reader(default_env(), path, read_all(path).size());
   std::vector<std::string> got;
   std::string line;
-  IoStatus status;
+  Status status;
   while (reader.previous(line, status)) got.push_back(line);
   ASSERT_TRUE(status.ok()) << status.message;
   EXPECT_EQ(got, (std::vector<std::string>{"torn", "last", long_line, "", "one"}));

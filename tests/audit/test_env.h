@@ -61,56 +61,56 @@ class FaultyEnv final : public Env {
     cv_.notify_all();
   }
 
-  IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
-    if (++opens == fail_open_at) return IoStatus::from_errno(error, "open", path);
+  Status open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
+    if (++opens == fail_open_at) return Status::from_errno(error, "open", path);
     std::unique_ptr<WritableFile> inner;
     if (auto s = default_env().open_appendable(path, inner); !s.ok()) return s;
     out = std::make_unique<File>(*this, std::move(inner), path);
     return {};
   }
-  IoStatus read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
-    if (++reads == fail_read_at) return IoStatus::from_errno(error, "read", p);
+  Status read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
+    if (++reads == fail_read_at) return Status::from_errno(error, "read", p);
     return default_env().read_at(p, o, n, out);
   }
-  IoStatus read_file(const std::string& p, std::string& out) override {
-    if (++reads == fail_read_at) return IoStatus::from_errno(error, "read", p);
+  Status read_file(const std::string& p, std::string& out) override {
+    if (++reads == fail_read_at) return Status::from_errno(error, "read", p);
     return default_env().read_file(p, out);
   }
-  IoStatus file_size(const std::string& p, std::uint64_t& s) override { return default_env().file_size(p, s); }
+  Status file_size(const std::string& p, std::uint64_t& s) override { return default_env().file_size(p, s); }
   bool file_exists(const std::string& p) override { return default_env().file_exists(p); }
-  IoStatus rename_file(const std::string& f, const std::string& t) override { return default_env().rename_file(f, t); }
-  IoStatus remove_file(const std::string& p) override { return default_env().remove_file(p); }
-  IoStatus truncate_file(const std::string& p, std::uint64_t size) override {
-    if (++truncates == fail_truncate_at) return IoStatus::from_errno(error, "truncate", p);
+  Status rename_file(const std::string& f, const std::string& t) override { return default_env().rename_file(f, t); }
+  Status remove_file(const std::string& p) override { return default_env().remove_file(p); }
+  Status truncate_file(const std::string& p, std::uint64_t size) override {
+    if (++truncates == fail_truncate_at) return Status::from_errno(error, "truncate", p);
     return default_env().truncate_file(p, size);
   }
-  IoStatus list_dir(const std::string& d, std::vector<std::string>& n) override { return default_env().list_dir(d, n); }
-  IoStatus sync_dir(const std::string& d) override { return default_env().sync_dir(d); }
+  Status list_dir(const std::string& d, std::vector<std::string>& n) override { return default_env().list_dir(d, n); }
+  Status sync_dir(const std::string& d) override { return default_env().sync_dir(d); }
 
  private:
   class File final : public WritableFile {
    public:
     File(FaultyEnv& env, std::unique_ptr<WritableFile> inner, std::string path)
         : env_(env), inner_(std::move(inner)), path_(std::move(path)) {}
-    IoStatus append(std::string_view data) override {
+    Status append(std::string_view data) override {
       if (++env_.appends != env_.fail_append_at) return inner_->append(data);
       if (const long n = env_.short_write_bytes; n >= 0)
         inner_->append(data.substr(0, std::min(data.size(), static_cast<std::size_t>(n))));
-      return IoStatus::from_errno(env_.error, "write", path_);
+      return Status::from_errno(env_.error, "write", path_);
     }
-    IoStatus flush() override { return inner_->flush(); }
-    IoStatus sync() override {
+    Status flush() override { return inner_->flush(); }
+    Status sync() override {
       env_.pass_gate();
-      if (++env_.syncs == env_.fail_sync_at) return IoStatus::from_errno(env_.error, "fsync", path_);
+      if (++env_.syncs == env_.fail_sync_at) return Status::from_errno(env_.error, "fsync", path_);
       return inner_->sync();
     }
-    IoStatus reserve(std::uint64_t offset, std::uint64_t length) override {
+    Status reserve(std::uint64_t offset, std::uint64_t length) override {
       const int n = ++env_.reserves;
       if (env_.fail_reserves_from > 0 && n >= env_.fail_reserves_from)
-        return IoStatus::from_errno(env_.error, "fallocate", path_);
+        return Status::from_errno(env_.error, "fallocate", path_);
       return inner_->reserve(offset, length);
     }
-    IoStatus close() override { return inner_->close(); }
+    Status close() override { return inner_->close(); }
 
    private:
     FaultyEnv& env_;

@@ -16,7 +16,7 @@ int main() {
   assist::FrameIdGenerator ids;
   const assist::PromptSync frame{ids.next(), 1, p};
   const auto decoded = assist::decode_frame(assist::encode(frame));
-  if (!decoded.ok() || std::get<assist::PromptSync>(decoded.frame()) != frame) return 2;
+  if (!decoded.ok() || std::get<assist::PromptSync>(decoded.value()) != frame) return 2;
   std::puts("consumer ok");
   return 0;
 }

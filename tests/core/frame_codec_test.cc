@@ -15,9 +15,9 @@ namespace {
 template <class T>
 T decode_as(std::string_view text) {
   auto r = decode_frame(text);
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().detail);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
   if (!r.ok()) return T{};
-  const T* f = std::get_if<T>(&r.frame());
+  const T* f = std::get_if<T>(&r.value());
   EXPECT_NE(f, nullptr) << "decoded to another frame type";
   return f != nullptr ? *f : T{};
 }
@@ -147,7 +147,7 @@ TEST(FrameCodec, EveryFrameTypeRoundTrips) {
   for (const auto& f : frames) {
     auto r = decode_frame(encode_frame(f));
     ASSERT_TRUE(r.ok()) << encode_frame(f);
-    EXPECT_EQ(r.frame(), f) << encode_frame(f);
+    EXPECT_EQ(r.value(), f) << encode_frame(f);
   }
 }
 
@@ -180,7 +180,7 @@ TEST(FrameCodec, ANackWithAnEmptyCodeEncodesBackToItself) {
   EXPECT_EQ(n.code_text, "");
   const auto again = decode_frame(encode(n));
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again.frame(), Frame{n});
+  EXPECT_EQ(again.value(), Frame{n});
 }
 
 TEST(FrameCodec, UnknownTypeIsReportedNotAnError) {
@@ -225,11 +225,11 @@ TEST(FrameCodec, MalformedInputGivesTypedErrors) {
   };
   for (const auto& c : cases) {
     const auto e = decode_error(c.text);
-    EXPECT_EQ(e.code, make_error_code(c.code)) << c.text << " -> " << e.detail;
+    EXPECT_EQ(e.code, make_error_code(c.code)) << c.text << " -> " << e.message;
     if (!c.detail.empty()) {
-      EXPECT_EQ(e.detail, c.detail) << c.text;
+      EXPECT_EQ(e.message, c.detail) << c.text;
     }
-    EXPECT_FALSE(e.detail.empty()) << c.text;
+    EXPECT_FALSE(e.message.empty()) << c.text;
   }
 }
 
@@ -241,16 +241,16 @@ TEST(FrameCodec, PayloadErrorsNameTheMemberAndKeepTheFrameId) {
     return t;
   };
   auto e = decode_error(replace(R"(["retention","discount"])", R"(["retention",5])"));
-  EXPECT_EQ(e.detail, "payload.snippets[1].tags[1]: expected a string, got a number");
+  EXPECT_EQ(e.message, "payload.snippets[1].tags[1]: expected a string, got a number");
   EXPECT_EQ(e.frame_id, "2f1c3f7e-6a0b-4c39-9d7e-0c5e8d3f6a11");
   EXPECT_EQ(e.sequence, 42u);
   e = decode_error(replace(R"("priority_level":5)", R"("priority_level":"high")"));
-  EXPECT_EQ(e.detail, "payload.priority_level: expected an integer, got a string");
+  EXPECT_EQ(e.message, "payload.priority_level: expected an integer, got a string");
   e = decode_error(replace(R"("agent_id":"AGT-4455",)", ""));
-  EXPECT_EQ(e.detail, "payload.agent_id: is required");
+  EXPECT_EQ(e.message, "payload.agent_id: is required");
   e = decode_error(replace(R"("ttl_seconds":45)", R"("ttl_seconds":99999999999)"));
   EXPECT_EQ(e.code, make_error_code(FrameErrc::out_of_range));
-  EXPECT_EQ(e.detail, "payload.ttl_seconds: does not fit its range");
+  EXPECT_EQ(e.message, "payload.ttl_seconds: does not fit its range");
 }
 
 TEST(FrameCodec, ConstraintViolationsDecodeForValidationToReport) {
@@ -281,7 +281,7 @@ TEST(FrameCodec, HostileInputNeverCrashes) {
     }
     auto r = decode_frame(t);
     if (!r.ok()) {
-      EXPECT_FALSE(r.error().detail.empty());
+      EXPECT_FALSE(r.error().message.empty());
     }
   }
 }
@@ -300,27 +300,46 @@ namespace {
 TEST(PromptObject, OptionalMembersTakeDefaults) {
   const auto r = decode_prompt_object(
       R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":[{"snippet_id":"K","content":"c","source_system":"CRM"}]})");
-  ASSERT_TRUE(r.prompt) << r.error.detail;
-  EXPECT_EQ(r.prompt->priority_level, 3);
-  EXPECT_EQ(r.prompt->ttl_seconds, 45);
-  EXPECT_EQ(r.prompt->timestamp, 0.0);
-  EXPECT_FALSE(r.prompt->priority_override);
-  EXPECT_TRUE(r.prompt->snippets[0].tags.empty());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().priority_level, 3);
+  EXPECT_EQ(r.value().ttl_seconds, 45);
+  EXPECT_FALSE(r.value().timestamp.has_value());
+  EXPECT_FALSE(r.value().priority_override);
+  EXPECT_TRUE(r.value().snippets[0].tags.empty());
 }
 
 TEST(PromptObject, ShapeErrorsNameTheMember) {
   auto r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":{}})");
-  ASSERT_FALSE(r.prompt);
-  EXPECT_EQ(r.error.detail, "snippets: expected an array, got an object");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "snippets: expected an array, got an object");
   r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":[],"ttl_seconds":"x"})");
-  EXPECT_EQ(r.error.detail, "ttl_seconds: expected an integer, got a string");
+  EXPECT_EQ(r.error().message, "ttl_seconds: expected an integer, got a string");
   r = decode_prompt_object("not json");
-  EXPECT_EQ(r.error.code, make_error_code(FrameErrc::malformed_json));
+  EXPECT_EQ(r.error().code, make_error_code(FrameErrc::malformed_json));
   r = decode_prompt_object(R"({"agent_id":"A"})");
-  EXPECT_EQ(r.error.detail, "session_id: is required");
+  EXPECT_EQ(r.error().message, "session_id: is required");
   r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":[],"relevance_score":1e400})");
-  EXPECT_EQ(r.error.code, make_error_code(FrameErrc::out_of_range));
-  EXPECT_EQ(r.error.detail, "relevance_score: does not fit a double");
+  EXPECT_EQ(r.error().code, make_error_code(FrameErrc::out_of_range));
+  EXPECT_EQ(r.error().message, "relevance_score: does not fit a double");
+}
+
+// An unset timestamp is left out of the encoding (the synchronizer stamps
+// every prompt it accepts), so a PROMPT_SYNC without one is refused as the
+// contract requires, while a submitted prompt object may omit it.
+TEST(PromptObject, AnUnsetTimestampIsLeftOutAndOnlyASubmissionMayOmitIt) {
+  auto p = testing::source_example_prompt();
+  p.timestamp.reset();
+  const auto payload = encode_prompt_payload(p);
+  EXPECT_EQ(payload.find("timestamp"), std::string::npos) << payload;
+  const auto submitted = decode_prompt_object(payload);
+  ASSERT_TRUE(submitted.ok()) << submitted.error().message;
+  EXPECT_EQ(submitted.value(), p);
+
+  const auto frame = decode_error(encode(PromptSync{"f", 1, p}));
+  EXPECT_EQ(frame.code, make_error_code(FrameErrc::missing_field));
+  EXPECT_EQ(frame.message, "payload.timestamp: is required");
+  p.timestamp = 0.0;  // 1970, an ordinary value now: it round-trips, stale
+  EXPECT_EQ(decode_as<PromptSync>(encode(PromptSync{"f", 1, p})).payload.timestamp, 0.0);
 }
 
 TEST(PromptObject, AcceptsAFullPayload) {
@@ -328,8 +347,8 @@ TEST(PromptObject, AcceptsAFullPayload) {
   const auto text = encode(f);
   const auto payload = text.substr(text.find("\"payload\":") + 10, text.size() - text.find("\"payload\":") - 11);
   const auto r = decode_prompt_object(payload);
-  ASSERT_TRUE(r.prompt) << r.error.detail << " in " << payload;
-  EXPECT_EQ(*r.prompt, f.payload);
+  ASSERT_TRUE(r.ok()) << r.error().message << " in " << payload;
+  EXPECT_EQ(r.value(), f.payload);
 }
 
 }  // namespace

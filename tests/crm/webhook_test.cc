@@ -161,8 +161,8 @@ TEST(CrmWebhook, RetriesServerErrorsWithBackoffThenDelivers) {
   auto options = fast_options(server.url(), reports, random);
   options.headers = {{"Authorization", "Bearer crm-secret"}};
   CrmWebhook hook(options);
-  std::string error;
-  ASSERT_FALSE(hook.start(error)) << error;
+  const Status started = hook.start();
+  ASSERT_TRUE(started.ok()) << started.message;
   ASSERT_TRUE(hook.submit(kUpdate));
 
   const auto report = reports.wait(0);
@@ -195,8 +195,8 @@ TEST(CrmWebhook, GivesUpAfterMaxAttemptsAndReportsTheFailure) {
   auto options = fast_options(server.url(), reports, random);
   options.max_attempts = 3;
   CrmWebhook hook(options);
-  std::string error;
-  ASSERT_FALSE(hook.start(error)) << error;
+  const Status started = hook.start();
+  ASSERT_TRUE(started.ok()) << started.message;
   ASSERT_TRUE(hook.submit(kUpdate));
   const auto report = reports.wait(0);
   EXPECT_EQ(report.result, CrmResult::failed);
@@ -211,8 +211,8 @@ TEST(CrmWebhook, AClientErrorIsNotRetried) {
   ReportQueue reports;
   SeededRandom random(5);
   CrmWebhook hook(fast_options(server.url(), reports, random));
-  std::string error;
-  ASSERT_FALSE(hook.start(error)) << error;
+  const Status started = hook.start();
+  ASSERT_TRUE(started.ok()) << started.message;
   ASSERT_TRUE(hook.submit(kUpdate));
   const auto report = reports.wait(0);
   EXPECT_EQ(report.result, CrmResult::failed);
@@ -230,8 +230,8 @@ TEST(CrmWebhook, ARefusedConnectionIsRetriedThenFails) {
   auto options = fast_options(url, reports, random);
   options.max_attempts = 2;
   CrmWebhook hook(options);
-  std::string error;
-  ASSERT_FALSE(hook.start(error)) << error;
+  const Status started = hook.start();
+  ASSERT_TRUE(started.ok()) << started.message;
   ASSERT_TRUE(hook.submit(kUpdate));
   const auto report = reports.wait(0);
   EXPECT_EQ(report.result, CrmResult::failed);
@@ -246,8 +246,8 @@ TEST(CrmWebhook, AFullQueueDropsAndStopAbandonsTheRestAtTheDeadline) {
   auto options = fast_options(server.url(), reports, random);
   options.queue_capacity = 1;
   CrmWebhook hook(options);
-  std::string error;
-  ASSERT_FALSE(hook.start(error)) << error;
+  const Status started = hook.start();
+  ASSERT_TRUE(started.ok()) << started.message;
   ASSERT_TRUE(hook.submit(kUpdate));
   // Wait until the first update is in progress (its request reached the server).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -293,8 +293,8 @@ TEST(CrmWebhook, PostsOverHttpsVerifyingTheCertificate) {
   auto options = fast_options(server.url(), reports, random);
   options.ca_file = ca_path.string();
   CrmWebhook hook(options);
-  std::string error;
-  ASSERT_FALSE(hook.start(error)) << error;
+  const Status started = hook.start();
+  ASSERT_TRUE(started.ok()) << started.message;
   ASSERT_TRUE(hook.submit(kUpdate));
   const auto report = reports.wait(0);
   EXPECT_EQ(report.result, CrmResult::delivered) << report.error;
@@ -313,8 +313,8 @@ TEST(CrmWebhook, RefusesAnUntrustedCertificate) {
   auto options = fast_options(server.url(), reports, random);  // system CA store: does not know it
   options.max_attempts = 1;
   CrmWebhook hook(options);
-  std::string error;
-  ASSERT_FALSE(hook.start(error)) << error;
+  const Status started = hook.start();
+  ASSERT_TRUE(started.ok()) << started.message;
   ASSERT_TRUE(hook.submit(kUpdate));
   const auto report = reports.wait(0);
   EXPECT_EQ(report.result, CrmResult::failed);
@@ -326,9 +326,9 @@ TEST(CrmWebhook, RejectsAnUnusableUrl) {
   SeededRandom random(8);
   for (const char* url : {"ftp://example.com/x", "not a url", "http:///nohost", "http://user:pw@example.com/x"}) {
     CrmWebhook hook(fast_options(url, reports, random));
-    std::string error;
-    EXPECT_EQ(hook.start(error), CrmErrc::bad_url) << url;
-    EXPECT_FALSE(error.empty());
+    const Status started = hook.start();
+    EXPECT_EQ(started.code, CrmErrc::bad_url) << url;
+    EXPECT_NE(started.message.find("webhook URL"), std::string::npos) << started.message;
     EXPECT_FALSE(hook.submit(kUpdate));
   }
 }

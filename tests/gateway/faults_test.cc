@@ -38,7 +38,7 @@ int first_dropped_frame(std::uint64_t seed, ManualClock& clock, FrameIdGenerator
   options.faults.drop_probability = 0.2;
   options.faults.seed = seed;
   Gateway gateway(options);
-  gateway.start();
+  if (!gateway.start().ok()) return -1;
   Target target{gateway.port(), {}};
   WsClient client(target);
   if (client.connect("/realtime/v1?access_token=" + fetch_token(target)) != 101) return -1;

@@ -25,7 +25,7 @@ class GatewayTest : public ::testing::Test {
   void start(GatewayOptions options = {}) {
     if (options.clock == nullptr) options.clock = &clock;
     gateway = std::make_unique<Gateway>(std::move(options));
-    gateway->start();
+    ASSERT_TRUE(gateway->start().ok());
     target.port = gateway->port();
     target.pin_sha256 = gateway->certificate_sha256();
   }

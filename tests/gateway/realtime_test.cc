@@ -408,13 +408,11 @@ TEST_F(GatewayRealtimeTest, StartFailsOnABusyPortNamingTheAddress) {
   GatewayOptions options;
   options.port = gateway->port();
   Gateway second(options);
-  try {
-    second.start();
-    FAIL() << "bound a busy port";
-  } catch (const std::system_error& e) {
-    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(gateway->port())),
-              std::string::npos);
-  }
+  const Status started = second.start();
+  ASSERT_FALSE(started.ok()) << "bound a busy port";
+  EXPECT_EQ(started.code, std::errc::address_in_use);
+  EXPECT_NE(started.message.find("127.0.0.1:" + std::to_string(gateway->port())), std::string::npos)
+      << started.message;
 }
 
 }  // namespace

@@ -45,13 +45,15 @@ TEST_F(GatewayTlsTest, GivenCertificateAndKeyAreServed) {
   options.cert_file = cert;
   options.key_file = cert.substr(0, cert.rfind('/')) + "/key.pem";
   Gateway second(options);
-  second.start();
+  ASSERT_TRUE(second.start().ok());
   EXPECT_EQ(second.certificate_sha256(), sha);
   EXPECT_EQ(http_request({second.port(), sha}, "GET", "/stats").status, 200u);
 
   options.cert_file = "/nonexistent/cert.pem";
   Gateway broken(options);
-  EXPECT_THROW(broken.start(), std::runtime_error);
+  const Status started = broken.start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.message.find("/nonexistent/cert.pem"), std::string::npos) << started.message;
 }
 
 }  // namespace

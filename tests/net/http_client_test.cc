@@ -44,7 +44,7 @@ HttpTarget local(std::uint16_t port) { return HttpTarget{"127.0.0.1", std::to_st
 
 TEST(HttpCall, ExchangesOneRequestOverPlainTcp) {
   Gateway gateway(GatewayOptions{});
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   const auto reply = call(local(gateway.port()), get_stats(std::to_string(gateway.port())), 5s);
   ASSERT_FALSE(reply.net_error) << reply.net_error.message();
   EXPECT_EQ(reply.status, 200u);
@@ -55,7 +55,7 @@ TEST(HttpCall, VerifiesTheCertificateAndMarksATlsRefusal) {
   GatewayOptions options;
   options.tls = true;
   Gateway gateway(options);
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   std::string error;
   auto target = local(gateway.port());
   target.tls_context = make_client_context(target.tls_config, error);  // the system store: self-signed is untrusted

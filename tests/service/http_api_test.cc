@@ -62,7 +62,7 @@ class HttpApiTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     gateway_ = std::make_unique<Gateway>(GatewayOptions{});
-    gateway_->start();
+    ASSERT_TRUE(gateway_->start().ok());
     SynchronizerOptions so;
     so.token.token_url = gateway_->token_url();
     so.token.client_id = "demo-client";
@@ -72,14 +72,14 @@ class HttpApiTest : public ::testing::Test {
     so.stop_drain = 1s;
     so.observer = &outcomes_;
     sync_ = std::make_unique<Synchronizer>(so);
-    ASSERT_FALSE(sync_->start());
+    ASSERT_TRUE(sync_->start().ok());
   }
 
   void start_api(HttpApiOptions options = {}) {
     options.port = 0;
     api_ = std::make_unique<HttpApi>(options, *sync_);
-    std::string message;
-    ASSERT_FALSE(api_->start(message)) << message;
+    const Status started = api_->start();
+    ASSERT_TRUE(started.ok()) << started.message;
     ASSERT_TRUE(eventually([&] { return sync_->ready(); }));
   }
 
@@ -284,9 +284,9 @@ TEST_F(HttpApiTest, NonLoopbackWithoutKeyRefusesToStart) {
   o.host = "0.0.0.0";
   o.port = 0;
   HttpApi api(o, *sync_);
-  std::string message;
-  EXPECT_EQ(api.start(message), std::make_error_code(std::errc::permission_denied));
-  EXPECT_NE(message.find("without an API key"), std::string::npos) << message;
+  const Status started = api.start();
+  EXPECT_EQ(started.code, std::make_error_code(std::errc::permission_denied));
+  EXPECT_NE(started.message.find("without an API key"), std::string::npos) << started.message;
 }
 
 TEST_F(HttpApiTest, DrainingRefusesNewPromptsWith503) {

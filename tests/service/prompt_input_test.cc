@@ -60,11 +60,11 @@ TEST(PromptInput, ReadLineHoldsAtMostMaxBytesAndSkipsTheRestOfALongLine) {
 
 TEST(PromptInput, DecodeErrorsBecomeOneViolationNamingTheMember) {
   auto r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":{}})");
-  ASSERT_FALSE(r.prompt);
-  EXPECT_EQ(decode_violation(r.error), (Violation{"snippets", "expected an array, got an object"}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(decode_violation(r.error()), (Violation{"snippets", "expected an array, got an object"}));
   r = decode_prompt_object("not json");
-  ASSERT_FALSE(r.prompt);
-  EXPECT_EQ(decode_violation(r.error).field, "body");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(decode_violation(r.error()).field, "body");
 }
 
 }  // namespace

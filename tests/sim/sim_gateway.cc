@@ -202,12 +202,12 @@ asio::awaitable<transport::OpenResult> SimGateway::handshake(const std::shared_p
       R"({{"type":"HELLO","connection_id":"conn-{}","max_sessions":{},"max_snippets":10,"max_inflight":{},"max_frame_bytes":65536,"token_expires_at":{:.2f},"region":"sim","limits":{{"x":1}}}})",
       conn->id, plan_.max_sessions, plan_.max_inflight, it->second);
   auto decoded = decode_frame(hello);
-  if (!decoded || !std::holds_alternative<Hello>(decoded.frame())) {
+  if (!decoded || !std::holds_alternative<Hello>(decoded.value())) {
     out.error = make_error_code(transport::TransportErrc::bad_hello);
-    out.detail = decoded ? "not a HELLO" : decoded.error().detail;
+    out.detail = decoded ? "not a HELLO" : decoded.error().message;
     co_return out;
   }
-  out.hello = std::get<Hello>(decoded.frame());
+  out.hello = std::get<Hello>(decoded.value());
   conn->alive = true;
   log(conn, "OPEN");
   ++ledger_.connections;
@@ -271,15 +271,15 @@ void SimGateway::receive(const std::shared_ptr<Conn>& conn, const std::string& t
   ++ledger_.frames;
   auto decoded = decode_frame(text);
   if (!decoded) {
-    ledger_.violations.push_back("the client sent an undecodable frame: " + decoded.error().detail);
+    ledger_.violations.push_back("the client sent an undecodable frame: " + decoded.error().message);
     return;
   }
-  if (const auto* end = std::get_if<SessionEnd>(&decoded.frame())) {
+  if (const auto* end = std::get_if<SessionEnd>(&decoded.value())) {
     log(conn, "RECV SESSION_END " + end->session_id);
     conn->sessions.erase(end->session_id);
     return;
   }
-  if (const auto* p = std::get_if<PromptSync>(&decoded.frame())) {
+  if (const auto* p = std::get_if<PromptSync>(&decoded.value())) {
     if (!disturbed(conn)) prompt(conn, *p, sent);
     return;
   }
@@ -308,8 +308,8 @@ void SimGateway::prompt(const std::shared_ptr<Conn>& conn, const PromptSync& p, 
   // plus the time in transit: a step of the wall clock while a frame travels
   // (a simulated fault) is not an age the client could have seen.
   const double transit = std::chrono::duration<double>(clock_.steady_now() - sent.steady).count();
-  const double age = sent.unix - p.payload.timestamp + transit;
-  if (p.payload.timestamp > now + 5.0) return nack(NackCode::invalid_frame, "timestamp is in the future");
+  const double age = sent.unix - *p.payload.timestamp + transit;
+  if (*p.payload.timestamp > now + 5.0) return nack(NackCode::invalid_frame, "timestamp is in the future");
   if (age > p.payload.ttl_seconds) return nack(NackCode::stale, "older than its ttl");
   if (!conn->sessions.count(sid) && conn->sessions.size() >= plan_.max_sessions) {
     std::string held;

@@ -203,11 +203,11 @@ void World::submit(int session, bool stale, bool future) {
   }
   check(!may_be_refused_as_future,
         fmt::format("a prompt stamped ahead of the clock beyond the allowed skew was accepted ({})",
-                    submitted.ticket.frame_id()));
+                    submitted.value().frame_id()));
   auto tracked = std::make_shared<Tracked>();
-  accepted_.emplace(submitted.ticket.frame_id(), tracked);
+  accepted_.emplace(submitted.value().frame_id(), tracked);
   if (throws) ++throws_expected_;
-  submitted.ticket.then([tracked, throws, done = throws_done_](const SyncOutcome& o) {
+  submitted.value().then([tracked, throws, done = throws_done_](const SyncOutcome& o) {
     ++tracked->outcomes;
     tracked->kind = o.kind;
     tracked->reason = o.reason;
@@ -264,8 +264,8 @@ void World::check_outcomes() {
 SimResult World::run() {
   result_.seed = seed_;
   interactions_.resize(static_cast<std::size_t>(scenario_.sessions));
-  if (auto ec = core_.start()) {
-    check(false, "start() failed: " + ec.message());
+  if (const auto started = core_.start(); !started.ok()) {
+    check(false, "start() failed: " + started.message);
     return result_;
   }
   for (auto& action : schedule()) {

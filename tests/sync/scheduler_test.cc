@@ -148,7 +148,7 @@ TEST_F(SchedulerTest, FrameTextCarriesFrameIdAndSequence) {
   ASSERT_TRUE(f);
   auto decoded = decode_frame(f->text);
   ASSERT_TRUE(decoded.ok());
-  const auto& sync = std::get<PromptSync>(decoded.frame());
+  const auto& sync = std::get<PromptSync>(decoded.value());
   EXPECT_EQ(sync.frame_id, a);
   EXPECT_EQ(sync.sequence, f->sequence);
   EXPECT_EQ(sync.payload.session_id, "S1");

@@ -56,7 +56,7 @@ class BreakableEnv final : public Env {
   std::atomic<bool> writer_stuck{false};
   std::uint64_t capacity = 0;  // 0: unlimited; set before the log opens
 
-  IoStatus open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
+  Status open_appendable(const std::string& path, std::unique_ptr<WritableFile>& out) override {
     std::unique_ptr<WritableFile> inner;
     auto s = base().open_appendable(path, inner);
     std::uint64_t size = 0;
@@ -64,17 +64,17 @@ class BreakableEnv final : public Env {
     if (s.ok()) out = std::make_unique<File>(std::move(inner), *this, size);
     return s;
   }
-  IoStatus read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
+  Status read_at(const std::string& p, std::uint64_t o, std::size_t n, std::string& out) override {
     return base().read_at(p, o, n, out);
   }
-  IoStatus read_file(const std::string& p, std::string& out) override { return base().read_file(p, out); }
-  IoStatus file_size(const std::string& p, std::uint64_t& size) override { return base().file_size(p, size); }
+  Status read_file(const std::string& p, std::string& out) override { return base().read_file(p, out); }
+  Status file_size(const std::string& p, std::uint64_t& size) override { return base().file_size(p, size); }
   bool file_exists(const std::string& p) override { return base().file_exists(p); }
-  IoStatus rename_file(const std::string& f, const std::string& t) override { return base().rename_file(f, t); }
-  IoStatus remove_file(const std::string& p) override { return base().remove_file(p); }
-  IoStatus truncate_file(const std::string& p, std::uint64_t size) override { return base().truncate_file(p, size); }
-  IoStatus list_dir(const std::string& d, std::vector<std::string>& n) override { return base().list_dir(d, n); }
-  IoStatus sync_dir(const std::string& d) override { return base().sync_dir(d); }
+  Status rename_file(const std::string& f, const std::string& t) override { return base().rename_file(f, t); }
+  Status remove_file(const std::string& p) override { return base().remove_file(p); }
+  Status truncate_file(const std::string& p, std::uint64_t size) override { return base().truncate_file(p, size); }
+  Status list_dir(const std::string& d, std::vector<std::string>& n) override { return base().list_dir(d, n); }
+  Status sync_dir(const std::string& d) override { return base().sync_dir(d); }
 
  private:
   static Env& base() { return default_env(); }
@@ -82,30 +82,30 @@ class BreakableEnv final : public Env {
    public:
     File(std::unique_ptr<WritableFile> inner, BreakableEnv& env, std::uint64_t size)
         : inner_(std::move(inner)), env_(env), size_(size) {}
-    IoStatus append(std::string_view data) override {
+    Status append(std::string_view data) override {
       if (env_.stalled && on_audit_writer_thread()) {
         env_.writer_stuck = true;
         while (env_.stalled) std::this_thread::sleep_for(1ms);
         env_.writer_stuck = false;
       }
-      if (env_.broken) return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
+      if (env_.broken) return Status::from_errno(ENOSPC, "write", "audit.jsonl");
       if (env_.capacity > 0 && size_ + data.size() > env_.capacity) {
         const auto fits = env_.capacity > size_ ? env_.capacity - size_ : 0;
         size_ += fits;
         inner_->append(data.substr(0, fits));
-        return IoStatus::from_errno(ENOSPC, "write", "audit.jsonl");
+        return Status::from_errno(ENOSPC, "write", "audit.jsonl");
       }
       size_ += data.size();
       return inner_->append(data);
     }
-    IoStatus flush() override { return inner_->flush(); }
-    IoStatus sync() override { return inner_->sync(); }
-    IoStatus reserve(std::uint64_t offset, std::uint64_t length) override {
+    Status flush() override { return inner_->flush(); }
+    Status sync() override { return inner_->sync(); }
+    Status reserve(std::uint64_t offset, std::uint64_t length) override {
       if (env_.capacity > 0 && offset + length > env_.capacity)
-        return IoStatus::from_errno(ENOSPC, "fallocate", "audit.jsonl");
+        return Status::from_errno(ENOSPC, "fallocate", "audit.jsonl");
       return {};  // within the capacity: the append will fit
     }
-    IoStatus close() override { return inner_->close(); }
+    Status close() override { return inner_->close(); }
 
    private:
     static bool on_audit_writer_thread() {
@@ -137,7 +137,7 @@ class SynchronizerTest : public ::testing::Test {
   void start_gateway(GatewayOptions options = {}) {
     if (!options.clock) options.clock = clock_;
     gateway_ = std::make_unique<Gateway>(options);
-    gateway_->start();
+    ASSERT_TRUE(gateway_->start().ok());
   }
 
   SynchronizerOptions sync_options() {
@@ -162,7 +162,7 @@ class SynchronizerTest : public ::testing::Test {
 
   void start_sync(SynchronizerOptions o) {
     sync_ = std::make_unique<Synchronizer>(std::move(o));
-    ASSERT_FALSE(sync_->start());
+    ASSERT_TRUE(sync_->start().ok());
     ASSERT_TRUE(eventually([&] { return sync_->ready(); })) << "no connection came up";
   }
 
@@ -188,14 +188,14 @@ class SynchronizerTest : public ::testing::Test {
     p.session_id = session;
     p.interaction_id = interaction;
     p.priority_override = false;
-    p.timestamp = 0;  // now, by the synchronizer's clock
+    p.timestamp.reset();  // now, by the synchronizer's clock
     return p;
   }
 
   PromptTicket submit(AssistPrompt p) {
     auto r = sync_->sync_prompt(std::move(p));
-    EXPECT_TRUE(r) << r.message;
-    return r.ticket;
+    EXPECT_TRUE(r) << r.error().message;
+    return r.value();
   }
 
   std::string audit_path() const { return (dir_ / "audit.jsonl").string(); }
@@ -236,7 +236,7 @@ TEST_F(SynchronizerTest, SourceExampleIsAckedAndAudited) {
   start_gateway();
   start_sync(sync_options());
   auto example = testing::source_example_prompt();
-  example.timestamp = 0;  // produced now
+  example.timestamp.reset();  // produced now
   auto t = submit(example);
   EXPECT_TRUE(is_uuid_v4(t.frame_id())) << t.frame_id();
   const auto o = t.wait();
@@ -319,12 +319,12 @@ TEST_F(SynchronizerTest, LogLevelOffSilencesIt) {
 TEST_F(SynchronizerTest, ASecondStartDoesNothingAndNoneRestartsAfterStop) {
   start_gateway();
   start_sync(sync_options());
-  EXPECT_FALSE(sync_->start());
+  EXPECT_TRUE(sync_->start().ok());
   EXPECT_EQ(submit(prompt("S-1")).wait().kind, OutcomeKind::acked);
   sync_->stop();
-  EXPECT_EQ(sync_->start(), make_error_code(SubmitErrc::not_running));
+  EXPECT_EQ(sync_->start().code, make_error_code(SubmitErrc::not_running));
   EXPECT_FALSE(sync_->ready());
-  EXPECT_EQ(sync_->sync_prompt(prompt("S-1")).error, make_error_code(SubmitErrc::not_running));
+  EXPECT_EQ(sync_->sync_prompt(prompt("S-1")).error().code, make_error_code(SubmitErrc::not_running));
 }
 
 // Records what an OutcomeObserver is told.
@@ -385,9 +385,9 @@ TEST_F(SynchronizerTest, InvalidPromptIsRefusedWithEveryViolation) {
   p.agent_id.clear();
   const auto r = sync_->sync_prompt(p);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error, make_error_code(SubmitErrc::invalid_prompt));
-  EXPECT_EQ(r.violations.size(), 2u);
-  EXPECT_NE(r.message.find("agent_id: is empty"), std::string::npos) << r.message;
+  EXPECT_EQ(r.error().code, make_error_code(SubmitErrc::invalid_prompt));
+  EXPECT_EQ(r.error().violations.size(), 2u);
+  EXPECT_NE(r.error().message.find("agent_id: is empty"), std::string::npos) << r.error().message;
   sync_->stop();
   EXPECT_EQ(count_events("SYNC_REJECTED_VALIDATION"), 1u);
 }
@@ -535,7 +535,7 @@ TEST_F(SynchronizerTest, FullQueueFailsFast) {
   for (int i = 0; i < 120; ++i) {
     const auto r = sync_->sync_prompt(prompt(testing::numbered("S", i), "I"));
     if (!r) {
-      EXPECT_EQ(r.error, make_error_code(SubmitErrc::queue_full));
+      EXPECT_EQ(r.error().code, make_error_code(SubmitErrc::queue_full));
       ++refused;
     }
   }
@@ -629,9 +629,9 @@ TEST_F(SynchronizerTest, AFailedAuditWriteKeepsItsFrameFromTheGatewayAndGivesUp)
   ASSERT_EQ(gave_up.wait_for(10s), std::future_status::ready);
   const auto status = gave_up.get();
   EXPECT_FALSE(status.audit.ok);
-  EXPECT_NE(status.fatal_detail.find("No space left on device"), std::string::npos) << status.fatal_detail;
+  EXPECT_NE(status.fatal.message.find("No space left on device"), std::string::npos) << status.fatal.message;
   const auto r = sync_->sync_prompt(prompt("S3"));
-  EXPECT_EQ(r.error, make_error_code(SubmitErrc::audit_unavailable));
+  EXPECT_EQ(r.error().code, make_error_code(SubmitErrc::audit_unavailable));
   EXPECT_FALSE(sync_->ready());
   EXPECT_EQ(gateway_->stats().frames_received, 1u);
 }
@@ -658,13 +658,13 @@ TEST_F(SynchronizerTest, AFullAuditDiskShowsNoPromptWithoutItsRecord) {
   std::vector<PromptTicket> accepted;
   for (int i = 0; i < 1200; ++i) {  // 20 per session: none refused (a refusal's line takes space too)
     auto r = sync_->sync_prompt(prompt(testing::numbered("S", i % 60), testing::numbered("I-", i)));
-    if (r) accepted.push_back(std::move(r.ticket));
+    if (r) accepted.push_back(std::move(r.value()));
   }
   ASSERT_TRUE(eventually([&] { return gave_up.load(); }));
   for (auto& t : accepted) EXPECT_EQ(t.future().wait_for(10s), std::future_status::ready) << t.frame_id();
   // Why it gave up: the reservation; the outcome lines of the prompts never
   // sent may then overflow the headroom (a hard ENOSPC), which is allowed.
-  EXPECT_EQ(sync_->status().fatal, make_error_code(AuditErrc::no_space));
+  EXPECT_EQ(sync_->status().fatal.code, make_error_code(AuditErrc::no_space));
   sync_->stop();
 
   std::set<std::string> broadcast;
@@ -746,7 +746,7 @@ TEST_F(SynchronizerTest, AGiveUpRecordsTheFramesInFlightBeforeThePromptsNeverSen
 
 // The system clock, except that unix_now() called on `gated` blocks until
 // `release` counts down: it holds a sync_prompt() between its running check
-// and its hand-off (a timestamp of 0 is stamped in between).
+// and its hand-off (a prompt without a timestamp is stamped in between).
 class GatedClock final : public Clock {
  public:
   steady_time steady_now() const override { return system_clock().steady_now(); }
@@ -768,19 +768,20 @@ TEST_F(SynchronizerTest, PromptRacingStopIsRefusedNotLeftWithoutOutcome) {
   auto o = sync_options();
   o.clock = &clock;
   start_sync(o);
-  SubmitResult late;
+  std::optional<SubmitResult> answer;
   std::thread submitter([&] {
     clock.gated = std::this_thread::get_id();
-    late = sync_->sync_prompt(prompt("S1"));
+    answer = sync_->sync_prompt(prompt("S1"));
   });
   clock.entered.wait();  // past the running check, not yet handed over
   sync_->stop();
   clock.release.count_down();
   submitter.join();
+  const SubmitResult& late = *answer;
   // Refused: accepted now, it would wait forever for an outcome.
   ASSERT_FALSE(late) << "accepted after stop() returned; its ticket is "
-                     << (late.ticket.future().wait_for(0s) == std::future_status::ready ? "ended" : "never ending");
-  EXPECT_EQ(late.error, make_error_code(SubmitErrc::not_running)) << late.message;
+                     << (late.value().future().wait_for(0s) == std::future_status::ready ? "ended" : "never ending");
+  EXPECT_EQ(late.error().code, make_error_code(SubmitErrc::not_running)) << late.error().message;
   sync_.reset();  // before `clock`, which its timers still name (TearDown would be too late)
 }
 
@@ -795,15 +796,15 @@ class SynchronizerStopTest : public SynchronizerTest {
     silence(o);
     o.stop_drain = 100ms;
     Synchronizer sync(std::move(o));
-    ASSERT_FALSE(sync.start());
+    ASSERT_TRUE(sync.start().ok());
     auto r = sync.sync_prompt(prompt("S1"));
-    ASSERT_TRUE(r) << r.message;
+    ASSERT_TRUE(r) << r.error().message;
     std::this_thread::sleep_for(50ms);  // the connection attempt is under way
     const auto started = std::chrono::steady_clock::now();
     sync.stop();
     // A liveness bound, far below the silent peer's 60 s timeouts.
     EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
-    const auto outcome = r.ticket.wait();
+    const auto outcome = r.value().wait();
     EXPECT_EQ(outcome.kind, OutcomeKind::failed);
     EXPECT_EQ(outcome.reason, "synchronizer stopped before delivery");
   }
@@ -892,12 +893,12 @@ TEST_F(SynchronizerTest, AuditBacklogBoundsAcceptanceAndLosesNothing) {
       // Each prompt leaves two to four events in the backlog: SYNC_BROADCAST,
       // SYNC_FAILED, and the connection closed and opened again after its
       // burst was not sent.
-      EXPECT_EQ(r.ticket.wait().kind, OutcomeKind::failed);
-      accepted.push_back(r.ticket);
+      EXPECT_EQ(r.value().wait().kind, OutcomeKind::failed);
+      accepted.push_back(r.value());
       continue;
     }
-    EXPECT_EQ(r.error, make_error_code(SubmitErrc::queue_full));
-    EXPECT_NE(r.message.find("audit log is"), std::string::npos) << r.message;
+    EXPECT_EQ(r.error().code, make_error_code(SubmitErrc::queue_full));
+    EXPECT_NE(r.error().message.find("audit log is"), std::string::npos) << r.error().message;
     ++refused;
   }
   EXPECT_GE(accepted.size(), 5u);  // 20 events of backlog: 5 to 10 prompts
@@ -948,7 +949,9 @@ TEST_F(SynchronizerTest, UnwritableAuditPathFailsAtStart) {
   auto o = sync_options();
   o.audit.path = (dir_ / "missing-dir" / "audit.jsonl").string();
   Synchronizer s(o);
-  EXPECT_TRUE(s.start());
+  const Status started = s.start();
+  EXPECT_FALSE(started.ok());
+  EXPECT_NE(started.message.find("missing-dir"), std::string::npos) << started.message;
   EXPECT_FALSE(s.sync_prompt(prompt("S1")));
 }
 
@@ -987,7 +990,7 @@ TEST_F(SynchronizerTest, AwaitableFormDeliversTheOutcome) {
       io,
       [&]() -> boost::asio::awaitable<void> {
         auto r = co_await sync_->async_sync_prompt(prompt("S1"));
-        if (r) seen = co_await r.ticket.async_wait();
+        if (r) seen = co_await r.value().async_wait();
       },
       boost::asio::detached);
   io.run();
@@ -1040,13 +1043,15 @@ TEST(SynchronizerOptionsTest, StartRefusesOptionsThatCannotWork) {
     o.token.client_secret = "s";
     o.realtime.realtime_url = c.realtime_url;
     Synchronizer sync(o);
-    const auto ec = sync.start();
-    EXPECT_EQ(ec, make_error_code(c.expected)) << c.token_url << " " << c.realtime_url;
-    EXPECT_NE(sync.status().fatal_detail.find(c.named), std::string::npos) << sync.status().fatal_detail;
+    const Status started = sync.start();
+    EXPECT_EQ(started.code, make_error_code(c.expected)) << c.token_url << " " << c.realtime_url;
+    EXPECT_NE(started.message.find(c.named), std::string::npos) << started.message;
+    EXPECT_EQ(sync.status().fatal.message, started.message);
     auto r = sync.sync_prompt(testing::source_example_prompt());
-    EXPECT_EQ(r.error, make_error_code(SubmitErrc::not_running));
-    // The ticket of a refused prompt answers at once; it used to dereference null.
-    EXPECT_EQ(r.ticket.wait().kind, OutcomeKind::failed);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, make_error_code(SubmitErrc::not_running));
+    // A ticket that no prompt stands behind answers at once; it used to dereference null.
+    EXPECT_EQ(PromptTicket{}.wait().kind, OutcomeKind::failed);
   }
 }
 
@@ -1060,8 +1065,9 @@ TEST(SynchronizerOptionsTest, StartRefusesAZeroMaxInflight) {
   o.realtime.realtime_url = "ws://127.0.0.1:1/rt";
   o.realtime.max_inflight = 0;
   Synchronizer sync(o);
-  EXPECT_EQ(sync.start(), make_error_code(OptionErrc::limits));
-  EXPECT_NE(sync.status().fatal_detail.find("max_inflight"), std::string::npos) << sync.status().fatal_detail;
+  const Status started = sync.start();
+  EXPECT_EQ(started.code, make_error_code(OptionErrc::limits));
+  EXPECT_NE(started.message.find("max_inflight"), std::string::npos) << started.message;
 }
 
 }  // namespace issue14
@@ -1173,7 +1179,7 @@ TEST_F(SynchronizerTest, StopFromACallbackDoesNotDeadlock) {
     returned = true;
   });
   ASSERT_TRUE(eventually([&] { return returned.load(); })) << "stop() from a callback deadlocked";
-  EXPECT_EQ(sync_->sync_prompt(prompt("S2")).error, make_error_code(SubmitErrc::not_running));
+  EXPECT_EQ(sync_->sync_prompt(prompt("S2")).error().code, make_error_code(SubmitErrc::not_running));
   sync_->stop();
   EXPECT_FALSE(sync_->ready());
 }
@@ -1187,9 +1193,9 @@ TEST_F(SynchronizerTest, PromptsFromTheFutureAreRefusedAtAcceptance) {
     auto p = prompt("S1");
     p.timestamp = timestamp;
     const auto r = sync_->sync_prompt(p);
-    ASSERT_EQ(r.error, make_error_code(SubmitErrc::invalid_prompt));
-    ASSERT_FALSE(r.violations.empty());
-    EXPECT_EQ(r.violations.back().field, "timestamp");
+    ASSERT_EQ(r.error().code, make_error_code(SubmitErrc::invalid_prompt));
+    ASSERT_FALSE(r.error().violations.empty());
+    EXPECT_EQ(r.error().violations.back().field, "timestamp");
   }
   auto slightly_ahead = prompt("S1");
   slightly_ahead.timestamp = system_clock().unix_now() + 0.5;  // within the 1 s skew
@@ -1206,21 +1212,21 @@ TEST_F(SynchronizerTest, AWrongSecretIsFatalAndReported) {
   std::promise<SynchronizerStatus> told;
   o.on_fatal = [&told](const SynchronizerStatus& s) { told.set_value(s); };
   sync_ = std::make_unique<Synchronizer>(o);
-  ASSERT_FALSE(sync_->start());
+  ASSERT_TRUE(sync_->start().ok());
   // Accepted and then failed, or (the token endpoint answering first) refused: either names the cause.
   auto r = sync_->sync_prompt(prompt("S1"));
   auto status = told.get_future();
   ASSERT_EQ(status.wait_for(15s), std::future_status::ready);
-  EXPECT_EQ(status.get().fatal, transport::TransportErrc::invalid_client);
+  EXPECT_EQ(status.get().fatal.code, transport::TransportErrc::invalid_client);
   if (r) {
-    const auto outcome = r.ticket.wait();
+    const auto outcome = r.value().wait();
     EXPECT_EQ(outcome.kind, OutcomeKind::failed);
     EXPECT_NE(outcome.reason.find("invalid_client"), std::string::npos) << outcome.reason;
   } else {
-    EXPECT_EQ(r.error, make_error_code(SubmitErrc::failed));
-    EXPECT_NE(r.message.find("invalid_client"), std::string::npos) << r.message;
+    EXPECT_EQ(r.error().code, make_error_code(SubmitErrc::failed));
+    EXPECT_NE(r.error().message.find("invalid_client"), std::string::npos) << r.error().message;
   }
-  EXPECT_EQ(sync_->sync_prompt(prompt("S2")).error, make_error_code(SubmitErrc::failed));
+  EXPECT_EQ(sync_->sync_prompt(prompt("S2")).error().code, make_error_code(SubmitErrc::failed));
   EXPECT_FALSE(sync_->status().token.ok);
   EXPECT_FALSE(sync_->ready());
 }
@@ -1240,13 +1246,13 @@ TEST_F(SynchronizerTest, AGiveUpRacingStopIsStillReported) {
     std::atomic<int> told{0};
     o.on_fatal = [&told](const SynchronizerStatus&) { ++told; };
     Synchronizer sync(o);
-    ASSERT_FALSE(sync.start());
+    ASSERT_TRUE(sync.start().ok());
     auto r = sync.sync_prompt(prompt("S1"));
-    ASSERT_TRUE(r) << r.message;
-    EXPECT_EQ(r.ticket.wait().kind, OutcomeKind::failed);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().wait().kind, OutcomeKind::failed);
     sync.stop();
     EXPECT_EQ(told.load(), 1);
-    EXPECT_EQ(sync.status().fatal, transport::TransportErrc::token_rejected) << sync.status().fatal.message();
+    EXPECT_EQ(sync.status().fatal.code, transport::TransportErrc::token_rejected) << sync.status().fatal.message;
   }
 }
 
@@ -1261,12 +1267,12 @@ TEST_F(SynchronizerTest, AnUnusableGatewayIsFatalAfterBoundedAttempts) {
   std::promise<SynchronizerStatus> told;
   o.on_fatal = [&told](const SynchronizerStatus& s) { told.set_value(s); };
   sync_ = std::make_unique<Synchronizer>(o);
-  ASSERT_FALSE(sync_->start());
+  ASSERT_TRUE(sync_->start().ok());
   auto status = told.get_future();
   ASSERT_EQ(status.wait_for(30s), std::future_status::ready) << "retried forever";
   const auto s = status.get();
-  EXPECT_EQ(s.fatal, transport::TransportErrc::bad_gateway);
-  EXPECT_NE(s.fatal_detail.find("/no-such-path"), std::string::npos) << s.fatal_detail;
+  EXPECT_EQ(s.fatal.code, transport::TransportErrc::bad_gateway);
+  EXPECT_NE(s.fatal.message.find("/no-such-path"), std::string::npos) << s.fatal.message;
 }
 
 }  // namespace

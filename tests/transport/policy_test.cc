@@ -141,28 +141,30 @@ TEST(TokenErrors, MapTheOAuthErrorCode) {
 }
 
 TEST(Secret, FromTheEnvironmentOrAFileWithoutItsNewline) {
-  std::error_code error;
-  std::string detail;
   ::setenv("ASSIST_TRANSPORT_TEST_SECRET", "s3cr3t", 1);
-  EXPECT_EQ(load_secret({"ASSIST_TRANSPORT_TEST_SECRET", ""}, error, detail), "s3cr3t");
-  EXPECT_FALSE(error);
+  auto loaded = load_secret({"ASSIST_TRANSPORT_TEST_SECRET", ""});
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded.value(), "s3cr3t");
   ::unsetenv("ASSIST_TRANSPORT_TEST_SECRET");
 
   const auto dir = std::filesystem::temp_directory_path() / ("assist-secret-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto file = (dir / "secret").string();
   std::ofstream(file) << "from-file\r\n";
-  EXPECT_EQ(load_secret({"ASSIST_TRANSPORT_TEST_SECRET", file}, error, detail), "from-file");
-  EXPECT_FALSE(error);
+  loaded = load_secret({"ASSIST_TRANSPORT_TEST_SECRET", file});
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded.value(), "from-file");
 
   std::ofstream(file, std::ios::trunc) << "\n";
-  EXPECT_EQ(load_secret({"", file}, error, detail), "");
-  EXPECT_EQ(error, TransportErrc::secret_unavailable);
-  EXPECT_NE(detail.find("empty"), std::string::npos);
+  loaded = load_secret({"", file});
+  ASSERT_FALSE(loaded);
+  EXPECT_EQ(loaded.error().code, TransportErrc::secret_unavailable);
+  EXPECT_NE(loaded.error().message.find("empty"), std::string::npos);
 
-  EXPECT_EQ(load_secret({"ASSIST_TRANSPORT_TEST_SECRET", (dir / "none").string()}, error, detail), "");
-  EXPECT_EQ(error, TransportErrc::secret_unavailable);
-  EXPECT_NE(detail.find("none"), std::string::npos);
+  loaded = load_secret({"ASSIST_TRANSPORT_TEST_SECRET", (dir / "none").string()});
+  ASSERT_FALSE(loaded);
+  EXPECT_EQ(loaded.error().code, TransportErrc::secret_unavailable);
+  EXPECT_NE(loaded.error().message.find("none"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

@@ -28,7 +28,8 @@ using testing::TestHandler;
 
 std::unique_ptr<Gateway> started_gateway(GatewayOptions options) {
   auto gateway = std::make_unique<Gateway>(std::move(options));
-  gateway->start();
+  const Status started = gateway->start();
+  EXPECT_TRUE(started.ok()) << started.message;
   return gateway;
 }
 

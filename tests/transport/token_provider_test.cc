@@ -25,7 +25,7 @@ GatewayOptions gateway_options() {
 
 TEST(TokenProvider, OneThousandConcurrentCallersCauseExactlyOneRequest) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   asio::io_context ioc;
   SeededRandom random(1);
   TokenProvider tokens(ioc.get_executor(), token_options(gateway), system_clock(), random);
@@ -44,7 +44,7 @@ TEST(TokenProvider, OneThousandConcurrentCallersCauseExactlyOneRequest) {
 
 TEST(TokenProvider, CachesUntilTheRefreshTimeOfTheInjectedClock) {
   Gateway gateway(gateway_options());  // 1800 s tokens
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   asio::io_context ioc;
   ManualClock clock;
   SeededRandom random(1);
@@ -69,7 +69,7 @@ TEST(TokenProvider, ShortLivedTokenRefreshesAtHalfItsLifetime) {
   auto options = gateway_options();
   options.token_ttl = 4s;  // under twice the 60 s margin
   Gateway gateway(options);
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   asio::io_context ioc;
   ManualClock clock;
   SeededRandom random(1);
@@ -89,7 +89,7 @@ TEST(TokenProvider, ShortLivedTokenRefreshesAtHalfItsLifetime) {
 
 TEST(TokenProvider, InvalidateForgetsOnlyTheRefusedToken) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   asio::io_context ioc;
   SeededRandom random(1);
   TokenProvider tokens(ioc.get_executor(), token_options(gateway), system_clock(), random);
@@ -105,7 +105,7 @@ TEST(TokenProvider, InvalidateForgetsOnlyTheRefusedToken) {
 
 TEST(TokenProvider, RetriesServerErrorsWithBackoff) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   gateway.fail_next_token_requests(3, 503);
   asio::io_context ioc;
   SeededRandom random(1);
@@ -119,7 +119,7 @@ TEST(TokenProvider, RetriesServerErrorsWithBackoff) {
 
 TEST(TokenProvider, GivesUpOnServerErrorsAfterMaxAttempts) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   gateway.fail_next_token_requests(100, 500);
   asio::io_context ioc;
   SeededRandom random(1);
@@ -137,7 +137,7 @@ TEST(TokenProvider, GivesUpOnServerErrorsAfterMaxAttempts) {
 
 TEST(TokenProvider, GivesUpWhenTheTotalTimeBudgetIsSpent) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   gateway.fail_next_token_requests(100, 429, 30s);
   asio::io_context ioc;
   SeededRandom random(1);
@@ -154,7 +154,7 @@ TEST(TokenProvider, GivesUpWhenTheTotalTimeBudgetIsSpent) {
 
 TEST(TokenProvider, A429StormIsRetriedHonouringRetryAfterCapped) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   gateway.fail_next_token_requests(4, 429, 1s);  // capped at 20 ms by the options
   asio::io_context ioc;
   SeededRandom random(1);
@@ -168,7 +168,7 @@ TEST(TokenProvider, A429StormIsRetriedHonouringRetryAfterCapped) {
 
 TEST(TokenProvider, WrongSecretFailsAtOnceAsInvalidClientWithoutTheSecret) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   asio::io_context ioc;
   SeededRandom random(1);
   auto options = token_options(gateway);
@@ -188,7 +188,7 @@ TEST(TokenProvider, NarrowerGrantNamesTheMissingScopeAndNoneAllowedIsInvalidScop
   auto gateway_opts = gateway_options();
   gateway_opts.clients = {{"demo-client", "demo-secret", {"realtime:read"}}};
   Gateway gateway(gateway_opts);
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   asio::io_context ioc;
   SeededRandom random(1);
   TokenProvider narrowed(ioc.get_executor(), token_options(gateway), system_clock(), random);
@@ -208,7 +208,7 @@ TEST(TokenProvider, NarrowerGrantNamesTheMissingScopeAndNoneAllowedIsInvalidScop
 
 TEST(TokenProvider, ClientSecretPostIsAnOption) {
   Gateway gateway(gateway_options());
-  gateway.start();
+  ASSERT_TRUE(gateway.start().ok());
   asio::io_context ioc;
   SeededRandom random(1);
   auto options = token_options(gateway);
@@ -252,7 +252,7 @@ TEST(TokenProvider, TimesOutOnASilentServerAndRetriesBoundedly) {
 
 class TokenProviderTls : public ::testing::Test {
  protected:
-  TokenProviderTls() : gateway_(tls_options()) { gateway_.start(); }
+  TokenProviderTls() : gateway_(tls_options()) { EXPECT_TRUE(gateway_.start().ok()); }
   static GatewayOptions tls_options() {
     GatewayOptions options;
     options.tls = true;
