@@ -91,6 +91,20 @@ TEST(BusConnect, NoServerIsUnreachableAndTheMessageNamesTheUrlWithoutItsPassword
   EXPECT_EQ(connection.error().message.find("s3cret"), std::string::npos) << connection.error().message;
 }
 
+TEST(BusConnect, AServerWithoutJetStreamIsJetStreamUnavailable) {
+  const auto binary = testing::find_nats_server();
+  if (!binary) GTEST_SKIP() << "nats-server is not on PATH (scripts/bootstrap.sh installs it)";
+  testing::NatsServer server(*binary, std::filesystem::temp_directory_path(), testing::JetStreamMode::disabled);
+  ASSERT_TRUE(server.ready(10s));
+  ConnectOptions options;
+  options.servers = {server.url()};
+  auto connection = Connection::connect(options);
+  ASSERT_TRUE(connection) << connection.error().message;
+  const auto stream = connection.value()->ensure_stream(kPrompts);
+  ASSERT_FALSE(stream);
+  EXPECT_EQ(stream.error().code, BusErrc::jetstream_unavailable) << stream.error().message;
+}
+
 TEST(BusConnect, AnUnreadableCredentialsFileIsBadConfigNamingIt) {
   ConnectOptions options;
   options.servers = {"nats://127.0.0.1:" + std::to_string(testing::free_loopback_port())};

@@ -57,8 +57,9 @@ int free_loopback_port() {
   return ntohs(address.sin_port);
 }
 
-NatsServer::NatsServer(const std::filesystem::path& binary, const std::filesystem::path& scratch)
-    : binary_(binary), port_(free_loopback_port()) {
+NatsServer::NatsServer(const std::filesystem::path& binary, const std::filesystem::path& scratch,
+                       JetStreamMode jetstream)
+    : binary_(binary), jetstream_(jetstream), port_(free_loopback_port()) {
   store_ = scratch / ("nats-" + std::to_string(::getpid()) + "-" + std::to_string(port_));
   std::filesystem::remove_all(store_);
   std::filesystem::create_directories(store_);
@@ -72,9 +73,10 @@ NatsServer::~NatsServer() {
 }
 
 void NatsServer::start() {
-  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{
-      binary_.string(), "-js", "-sd", (store_ / "jetstream").string(), "-p", std::to_string(port_), "-a", "127.0.0.1",
-      "-l", log_file().string()});
+  std::vector<std::string> argv{binary_.string(), "-p", std::to_string(port_), "-a", "127.0.0.1",
+                                "-l", log_file().string()};
+  if (jetstream_ == JetStreamMode::enabled) argv.insert(argv.end(), {"-js", "-sd", (store_ / "jetstream").string()});
+  process_ = std::make_unique<ChildProcess>(std::move(argv));
 }
 
 void NatsServer::kill() { process_.reset(); }

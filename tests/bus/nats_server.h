@@ -23,11 +23,15 @@ std::optional<std::filesystem::path> find_nats_server();
 // A loopback TCP port nothing listened on a moment ago (bound to port 0, then closed).
 int free_loopback_port();
 
+enum class JetStreamMode { enabled, disabled };
+
 class NatsServer {
  public:
-  // Starts `binary` with JetStream, storing in a new directory under
-  // `scratch`, on a free port. ready() tells whether it accepts connections.
-  NatsServer(const std::filesystem::path& binary, const std::filesystem::path& scratch);
+  // Starts `binary` (with JetStream, storing in a new directory under
+  // `scratch`, unless disabled) on a free port. ready() tells whether it
+  // accepts connections.
+  NatsServer(const std::filesystem::path& binary, const std::filesystem::path& scratch,
+             JetStreamMode jetstream = JetStreamMode::enabled);
   ~NatsServer();
   NatsServer(const NatsServer&) = delete;
   NatsServer& operator=(const NatsServer&) = delete;
@@ -46,6 +50,7 @@ class NatsServer {
   void start();
 
   std::filesystem::path binary_;
+  JetStreamMode jetstream_;
   std::filesystem::path store_;
   int port_;
   std::unique_ptr<ChildProcess> process_;
