@@ -101,6 +101,21 @@ TEST_F(PullConsumerTest, AnUnackedMessageIsDeliveredAgainAfterAckWait) {
   EXPECT_EQ(again[0].msg_id(), "frame-1");
 }
 
+TEST_F(PullConsumerTest, InProgressKeepsAMessageFromRedeliveryPastAckWait) {
+  publish("assist.prompts.0", "p", "frame-1");
+  auto consumer = open_consumer(partition_consumer("assist.prompts.0", 1s));
+  auto first = fetch(consumer, 1, 1s);
+  ASSERT_EQ(first.size(), 1u);
+  // Twice AckWait, marking it in progress every 300 ms: never redelivered.
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(first[0].in_progress());
+    ASSERT_TRUE(fetch(consumer, 1, 300ms).empty()) << "redelivered while in progress, after " << (i + 1) * 300 << " ms";
+  }
+  auto again = fetch(consumer, 1, 5s);
+  ASSERT_EQ(again.size(), 1u) << "not redelivered once no longer marked";
+  EXPECT_EQ(again[0].delivery_count(), 2u);
+}
+
 TEST_F(PullConsumerTest, MaxDeliverStopsRedelivery) {
   publish("assist.prompts.0", "p", "frame-1");
   auto config = partition_consumer("assist.prompts.0");
