@@ -13,6 +13,7 @@ packages=(
   python3 python3-websockets python3-prometheus-client curl
   clang libfuzzer-14-dev  # the `fuzz` preset (docs/fuzzing.md)
   chromium  # headless, for the status page test (tests/apps/status_page_test.cc)
+  nats-server libnats-dev  # scale-out through NATS JetStream (docs/scale-out.md)
 )
 
 missing=()

@@ -1,0 +1,155 @@
+#include "bus/connection.h"
+
+#include <climits>
+#include <fstream>
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "bus/nats_status.h"
+
+namespace assist::bus {
+namespace {
+
+struct OptionsDeleter {
+  void operator()(natsOptions* options) const { natsOptions_Destroy(options); }
+};
+
+std::string shown_servers(const std::vector<std::string>& servers) {
+  std::vector<std::string> shown;
+  shown.reserve(servers.size());
+  for (const auto& url : servers) shown.push_back(shown_server_url(url));
+  return fmt::format("{}", fmt::join(shown, ", "));
+}
+
+}  // namespace
+
+std::string shown_server_url(std::string_view url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed || !parsed->has_authority()) return "(a server URL that is not scheme://host:port)";
+  boost::urls::url shown = *parsed;
+  if (shown.has_userinfo()) shown.remove_userinfo();
+  return std::string(shown.buffer());
+}
+
+Connection::Connection(ConnectOptions options) : options_(std::move(options)) {}
+
+BusResult<std::unique_ptr<Connection>> Connection::connect(ConnectOptions options) {
+  if (options.servers.empty()) return BusError{make_error_code(BusErrc::bad_config), "connect: no NATS server URL"};
+  if (options.servers.size() > INT_MAX) return BusError{make_error_code(BusErrc::bad_config), "connect: too many NATS server URLs"};
+  const auto servers = shown_servers(options.servers);
+  std::unique_ptr<Connection> self(new Connection(std::move(options)));
+  const auto& opts = self->options_;
+
+  natsOptions* raw_options = nullptr;
+  if (const auto s = natsOptions_Create(&raw_options); s != NATS_OK) return nats_failure("connect: natsOptions_Create", s);
+  const std::unique_ptr<natsOptions, OptionsDeleter> nats_options(raw_options);
+  std::vector<const char*> urls;
+  for (const auto& url : opts.servers) urls.push_back(url.c_str());
+  natsStatus s = natsOptions_SetServers(raw_options, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetNoRandomize(raw_options, true);
+  if (s == NATS_OK) s = natsOptions_SetName(raw_options, opts.client_name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(raw_options, opts.connect_timeout.count());
+  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(raw_options, true);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(raw_options, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(raw_options, opts.reconnect_wait.count());
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(raw_options, &Connection::on_disconnected, self.get());
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(raw_options, &Connection::on_reconnected, self.get());
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(raw_options, &Connection::on_closed, self.get());
+  if (s != NATS_OK) return nats_failure("connect: setting the connection options", s);
+  if (opts.credentials_file) {
+    // libnats reads the file only during the handshake, where an unreachable
+    // server would hide that it is missing: check it can be opened now.
+    const auto path = opts.credentials_file->string();
+    if (!std::ifstream(*opts.credentials_file)) {
+      return BusError{make_error_code(BusErrc::bad_config), fmt::format("connect: credentials file {} cannot be read", path)};
+    }
+    s = natsOptions_SetUserCredentialsFromFiles(raw_options, path.c_str(), nullptr);
+    if (s != NATS_OK) {
+      return BusError{make_error_code(BusErrc::bad_config),
+                      fmt::format("connect: credentials file {}: {}", path, natsStatus_GetText(s))};
+    }
+  }
+
+  s = natsConnection_Connect(&self->connection_, raw_options);
+  if (s != NATS_OK) return nats_failure(fmt::format("connect to {}", servers), s);
+
+  jsOptions js_options;
+  jsOptions_Init(&js_options);
+  js_options.Wait = opts.request_timeout.count();
+  s = natsConnection_JetStream(&self->jetstream_, self->connection_, &js_options);
+  if (s != NATS_OK) return nats_failure(fmt::format("JetStream context on {}", servers), s);
+  return self;
+}
+
+Connection::~Connection() {
+  if (jetstream_ != nullptr) jsCtx_Destroy(jetstream_);
+  if (connection_ == nullptr) return;
+  natsConnection_Close(connection_);
+  {
+    std::unique_lock lock(closed_mutex_);
+    closed_cv_.wait(lock, [this] { return closed_; });
+  }
+  natsConnection_Destroy(connection_);
+}
+
+void Connection::on_disconnected(natsConnection*, void* self) {
+  const auto& hook = static_cast<Connection*>(self)->options_.on_connection_change;
+  if (hook) hook(false);
+}
+
+void Connection::on_reconnected(natsConnection*, void* self) {
+  const auto& hook = static_cast<Connection*>(self)->options_.on_connection_change;
+  if (hook) hook(true);
+}
+
+void Connection::on_closed(natsConnection*, void* self) {
+  auto& connection = *static_cast<Connection*>(self);
+  std::lock_guard lock(connection.closed_mutex_);
+  connection.closed_ = true;
+  connection.closed_cv_.notify_all();
+}
+
+BusStatus Connection::ensure_stream(const StreamConfig& config) {
+  std::vector<const char*> subjects;
+  for (const auto& subject : config.subjects) subjects.push_back(subject.c_str());
+  jsStreamConfig stream;
+  jsStreamConfig_Init(&stream);
+  stream.Name = config.name.c_str();
+  stream.Subjects = subjects.data();
+  stream.SubjectsLen = static_cast<int>(subjects.size());
+  stream.Storage = js_FileStorage;
+  stream.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(config.duplicate_window).count();
+  jsStreamInfo* info = nullptr;
+  jsErrCode js_error{};
+  const auto s = js_AddStream(&info, jetstream_, &stream, nullptr, &js_error);
+  jsStreamInfo_Destroy(info);
+  if (s != NATS_OK) return nats_failure(fmt::format("create stream {}", config.name), s, js_error);
+  return {};
+}
+
+BusResult<PublishAck> Connection::publish(std::string_view subject, std::string_view data, std::string_view msg_id) {
+  if (data.size() > INT_MAX) {
+    return BusError{make_error_code(BusErrc::bad_config), fmt::format("publish to {}: {} bytes", subject, data.size())};
+  }
+  const std::string subject_text(subject);
+  const std::string msg_id_text(msg_id);
+  jsPubOptions publish_options;
+  jsPubOptions_Init(&publish_options);
+  publish_options.MsgId = msg_id_text.c_str();
+  jsPubAck* ack = nullptr;
+  jsErrCode js_error{};
+  const auto s = js_Publish(&ack, jetstream_, subject_text.c_str(), data.data(), static_cast<int>(data.size()),
+                            &publish_options, &js_error);
+  if (s == NATS_NO_RESPONDERS) {
+    return BusError{make_error_code(BusErrc::no_stream), fmt::format("publish to {}: no stream stores it", subject)};
+  }
+  if (s != NATS_OK) return nats_failure(fmt::format("publish to {}", subject), s, js_error);
+  const PublishAck result{ack->Sequence, ack->Duplicate};
+  jsPubAck_Destroy(ack);
+  return result;
+}
+
+}  // namespace assist::bus

@@ -1,0 +1,108 @@
+// A connection to NATS with its JetStream context (internal): streams and
+// publishing with deduplication. PullConsumer (pull_consumer.h) and
+// LeaseBucket (lease.h) are opened on a Connection.
+#ifndef ASSIST_SRC_BUS_CONNECTION_H
+#define ASSIST_SRC_BUS_CONNECTION_H
+
+#include <nats/nats.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bus/bus_error.h"
+
+namespace assist::bus {
+
+struct ConnectOptions {
+  // nats://host:port URLs, tried in turn at connect and on reconnect.
+  std::vector<std::string> servers;
+  // A NATS .creds file (user JWT and NKey seed); none: no authentication.
+  std::optional<std::filesystem::path> credentials_file;
+  // The client name the server shows in its monitoring.
+  std::string client_name = "assist-sync";
+  // Bounds each attempt to connect to one server.
+  std::chrono::milliseconds connect_timeout{2000};
+  // The pause between two rounds of reconnect attempts; reconnection never gives up.
+  std::chrono::milliseconds reconnect_wait{500};
+  // Bounds each JetStream request: stream and consumer management, PubAcks, acks.
+  std::chrono::milliseconds request_timeout{5000};
+  // Called with false when the connection drops and true when it is back,
+  // on libnats' callback thread; must not block. Not called after close.
+  std::function<void(bool connected)> on_connection_change;
+};
+
+// A stream of file storage that deduplicates on Nats-Msg-Id.
+struct StreamConfig {
+  std::string name;
+  std::vector<std::string> subjects;  // subjects or patterns: "assist.prompts.*"
+  // Within this window a second message with the same Nats-Msg-Id is not stored.
+  std::chrono::milliseconds duplicate_window{std::chrono::minutes(2)};
+};
+
+// The server's acknowledgement of a published message.
+struct PublishAck {
+  std::uint64_t stream_sequence = 0;  // of the stored message (of the first one for a duplicate)
+  bool duplicate = false;             // the msg id was seen within the window: not stored again
+};
+
+// Thread-safe: publish() and ensure_stream() may be called from any thread.
+// Not movable: libnats' callbacks refer to it. Destruction closes the
+// connection and returns after libnats' last callback for it.
+class Connection {
+ public:
+  // Connects to the first server of `options.servers` that accepts.
+  // unreachable when none does (the message names the servers, without user
+  // information); bad_config for an empty list or an unreadable credentials
+  // file (named); blocks up to connect_timeout per server.
+  static BusResult<std::unique_ptr<Connection>> connect(ConnectOptions options);
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Creates the stream, or does nothing when it exists with this
+  // configuration. bad_config when it exists with another one;
+  // jetstream_unavailable, timeout, unreachable.
+  BusStatus ensure_stream(const StreamConfig& config);
+
+  // Publishes `data` to `subject` with `msg_id` as its Nats-Msg-Id and waits
+  // for the PubAck (up to request_timeout). no_stream when no stream stores
+  // `subject`; timeout when the PubAck does not come (the message may be
+  // stored: publish again with the same msg_id).
+  BusResult<PublishAck> publish(std::string_view subject, std::string_view data, std::string_view msg_id);
+
+  // The JetStream context, for the bus component's consumers and lease
+  // buckets. Valid as long as this Connection.
+  jsCtx* jetstream() const { return jetstream_; }
+
+ private:
+  explicit Connection(ConnectOptions options);
+  static void on_disconnected(natsConnection*, void* self);
+  static void on_reconnected(natsConnection*, void* self);
+  static void on_closed(natsConnection*, void* self);
+
+  ConnectOptions options_;
+  natsConnection* connection_ = nullptr;
+  jsCtx* jetstream_ = nullptr;
+  std::mutex closed_mutex_;
+  std::condition_variable closed_cv_;
+  bool closed_ = false;
+};
+
+// `url` as it may be shown in a log or an error: without its user
+// information (user:password@, token@), or a placeholder when it is not an
+// absolute URL with an authority.
+std::string shown_server_url(std::string_view url);
+
+}  // namespace assist::bus
+
+#endif

@@ -1,0 +1,91 @@
+// LeaseBucket against a real nats-server with JetStream, one per test.
+#include "bus/lease.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "bus/nats_server.h"
+
+namespace assist::bus {
+namespace {
+
+using namespace std::chrono_literals;
+
+using LeaseTest = testing::NatsServerTest;
+
+TEST_F(LeaseTest, ALeaseHeldByOneOwnerIsRefusedToAnotherUntilItExpires) {
+  auto bucket = LeaseBucket::open(*connection_, "partition_leases", 1s);
+  ASSERT_TRUE(bucket) << bucket.error().message;
+  auto a = bucket->acquire("prompts-3", "instance-a");
+  ASSERT_TRUE(a) << a.error().message;
+
+  const auto refused = bucket->acquire("prompts-3", "instance-b");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, BusErrc::lease_held) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("instance-a"), std::string::npos) << refused.error().message;
+
+  const auto revision_before = a->revision;
+  const auto renewed = bucket->renew(a.value());
+  ASSERT_TRUE(renewed) << renewed.error().message;
+  EXPECT_GT(a->revision, revision_before);
+
+  // A stops renewing: B gets the key once the TTL has passed.
+  const auto last_write = std::chrono::steady_clock::now();
+  auto b = bucket->acquire("prompts-3", "instance-b");
+  while (!b && b.error().code == BusErrc::lease_held && std::chrono::steady_clock::now() - last_write < 10s) {
+    std::this_thread::sleep_for(50ms);
+    b = bucket->acquire("prompts-3", "instance-b");
+  }
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_GE(std::chrono::steady_clock::now() - last_write, 900ms) << "acquired before the TTL passed";
+
+  const auto lost = bucket->renew(a.value());
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().code, BusErrc::lease_lost) << lost.error().message;
+  EXPECT_NE(lost.error().message.find("instance-b"), std::string::npos) << lost.error().message;
+  EXPECT_TRUE(bucket->renew(b.value())) << "B's lease is untouched by A's failed renew";
+}
+
+TEST_F(LeaseTest, AnExpiredLeaseNobodyTookCannotBeRenewed) {
+  auto bucket = LeaseBucket::open(*connection_, "partition_leases", 1s);
+  ASSERT_TRUE(bucket) << bucket.error().message;
+  auto a = bucket->acquire("prompts-3", "instance-a");
+  ASSERT_TRUE(a) << a.error().message;
+  // Polls with a probe key written at the same time as A's: once it can be
+  // acquired again, A's has expired too.
+  auto probe = bucket->acquire("probe", "instance-a");
+  ASSERT_TRUE(probe) << probe.error().message;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  auto again = bucket->acquire("probe", "instance-c");
+  while (!again && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+    again = bucket->acquire("probe", "instance-c");
+  }
+  ASSERT_TRUE(again) << again.error().message;
+
+  const auto lost = bucket->renew(a.value());
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().code, BusErrc::lease_lost) << lost.error().message;
+}
+
+TEST_F(LeaseTest, AReleasedLeaseCanBeAcquiredAtOnceAndAStaleReleaseDeletesNothing) {
+  auto bucket = LeaseBucket::open(*connection_, "partition_leases", 30s);
+  ASSERT_TRUE(bucket) << bucket.error().message;
+  auto a = bucket->acquire("prompts-3", "instance-a");
+  ASSERT_TRUE(a) << a.error().message;
+  const auto released = bucket->release(a.value());
+  ASSERT_TRUE(released) << released.error().message;
+
+  auto b = bucket->acquire("prompts-3", "instance-b");
+  ASSERT_TRUE(b) << b.error().message;
+  const auto stale = bucket->release(a.value());
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, BusErrc::lease_lost) << stale.error().message;
+  EXPECT_TRUE(bucket->renew(b.value())) << "B's lease survives A's stale release";
+}
+
+}  // namespace
+}  // namespace assist::bus
