@@ -41,6 +41,8 @@ class Result {
   T& value() & { return std::get<0>(value_); }
   const T& value() const& { return std::get<0>(value_); }
   T&& value() && { return std::get<0>(std::move(value_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
   // REQUIRES: !ok().
   const E& error() const { return std::get<1>(value_); }
 

@@ -36,9 +36,9 @@ std::string shown_server_url(std::string_view url) {
 
 Connection::Connection(ConnectOptions options) : options_(std::move(options)) {}
 
-BusResult<std::unique_ptr<Connection>> Connection::connect(ConnectOptions options) {
-  if (options.servers.empty()) return BusError{make_error_code(BusErrc::bad_config), "connect: no NATS server URL"};
-  if (options.servers.size() > INT_MAX) return BusError{make_error_code(BusErrc::bad_config), "connect: too many NATS server URLs"};
+Result<std::unique_ptr<Connection>> Connection::connect(ConnectOptions options) {
+  if (options.servers.empty()) return Status{make_error_code(BusErrc::bad_config), "connect: no NATS server URL"};
+  if (options.servers.size() > INT_MAX) return Status{make_error_code(BusErrc::bad_config), "connect: too many NATS server URLs"};
   const auto servers = shown_servers(options.servers);
   std::unique_ptr<Connection> self(new Connection(std::move(options)));
   const auto& opts = self->options_;
@@ -64,11 +64,11 @@ BusResult<std::unique_ptr<Connection>> Connection::connect(ConnectOptions option
     // server would hide that it is missing: check it can be opened now.
     const auto path = opts.credentials_file->string();
     if (!std::ifstream(*opts.credentials_file)) {
-      return BusError{make_error_code(BusErrc::bad_config), fmt::format("connect: credentials file {} cannot be read", path)};
+      return Status{make_error_code(BusErrc::bad_config), fmt::format("connect: credentials file {} cannot be read", path)};
     }
     s = natsOptions_SetUserCredentialsFromFiles(raw_options, path.c_str(), nullptr);
     if (s != NATS_OK) {
-      return BusError{make_error_code(BusErrc::bad_config),
+      return Status{make_error_code(BusErrc::bad_config),
                       fmt::format("connect: credentials file {}: {}", path, natsStatus_GetText(s))};
     }
   }
@@ -112,7 +112,7 @@ void Connection::on_closed(natsConnection*, void* self) {
   connection.closed_cv_.notify_all();
 }
 
-BusStatus Connection::ensure_stream(const StreamConfig& config) {
+Status Connection::ensure_stream(const StreamConfig& config) {
   std::vector<const char*> subjects;
   for (const auto& subject : config.subjects) subjects.push_back(subject.c_str());
   jsStreamConfig stream;
@@ -130,9 +130,9 @@ BusStatus Connection::ensure_stream(const StreamConfig& config) {
   return {};
 }
 
-BusResult<PublishAck> Connection::publish(std::string_view subject, std::string_view data, std::string_view msg_id) {
+Result<PublishAck> Connection::publish(std::string_view subject, std::string_view data, std::string_view msg_id) {
   if (data.size() > INT_MAX) {
-    return BusError{make_error_code(BusErrc::bad_config), fmt::format("publish to {}: {} bytes", subject, data.size())};
+    return Status{make_error_code(BusErrc::bad_config), fmt::format("publish to {}: {} bytes", subject, data.size())};
   }
   const std::string subject_text(subject);
   const std::string msg_id_text(msg_id);
@@ -144,7 +144,7 @@ BusResult<PublishAck> Connection::publish(std::string_view subject, std::string_
   const auto s = js_Publish(&ack, jetstream_, subject_text.c_str(), data.data(), static_cast<int>(data.size()),
                             &publish_options, &js_error);
   if (s == NATS_NO_RESPONDERS) {
-    return BusError{make_error_code(BusErrc::no_stream), fmt::format("publish to {}: no stream stores it", subject)};
+    return Status{make_error_code(BusErrc::no_stream), fmt::format("publish to {}: no stream stores it", subject)};
   }
   if (s != NATS_OK) return nats_failure(fmt::format("publish to {}", subject), s, js_error);
   const PublishAck result{ack->Sequence, ack->Duplicate};

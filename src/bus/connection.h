@@ -63,7 +63,7 @@ class Connection {
   // unreachable when none does (the message names the servers, without user
   // information); bad_config for an empty list or an unreadable credentials
   // file (named); blocks up to connect_timeout per server.
-  static BusResult<std::unique_ptr<Connection>> connect(ConnectOptions options);
+  static Result<std::unique_ptr<Connection>> connect(ConnectOptions options);
 
   ~Connection();
   Connection(const Connection&) = delete;
@@ -72,13 +72,13 @@ class Connection {
   // Creates the stream, or does nothing when it exists with this
   // configuration. bad_config when it exists with another one;
   // jetstream_unavailable, timeout, unreachable.
-  BusStatus ensure_stream(const StreamConfig& config);
+  Status ensure_stream(const StreamConfig& config);
 
   // Publishes `data` to `subject` with `msg_id` as its Nats-Msg-Id and waits
   // for the PubAck (up to request_timeout). no_stream when no stream stores
   // `subject`; timeout when the PubAck does not come (the message may be
   // stored: publish again with the same msg_id).
-  BusResult<PublishAck> publish(std::string_view subject, std::string_view data, std::string_view msg_id);
+  Result<PublishAck> publish(std::string_view subject, std::string_view data, std::string_view msg_id);
 
   // The JetStream context, for the bus component's consumers and lease
   // buckets. Valid as long as this Connection.

@@ -23,7 +23,7 @@ int value_length(std::string_view owner) { return static_cast<int>(owner.size())
 LeaseBucket::LeaseBucket(kvStore* store, jsCtx* jetstream, std::string bucket)
     : store_(store), jetstream_(jetstream), bucket_(std::move(bucket)) {}
 
-BusResult<LeaseBucket> LeaseBucket::open(Connection& connection, const std::string& bucket,
+Result<LeaseBucket> LeaseBucket::open(Connection& connection, const std::string& bucket,
                                          std::chrono::milliseconds ttl) {
   kvConfig config;
   kvConfig_Init(&config);
@@ -37,7 +37,7 @@ BusResult<LeaseBucket> LeaseBucket::open(Connection& connection, const std::stri
   return LeaseBucket(store, connection.jetstream(), bucket);
 }
 
-BusError LeaseBucket::write_failure(std::string_view what, std::string_view key, natsStatus status,
+Status LeaseBucket::write_failure(std::string_view what, std::string_view key, natsStatus status,
                                     BusErrc conflict) {
   if (status != NATS_ERR) return nats_failure(what, status);
   kvEntry* raw_entry = nullptr;
@@ -51,7 +51,7 @@ BusError LeaseBucket::write_failure(std::string_view what, std::string_view key,
                                                  kvEntry_Revision(entry.get()))};
 }
 
-BusResult<Lease> LeaseBucket::acquire(std::string_view key, std::string_view owner) {
+Result<Lease> LeaseBucket::acquire(std::string_view key, std::string_view owner) {
   Lease lease{std::string(key), std::string(owner), 0};
   const auto s = kvStore_Create(&lease.revision, store_.get(), lease.key.c_str(), lease.owner.data(),
                                 value_length(lease.owner));
@@ -61,7 +61,7 @@ BusResult<Lease> LeaseBucket::acquire(std::string_view key, std::string_view own
   return lease;
 }
 
-BusStatus LeaseBucket::renew(Lease& lease) {
+Status LeaseBucket::renew(Lease& lease) {
   std::uint64_t revision = 0;
   const auto s = kvStore_Update(&revision, store_.get(), lease.key.c_str(), lease.owner.data(),
                                 value_length(lease.owner), lease.revision);
@@ -76,7 +76,7 @@ BusStatus LeaseBucket::renew(Lease& lease) {
 // kvStore_Delete of libnats 3.4 deletes whatever revision is there; this
 // writes the same delete marker (ADR-8: subject $KV.<bucket>.<key>, header
 // KV-Operation: DEL) on condition that the key is still at the lease's revision.
-BusStatus LeaseBucket::release(const Lease& lease) {
+Status LeaseBucket::release(const Lease& lease) {
   const auto what = fmt::format("release lease {}/{} at revision {}", bucket_, lease.key, lease.revision);
   const auto subject = fmt::format("$KV.{}.{}", bucket_, lease.key);
   natsMsg* raw_message = nullptr;

@@ -35,31 +35,31 @@ class LeaseBucket {
   // storage, one value per key and this TTL when it does not exist.
   // bad_config when it exists with another configuration; timeout, unreachable,
   // jetstream_unavailable.
-  static BusResult<LeaseBucket> open(Connection& connection, const std::string& bucket, std::chrono::milliseconds ttl);
+  static Result<LeaseBucket> open(Connection& connection, const std::string& bucket, std::chrono::milliseconds ttl);
 
   // Takes `key` for `owner` if nobody holds it (never written, expired or
   // released). lease_held, naming the holder, when someone does (also
   // `owner` itself before its lease expired: renew that one instead).
-  BusResult<Lease> acquire(std::string_view key, std::string_view owner);
+  Result<Lease> acquire(std::string_view key, std::string_view owner);
 
   // Extends `lease` by a TTL from now and advances its revision. lease_lost
   // when the key is no longer at `lease.revision` (expired, then possibly
   // acquired by another owner): stop the work it covered. timeout and
   // unreachable leave it unknown whether the lease still holds.
-  BusStatus renew(Lease& lease);
+  Status renew(Lease& lease);
 
   // Gives `lease` up, so another owner may acquire it at once. lease_lost when
   // the key is no longer at `lease.revision` (nothing is deleted then).
-  BusStatus release(const Lease& lease);
+  Status release(const Lease& lease);
 
  private:
   struct StoreDeleter {
     void operator()(kvStore* store) const { kvStore_Destroy(store); }
   };
   LeaseBucket(kvStore* store, jsCtx* jetstream, std::string bucket);
-  // The BusError for a failed conditional write of `key`: lease_held or
+  // The Status for a failed conditional write of `key`: lease_held or
   // lease_lost (`conflict`) when another revision is there, else from `status`.
-  BusError write_failure(std::string_view what, std::string_view key, natsStatus status, BusErrc conflict);
+  Status write_failure(std::string_view what, std::string_view key, natsStatus status, BusErrc conflict);
 
   std::unique_ptr<kvStore, StoreDeleter> store_;
   jsCtx* jetstream_;

@@ -27,7 +27,7 @@ BusErrc classify(natsStatus status, jsErrCode js_error) {
 
 }  // namespace
 
-BusError nats_failure(std::string_view what, natsStatus status, jsErrCode js_error) {
+Status nats_failure(std::string_view what, natsStatus status, jsErrCode js_error) {
   const auto errc = classify(status, js_error);
   auto message = fmt::format("{}: {}", what, natsStatus_GetText(status));
   if (js_error != 0) message += fmt::format(" (JetStream error {})", static_cast<int>(js_error));

@@ -18,20 +18,20 @@ std::string Delivery::what(std::string_view action) const {
   return fmt::format("{} message {} of {}", action, stream_sequence_, natsMsg_GetSubject(message_.get()));
 }
 
-BusStatus Delivery::ack() {
+Status Delivery::ack() {
   jsErrCode js_error{};
   const auto s = natsMsg_AckSync(message_.get(), nullptr, &js_error);
   if (s != NATS_OK) return nats_failure(what("ack"), s, js_error);
   return {};
 }
 
-BusStatus Delivery::nak(std::chrono::milliseconds delay) {
+Status Delivery::nak(std::chrono::milliseconds delay) {
   const auto s = natsMsg_NakWithDelay(message_.get(), delay.count(), nullptr);
   if (s != NATS_OK) return nats_failure(what("nak"), s);
   return {};
 }
 
-BusStatus Delivery::in_progress() {
+Status Delivery::in_progress() {
   const auto s = natsMsg_InProgress(message_.get(), nullptr);
   if (s != NATS_OK) return nats_failure(what("mark in progress"), s);
   return {};
@@ -40,7 +40,7 @@ BusStatus Delivery::in_progress() {
 PullConsumer::PullConsumer(natsSubscription* subscription, std::string name)
     : subscription_(subscription), name_(std::move(name)) {}
 
-BusResult<PullConsumer> PullConsumer::open(Connection& connection, const ConsumerConfig& config) {
+Result<PullConsumer> PullConsumer::open(Connection& connection, const ConsumerConfig& config) {
   auto name = fmt::format("{}/{}", config.stream, config.durable);
   jsConsumerConfig consumer;
   jsConsumerConfig_Init(&consumer);
@@ -66,7 +66,7 @@ BusResult<PullConsumer> PullConsumer::open(Connection& connection, const Consume
   return PullConsumer(subscription, std::move(name));
 }
 
-BusResult<std::vector<Delivery>> PullConsumer::fetch(int batch, std::chrono::milliseconds timeout) {
+Result<std::vector<Delivery>> PullConsumer::fetch(int batch, std::chrono::milliseconds timeout) {
   natsMsgList list{};
   jsErrCode js_error{};
   const auto s = natsSubscription_Fetch(&list, subscription_.get(), batch, timeout.count(), &js_error);

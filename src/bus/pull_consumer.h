@@ -42,11 +42,11 @@ class Delivery {
   // Acknowledges it and waits for the server's confirmation (up to
   // request_timeout): it will not be delivered again. timeout, unreachable,
   // failed (acked or naked already).
-  BusStatus ack();
+  Status ack();
   // Asks for a redelivery after `delay` (at once for 0). Does not wait for the server.
-  BusStatus nak(std::chrono::milliseconds delay);
+  Status nak(std::chrono::milliseconds delay);
   // Restarts the AckWait: the work on it goes on. Does not wait for the server.
-  BusStatus in_progress();
+  Status in_progress();
 
  private:
   friend class PullConsumer;
@@ -70,12 +70,12 @@ class PullConsumer {
   // Creates the durable consumer (or finds it with this configuration) and
   // subscribes to it. no_stream when the stream does not exist; bad_config
   // when the consumer exists with another configuration; timeout, unreachable.
-  static BusResult<PullConsumer> open(Connection& connection, const ConsumerConfig& config);
+  static Result<PullConsumer> open(Connection& connection, const ConsumerConfig& config);
 
   // Waits up to `timeout` for up to `batch` messages; returns those that came
   // (none after `timeout` is no error). unreachable; failed when a message
   // is not a JetStream one (the batch is dropped and redelivered after AckWait).
-  BusResult<std::vector<Delivery>> fetch(int batch, std::chrono::milliseconds timeout);
+  Result<std::vector<Delivery>> fetch(int batch, std::chrono::milliseconds timeout);
 
  private:
   struct SubscriptionDeleter {

@@ -29,7 +29,7 @@ TEST_F(LeaseTest, ALeaseHeldByOneOwnerIsRefusedToAnotherUntilItExpires) {
 
   const auto revision_before = a->revision;
   const auto renewed = bucket->renew(a.value());
-  ASSERT_TRUE(renewed) << renewed.error().message;
+  ASSERT_TRUE(renewed.ok()) << renewed.message;
   EXPECT_GT(a->revision, revision_before);
 
   // A stops renewing: B gets the key once the TTL has passed.
@@ -43,10 +43,10 @@ TEST_F(LeaseTest, ALeaseHeldByOneOwnerIsRefusedToAnotherUntilItExpires) {
   EXPECT_GE(std::chrono::steady_clock::now() - last_write, 900ms) << "acquired before the TTL passed";
 
   const auto lost = bucket->renew(a.value());
-  ASSERT_FALSE(lost);
-  EXPECT_EQ(lost.error().code, BusErrc::lease_lost) << lost.error().message;
-  EXPECT_NE(lost.error().message.find("instance-b"), std::string::npos) << lost.error().message;
-  EXPECT_TRUE(bucket->renew(b.value())) << "B's lease is untouched by A's failed renew";
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.code, BusErrc::lease_lost) << lost.message;
+  EXPECT_NE(lost.message.find("instance-b"), std::string::npos) << lost.message;
+  EXPECT_TRUE(bucket->renew(b.value()).ok()) << "B's lease is untouched by A's failed renew";
 }
 
 TEST_F(LeaseTest, AnExpiredLeaseNobodyTookCannotBeRenewed) {
@@ -67,8 +67,8 @@ TEST_F(LeaseTest, AnExpiredLeaseNobodyTookCannotBeRenewed) {
   ASSERT_TRUE(again) << again.error().message;
 
   const auto lost = bucket->renew(a.value());
-  ASSERT_FALSE(lost);
-  EXPECT_EQ(lost.error().code, BusErrc::lease_lost) << lost.error().message;
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.code, BusErrc::lease_lost) << lost.message;
 }
 
 TEST_F(LeaseTest, AReleasedLeaseCanBeAcquiredAtOnceAndAStaleReleaseDeletesNothing) {
@@ -77,14 +77,14 @@ TEST_F(LeaseTest, AReleasedLeaseCanBeAcquiredAtOnceAndAStaleReleaseDeletesNothin
   auto a = bucket->acquire("prompts-3", "instance-a");
   ASSERT_TRUE(a) << a.error().message;
   const auto released = bucket->release(a.value());
-  ASSERT_TRUE(released) << released.error().message;
+  ASSERT_TRUE(released.ok()) << released.message;
 
   auto b = bucket->acquire("prompts-3", "instance-b");
   ASSERT_TRUE(b) << b.error().message;
   const auto stale = bucket->release(a.value());
-  ASSERT_FALSE(stale);
-  EXPECT_EQ(stale.error().code, BusErrc::lease_lost) << stale.error().message;
-  EXPECT_TRUE(bucket->renew(b.value())) << "B's lease survives A's stale release";
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.code, BusErrc::lease_lost) << stale.message;
+  EXPECT_TRUE(bucket->renew(b.value()).ok()) << "B's lease survives A's stale release";
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ class PullConsumerTest : public testing::NatsServerTest {
     NatsServerTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     const auto stream = connection_->ensure_stream({"PROMPTS", {"assist.prompts.*"}, std::chrono::minutes(2)});
-    ASSERT_TRUE(stream) << stream.error().message;
+    ASSERT_TRUE(stream.ok()) << stream.message;
   }
 
   void publish(std::string_view subject, std::string_view data, std::string_view msg_id) {
@@ -70,7 +70,7 @@ TEST_F(PullConsumerTest, AnAckedMessageIsNotDeliveredAgain) {
   auto deliveries = fetch(consumer, 1, 1s);
   ASSERT_EQ(deliveries.size(), 1u);
   const auto acked = deliveries[0].ack();
-  ASSERT_TRUE(acked) << acked.error().message;
+  ASSERT_TRUE(acked.ok()) << acked.message;
   // Longer than AckWait: an unacked message would be back by then.
   EXPECT_TRUE(fetch(consumer, 1, 1500ms).empty());
 }
@@ -80,7 +80,7 @@ TEST_F(PullConsumerTest, ANakedMessageIsDeliveredAgainWithDeliveryCountTwo) {
   auto consumer = open_consumer(partition_consumer("assist.prompts.0"));
   auto first = fetch(consumer, 1, 1s);
   ASSERT_EQ(first.size(), 1u);
-  ASSERT_TRUE(first[0].nak(0ms));
+  ASSERT_TRUE(first[0].nak(0ms).ok());
   auto again = fetch(consumer, 1, 2s);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].delivery_count(), 2u);
@@ -108,7 +108,7 @@ TEST_F(PullConsumerTest, InProgressKeepsAMessageFromRedeliveryPastAckWait) {
   ASSERT_EQ(first.size(), 1u);
   // Twice AckWait, marking it in progress every 300 ms: never redelivered.
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(first[0].in_progress());
+    ASSERT_TRUE(first[0].in_progress().ok());
     ASSERT_TRUE(fetch(consumer, 1, 300ms).empty()) << "redelivered while in progress, after " << (i + 1) * 300 << " ms";
   }
   auto again = fetch(consumer, 1, 5s);
@@ -125,7 +125,7 @@ TEST_F(PullConsumerTest, MaxDeliverStopsRedelivery) {
     auto deliveries = fetch(consumer, 1, 2s);
     ASSERT_EQ(deliveries.size(), 1u) << "delivery " << delivery;
     EXPECT_EQ(deliveries[0].delivery_count(), delivery);
-    ASSERT_TRUE(deliveries[0].nak(0ms));
+    ASSERT_TRUE(deliveries[0].nak(0ms).ok());
   }
   EXPECT_TRUE(fetch(consumer, 1, 500ms).empty());
 }
@@ -140,7 +140,7 @@ TEST_F(PullConsumerTest, ANewOwnerOfTheDurableConsumerGetsWhatTheOldOneDidNotAck
     auto old_owner = open_consumer(config);
     auto deliveries = fetch(old_owner, 2, 1s);
     ASSERT_EQ(deliveries.size(), 2u);
-    ASSERT_TRUE(deliveries[0].ack());
+    ASSERT_TRUE(deliveries[0].ack().ok());
   }
   auto other_instance = connect();
   ASSERT_NE(other_instance, nullptr);
@@ -151,7 +151,7 @@ TEST_F(PullConsumerTest, ANewOwnerOfTheDurableConsumerGetsWhatTheOldOneDidNotAck
   ASSERT_EQ(deliveries->size(), 1u);
   EXPECT_EQ(deliveries->at(0).msg_id(), "frame-2");
   EXPECT_EQ(deliveries->at(0).delivery_count(), 2u);
-  EXPECT_TRUE(deliveries->at(0).ack());
+  EXPECT_TRUE(deliveries->at(0).ack().ok());
 }
 
 TEST_F(PullConsumerTest, OpeningAConsumerOnAMissingStreamIsNoStream) {
