@@ -16,8 +16,6 @@
 #include <system_error>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-
 #include "assist/audit.h"
 #include "assist/clock.h"
 #include "assist/crm.h"
@@ -172,9 +170,9 @@ class PromptTicket {
   // Calls `fn` once with the outcome: at once if known, else on the
   // synchronizer's thread (keep it short; never block). An exception from
   // `fn` is caught, logged and counted (callback_errors), never propagated.
+  // Thread-safe. The Asio form, with cancellation: assist::async_wait
+  // (assist/asio.h).
   void then(std::function<void(const SyncOutcome&)> fn) const;
-  // Awaits the outcome from a coroutine on any executor, without blocking it.
-  boost::asio::awaitable<SyncOutcome> async_wait() const;
 
   struct State;  // the library's (src/sync/prompt_ticket.h)
 
@@ -212,13 +210,11 @@ class Synchronizer {
   // new one); one after a refused start checks again.
   Status start();
 
-  // Thread-safe. Prepares (snippet policy, relevance) and validates `prompt`;
-  // a prompt without a timestamp is stamped "now". Accepted: a ticket whose frame_id is final.
+  // Thread-safe; never blocks on the network. Prepares (snippet policy,
+  // relevance) and validates `prompt`; a prompt without a timestamp is
+  // stamped "now". Accepted: a ticket whose frame_id is final. The Asio form:
+  // assist::async_sync_prompt (assist/asio.h).
   SubmitResult sync_prompt(AssistPrompt prompt);
-
-  // The awaitable form: the same answer, without blocking the caller's
-  // executor. Thread-safe.
-  boost::asio::awaitable<SubmitResult> async_sync_prompt(AssistPrompt prompt);
 
   // Stops accepting, lets queued and in-flight prompts finish within
   // stop_drain, ends the rest (queued: failed; written: unconfirmed), closes

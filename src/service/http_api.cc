@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "assist/asio.h"
 #include "assist/frame.h"
 #include "assist/frame_id.h"
 #include "core/detail/json_text.h"
@@ -420,7 +421,7 @@ struct HttpApi::Impl {
       out.body = error_body("invalid prompt: " + decoded.error().message, {decode_violation(decoded.error())});
       co_return out;
     }
-    auto result = co_await sync.async_sync_prompt(std::move(decoded).value());
+    auto result = co_await async_sync_prompt(sync, std::move(decoded).value(), asio::use_awaitable);
     if (!result) {
       stats_refused.fetch_add(1);
       out.status = refusal_status(result.error().code);
@@ -441,7 +442,7 @@ struct HttpApi::Impl {
       co_return res;
     }
     if (!wait) co_return json_response(http::status::accepted, s.body);
-    const auto outcome = co_await s.ticket.async_wait();
+    const auto outcome = co_await async_wait(s.ticket, asio::use_awaitable);
     co_return json_response(http::status::ok, outcome_json(outcome));
   }
 
@@ -462,7 +463,7 @@ struct HttpApi::Impl {
     for (auto& r : results) {
       if (wait && r.ticket.valid()) {
         const auto line = r.body["line"];
-        r.body = outcome_json(co_await r.ticket.async_wait());
+        r.body = outcome_json(co_await async_wait(r.ticket, asio::use_awaitable));
         r.body["line"] = line;
         r.body["status"] = 200;
       }

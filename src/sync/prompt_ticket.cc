@@ -1,9 +1,5 @@
 #include "sync/prompt_ticket.h"
 
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "core/detail/log_record.h"
 #include "util/spawn.h"
 
@@ -103,25 +99,6 @@ void PromptTicket::State::on_complete(std::function<void(const SyncOutcome&)> fn
 void PromptTicket::then(std::function<void(const SyncOutcome&)> fn) const {
   if (state_) state_->on_complete(std::move(fn));
   else call_isolated(fn, no_prompt(), nullptr);
-}
-
-boost::asio::awaitable<SyncOutcome> PromptTicket::async_wait() const {
-  if (!state_) co_return no_prompt();
-  const auto state = state_;  // keeps the state alive while suspended
-  // The initiation captures only a raw pointer: g++ 12 may destroy a
-  // temporary of a co_await expression twice, and a captured shared_ptr was
-  // then released twice (AddressSanitizer: heap-use-after-free).
-  State* raw = state.get();
-  co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void(SyncOutcome)>(
-      [raw](auto handler) {
-        // The handler is move-only; std::function needs a copyable callable.
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        raw->on_complete([shared](const SyncOutcome& outcome) {
-          auto executor = boost::asio::get_associated_executor(*shared);
-          boost::asio::post(executor, [shared, outcome]() mutable { std::move(*shared)(outcome); });
-        });
-      },
-      boost::asio::use_awaitable);
 }
 
 }  // namespace assist

@@ -57,9 +57,6 @@ Synchronizer::Synchronizer(SynchronizerOptions options)
 Synchronizer::~Synchronizer() { core_->stop(); }
 Status Synchronizer::start() { return core_->start(); }
 SubmitResult Synchronizer::sync_prompt(AssistPrompt prompt) { return core_->submit(std::move(prompt)); }
-boost::asio::awaitable<SubmitResult> Synchronizer::async_sync_prompt(AssistPrompt prompt) {
-  co_return core_->submit(std::move(prompt));  // never blocks: validation and a post
-}
 void Synchronizer::stop() { core_->stop(); }
 bool Synchronizer::ready() const { return core_->ready(); }
 SynchronizerStatus Synchronizer::status() const { return core_->status(); }

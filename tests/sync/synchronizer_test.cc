@@ -1,6 +1,7 @@
 // The synchronizer end to end against the real gateway emulator on
 // 127.0.0.1: one test per delivery property (issue 5 §10).
 #include "assist/synchronizer.h"
+#include "assist/asio.h"
 
 #include <pthread.h>
 
@@ -15,10 +16,16 @@
 #include <set>
 #include <thread>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -989,8 +996,8 @@ TEST_F(SynchronizerTest, AwaitableFormDeliversTheOutcome) {
   boost::asio::co_spawn(
       io,
       [&]() -> boost::asio::awaitable<void> {
-        auto r = co_await sync_->async_sync_prompt(prompt("S1"));
-        if (r) seen = co_await r.value().async_wait();
+        auto r = co_await async_sync_prompt(*sync_, prompt("S1"), boost::asio::use_awaitable);
+        if (r) seen = co_await async_wait(r.value(), boost::asio::use_awaitable);
       },
       boost::asio::detached);
   io.run();
@@ -998,6 +1005,46 @@ TEST_F(SynchronizerTest, AwaitableFormDeliversTheOutcome) {
   // it ends before `io` does (ThreadSanitizer saw the post race the destructor).
   sync_.reset();
   EXPECT_EQ(seen.kind, OutcomeKind::acked);
+}
+
+// Cancelling the wait (per operation, through the handler's slot) completes
+// it at once with operation_aborted and leaves the prompt alone: it still
+// reaches its outcome, which does not call the handler a second time.
+TEST_F(SynchronizerTest, CancellingAnAsioWaitEndsTheWaitNotThePrompt) {
+  start_gateway();
+  start_sync(sync_options());
+  gateway_->set_stalled(true);  // no ACK until released
+  const auto ticket = submit(prompt("S1"));
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal cancel;
+  int calls = 0;
+  boost::system::error_code seen;
+  async_wait(ticket, boost::asio::bind_cancellation_slot(
+                         cancel.slot(), boost::asio::bind_executor(io, [&](boost::system::error_code ec, const SyncOutcome&) {
+                           ++calls;
+                           seen = ec;
+                         })));
+  boost::asio::post(io, [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+  io.run();  // the cancellation, then the completion; then no work is left
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, boost::asio::error::operation_aborted);
+  EXPECT_FALSE(ticket.done());
+  gateway_->set_stalled(false);
+  EXPECT_EQ(ticket.wait().kind, OutcomeKind::acked);
+  io.restart();
+  io.poll();
+  EXPECT_EQ(calls, 1);
+}
+
+// Any completion token: a future here, completed on Asio's system executor.
+TEST_F(SynchronizerTest, AsioWaitTakesAnyCompletionToken) {
+  start_gateway();
+  start_sync(sync_options());
+  auto outcome = async_wait(submit(prompt("S1")), boost::asio::use_future);
+  ASSERT_EQ(outcome.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(outcome.get().kind, OutcomeKind::acked);
+  // An invalid ticket (no prompt behind it) completes with its failed outcome.
+  EXPECT_EQ(async_wait(PromptTicket{}, boost::asio::use_future).get().kind, OutcomeKind::failed);
 }
 
 // The threads the library starts carry names (top -H, perf and gdb show them).
