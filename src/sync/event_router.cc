@@ -150,18 +150,18 @@ void EventRouter::on_feedback(const Delivered* d, const PromptFeedback& f) {
 
 void EventRouter::on_link_state(transport::LinkId link, transport::LinkState state, std::error_code error) {
   const bool up = state == transport::LinkState::up;
-  const bool was_up = up_.count(link) > 0;
-  if (up && !was_up) {
-    up_.insert(link);
-    if (!ever_up_.insert(link).second) metrics_.reconnects.inc();
-  } else if (!up && state != transport::LinkState::rotating && was_up) {
-    up_.erase(link);
-  }
-  links_up_.store(up_.size());
-  metrics_.connections.set(static_cast<std::int64_t>(up_.size()));
+  const bool was_up = audited_up_.count(link) > 0;
+  if (up) audited_up_.insert(link);
+  else if (state != transport::LinkState::rotating) audited_up_.erase(link);
+  const transport::PoolStats pool = hooks_.pool_stats();
+  links_up_.store(pool.links_open);
+  metrics_.connections.set(static_cast<std::int64_t>(pool.links_open));
+  metrics_.reconnects.inc(pool.reconnects - reconnects_counted_);
+  reconnects_counted_ = pool.reconnects;
   {
     std::lock_guard lock(status_mu_);
-    if (!up_.empty()) connections_ = {true, {}, fmt::format("{} connection(s) up to {}", up_.size(), realtime_url_)};
+    if (pool.links_open > 0)
+      connections_ = {true, {}, fmt::format("{} connection(s) up to {}", pool.links_open, realtime_url_)};
     else if (error) connections_ = {false, error, fmt::format("link {} {} ({}): {}", link, link_state_name(state), realtime_url_, error.message())};
     else connections_ = {false, {}, fmt::format("no connection up to {}", realtime_url_)};
   }

@@ -17,6 +17,7 @@
 #include "assist/synchronizer.h"
 #include "metrics/metrics_registry.h"
 #include "sync/scheduler.h"
+#include "transport/pool.h"
 #include "transport/token_provider.h"
 
 namespace assist::sync {
@@ -30,6 +31,9 @@ class EventRouter final : public SchedulerSink {
     std::function<void(std::error_code, std::string detail)> link_fatal;
     // A prompt ended (after its outcome was recorded). The synchronizer thread.
     std::function<void()> prompt_ended;
+    // The pool's own counts of its links (the synchronizer thread): the
+    // connection metrics and health are read from it, not counted again here.
+    std::function<transport::PoolStats()> pool_stats;
   };
 
   // `audit`, `crm_pool` and `crm_webhook` may be null; all outlive the router.
@@ -79,8 +83,10 @@ class EventRouter final : public SchedulerSink {
   std::string realtime_url_;  // redacted, for status details
   std::atomic<bool> audit_failed_{false};
   std::atomic<std::size_t> links_up_{0};
-  std::set<transport::LinkId> up_;       // the synchronizer thread only
-  std::set<transport::LinkId> ever_up_;  // a link seen up before: its next up is a reconnect
+  // The synchronizer thread only: the links whose opening was audited, so
+  // that each gets one closing line; and the pool's reconnects already counted.
+  std::set<transport::LinkId> audited_up_;
+  std::uint64_t reconnects_counted_ = 0;
 
   mutable std::mutex status_mu_;  // guards the two statuses
   ComponentStatus token_{false, {}, "no token fetched yet"};

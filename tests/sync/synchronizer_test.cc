@@ -239,6 +239,24 @@ class SynchronizerTest : public ::testing::Test {
   std::unique_ptr<Synchronizer> sync_;
 };
 
+// The connection figures are the pool's own counts: each close of the one
+// link is one reconnect, and the link is counted once however often it
+// comes back.
+TEST_F(SynchronizerTest, ConnectionFiguresAreThePoolsCounts) {
+  start_gateway();
+  start_sync(sync_options());
+  EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
+  for (std::uint64_t drops = 1; drops <= 2; ++drops) {
+    gateway_->close_all(1001);
+    ASSERT_TRUE(eventually([&] { return sync_->metrics().reconnects == drops && sync_->ready(); })) << drops;
+  }
+  const auto m = sync_->metrics();
+  EXPECT_EQ(m.reconnects, 2u);
+  EXPECT_EQ(m.connections, 1);
+  EXPECT_EQ(sync_->status().connections_up, 1u);
+  EXPECT_EQ(submit(prompt("S1")).wait().kind, OutcomeKind::acked);
+}
+
 TEST_F(SynchronizerTest, SourceExampleIsAckedAndAudited) {
   start_gateway();
   start_sync(sync_options());
