@@ -10,6 +10,7 @@
 
 #include "assist/audit.h"
 #include "audit/audit_line.h"
+#include "audit/audit_log.h"
 #include "metrics/metrics_registry.h"
 
 namespace {

@@ -9,6 +9,7 @@
 #include "assist/audit.h"
 #include "fuzz_input.h"
 #include "temp_dir.h"
+#include "audit/audit_log.h"
 
 namespace {
 

@@ -76,11 +76,12 @@ int verify(const VerifyArgs& args) {
 }
 
 int keygen(const std::string& dir) {
-  AuditSigningKeyFiles files;
-  if (auto status = generate_audit_signing_key(dir, files); !status.ok()) {
-    fmt::print(stderr, "assist-sync audit keygen: {}\n", status.message);
+  const auto made = generate_audit_signing_key(dir);
+  if (!made) {
+    fmt::print(stderr, "assist-sync audit keygen: {}\n", made.error().message);
     return exit_code::failure;
   }
+  const AuditSigningKeyFiles& files = made.value();
   fmt::print("private key: {} (mode 0600: set audit.signing_key_file to it; keep it from anyone who can write the "
              "log)\npublic key:  {} (give it to whoever verifies: assist-sync audit verify --public-key FILE)\n"
              "key id:      {}\n",

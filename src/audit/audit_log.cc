@@ -1,3 +1,5 @@
+#include "audit/audit_log.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -8,7 +10,6 @@
 
 #include <fmt/format.h>
 
-#include "assist/audit.h"
 #include "audit/audit_line.h"
 #include "audit/audit_recovery.h"
 #include "audit/audit_signing.h"

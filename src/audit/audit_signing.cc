@@ -194,7 +194,7 @@ bool DigestVerifier::verify(std::string_view statement_text, std::string_view si
 
 namespace assist {
 
-Status generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& out) {
+Result<AuditSigningKeyFiles> generate_audit_signing_key(const std::string& dir) {
   using audit_detail::PKey;
   const auto base = std::filesystem::path(dir) / "audit-signing-key";
   AuditSigningKeyFiles files{base.string() + ".pem", base.string() + ".pub.pem", {}};
@@ -202,7 +202,7 @@ Status generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& 
     if (::access(path.c_str(), F_OK) == 0) return Status::from_errno(EEXIST, "create", path);
   }
   PKey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"), &EVP_PKEY_free);
-  if (!key) return {make_error_code(AuditErrc::bad_signing_key), "cannot generate an Ed25519 key (OpenSSL)"};
+  if (!key) return Status{make_error_code(AuditErrc::bad_signing_key), "cannot generate an Ed25519 key (OpenSSL)"};
   std::string private_pem = audit_detail::pem_text(
       [&](BIO* bio) { return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
   const std::string public_pem = audit_detail::pem_text([&](BIO* bio) { return PEM_write_bio_PUBKEY(bio, key.get()); });
@@ -213,8 +213,7 @@ Status generate_audit_signing_key(const std::string& dir, AuditSigningKeyFiles& 
   if (status.ok()) status = audit_detail::write_new_file(files.public_key_file, public_pem, 0644);
   if (!status.ok()) return status;
   files.key_id = audit_detail::key_id_of(key.get());
-  out = std::move(files);
-  return {};
+  return files;
 }
 
 }  // namespace assist

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <thread>
 
-#include "assist/crm.h"
+#include "crm/callback_pool.h"
 #include "core/detail/thread.h"
 
 namespace assist {

@@ -13,7 +13,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "assist/crm.h"
+#include "crm/webhook.h"
 #include "core/detail/thread.h"
 #include "net/http_client.h"
 #include "net/tls_client.h"

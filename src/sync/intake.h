@@ -18,6 +18,7 @@
 #include "assist/audit.h"
 #include "assist/frame_id.h"
 #include "assist/synchronizer.h"
+#include "audit/audit_log.h"
 #include "sync/event_router.h"
 #include "sync/prompt_ticket.h"
 #include "sync/scheduler.h"

@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "assist/synchronizer.h"
+#include "audit/audit_log.h"
 #include "sync/event_router.h"
 #include "sync/intake.h"
 #include "sync/scheduler.h"

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "audit/audit_line.h"
+#include "audit/audit_log.h"
 #include "audit/test_env.h"
 
 namespace assist {

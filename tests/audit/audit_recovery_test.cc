@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "assist/audit.h"
+#include "audit/audit_log.h"
 #include "audit/audit_recovery.h"
 #include "audit/test_env.h"
 

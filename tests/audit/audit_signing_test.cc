@@ -10,6 +10,7 @@
 
 #include "assist/audit.h"
 #include "audit/audit_line.h"
+#include "audit/audit_log.h"
 #include "audit/audit_signing.h"
 #include "audit/test_env.h"
 
@@ -76,7 +77,11 @@ void rechain(std::vector<std::string>& lines) {
 
 class AuditSigning : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(generate_audit_signing_key(dir_.file(""), keys_).ok()); }
+  void SetUp() override {
+    auto made = generate_audit_signing_key(dir_.file(""));
+    ASSERT_TRUE(made) << made.error().message;
+    keys_ = std::move(made).value();
+  }
 
   AuditOptions options() {
     AuditOptions o{.path = path_, .clock = &clock_};
@@ -113,8 +118,9 @@ TEST_F(AuditSigning, KeygenWritesAnOwnerOnlyPrivateKeyAndNeverReplacesOne) {
   EXPECT_EQ(keys_.key_id.find_first_not_of("0123456789abcdef"), std::string::npos);
 
   const std::string before = read_all(keys_.private_key_file);
-  AuditSigningKeyFiles again;
-  const auto status = generate_audit_signing_key(dir_.file(""), again);
+  const auto again = generate_audit_signing_key(dir_.file(""));
+  ASSERT_FALSE(again);
+  const Status& status = again.error();
   EXPECT_EQ(status.code, std::error_code(EEXIST, std::system_category()));
   EXPECT_NE(status.message.find(keys_.private_key_file), std::string::npos) << status.message;
   EXPECT_EQ(read_all(keys_.private_key_file), before);
@@ -297,8 +303,9 @@ TEST_F(AuditSigning, DigestsRemovedToHideAnEditLeaveAnUnsignedTailTheKeyCatches)
 TEST_F(AuditSigning, AnotherKeyOrNoDigestAtAllFails) {
   write(3);
   TempDir other_dir;
-  AuditSigningKeyFiles other;
-  ASSERT_TRUE(generate_audit_signing_key(other_dir.file(""), other).ok());
+  const auto made = generate_audit_signing_key(other_dir.file(""));
+  ASSERT_TRUE(made);
+  const AuditSigningKeyFiles& other = made.value();
   auto report = verify_chain(path_, {other.public_key_file});
   EXPECT_EQ(report.verdict, AuditVerdict::tampered) << describe(report);
   ASSERT_FALSE(report.problems.empty());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "assist/audit.h"
+#include "audit/audit_log.h"
 #include "audit/test_env.h"
 
 namespace assist {

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "assist/crm.h"
+#include "crm/callback_pool.h"
 
 namespace assist {
 namespace {

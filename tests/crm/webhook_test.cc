@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "assist/crm.h"
+#include "crm/webhook.h"
 #include "net/self_signed.h"
 
 namespace assist {
