@@ -35,7 +35,9 @@ struct PartitionOwnerOptions {
   // unreachable), or it is released for rebalancing or by stop(). For a
   // release it is called before the lease is given up, so that no other
   // instance holds the partition until it returns: stop the partition's work
-  // before returning.
+  // (fetching, acking) before returning. It runs inside tick(), so the time
+  // it takes delays the renewal of the other leases: keep it well under
+  // TTL - 2 * renew interval, and leave what was in flight to redelivery.
   std::function<void(std::uint32_t partition)> on_lost;
 };
 
