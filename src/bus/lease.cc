@@ -96,4 +96,14 @@ Status LeaseBucket::release(const Lease& lease) {
   return nats_failure(what, s, js_error);
 }
 
+Result<std::vector<std::string>> LeaseBucket::held_keys() {
+  kvKeysList list{};
+  const auto s = kvStore_Keys(&list, store_.get(), nullptr);  // skips delete markers
+  if (s == NATS_NOT_FOUND) return std::vector<std::string>{};  // libnats' answer for an empty bucket
+  if (s != NATS_OK) return nats_failure(fmt::format("list lease bucket {}", bucket_), s);
+  std::vector<std::string> keys(list.Keys, list.Keys + list.Count);
+  kvKeysList_Destroy(&list);
+  return keys;
+}
+
 }  // namespace assist::bus

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bus/bus_error.h"
 #include "bus/connection.h"
@@ -51,6 +52,10 @@ class LeaseBucket {
   // Gives `lease` up, so another owner may acquire it at once. lease_lost when
   // the key is no longer at `lease.revision` (nothing is deleted then).
   Status release(const Lease& lease);
+
+  // Every key held now, by anyone: written and neither expired nor released.
+  // timeout, unreachable.
+  Result<std::vector<std::string>> held_keys();
 
  private:
   struct StoreDeleter {

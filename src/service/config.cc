@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 // toml++ 3.3.0 (Debian 12) asserts on a table header such as "[#" where it
@@ -298,6 +299,20 @@ void add_log_and_crm_fields(std::vector<Field>& f) {
   f.push_back(string_field("crm", "ca_file", [](ServiceConfig& c) -> auto& { return c.crm.ca_file; }));
 }
 
+// The keys of [ingest].
+void add_ingest_fields(std::vector<Field>& f) {
+  f.push_back(string_field("ingest", "mode", [](ServiceConfig& c) -> auto& { return c.ingest.mode; }, {"local", "nats"}));
+  f.push_back(list_field("ingest", "servers", [](ServiceConfig& c) -> auto& { return c.ingest.servers; }));
+  f.push_back(string_field("ingest", "credentials_file",
+                           [](ServiceConfig& c) -> auto& { return c.ingest.credentials_file; }));
+  f.push_back(string_field("ingest", "stream", [](ServiceConfig& c) -> auto& { return c.ingest.stream; }));
+  f.push_back(integer_field<std::uint32_t>("ingest", "partitions",
+                                           [](ServiceConfig& c) -> auto& { return c.ingest.partitions; }, 1, 1024));
+  f.push_back(double_field("ingest", "lease_ttl_seconds",
+                           [](ServiceConfig& c) -> auto& { return c.ingest.lease_ttl_seconds; }, 1.0, 3600.0));
+  f.push_back(string_field("ingest", "instance_id", [](ServiceConfig& c) -> auto& { return c.ingest.instance_id; }));
+}
+
 // Every key of the file, with its type, its range or values, and where it goes.
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = [] {
@@ -307,6 +322,7 @@ const std::vector<Field>& schema() {
     add_audit_fields(f);
     add_http_fields(f);
     add_log_and_crm_fields(f);
+    add_ingest_fields(f);
     return f;
   }();
   return fields;
@@ -347,7 +363,7 @@ bool apply_toml(ServiceConfig& config, std::string_view text, std::string_view s
     const std::string section(section_key.str());
     const auto* table = section_node.as_table();
     if (!table || !section_exists(section)) {
-      errors.push_back(fmt::format("{}:{}: unknown section '{}' (sections: gateway, sync, audit, http, log, crm)",
+      errors.push_back(fmt::format("{}:{}: unknown section '{}' (sections: gateway, sync, audit, http, log, crm, ingest)",
                                    source, section_node.source().begin.line, section));
       continue;
     }
@@ -446,6 +462,25 @@ bool url_is_usable(const std::string& url, net::Scheme scheme, std::string& why)
   return false;
 }
 
+// A server URL libnats connects to: nats:// or tls://, with a host. Shown
+// redacted: a URL may carry a user and password.
+bool nats_url_is_usable(const std::string& url, std::string& why) {
+  const auto parsed = boost::urls::parse_uri(url);
+  if (parsed && (parsed->scheme() == "nats" || parsed->scheme() == "tls") && !parsed->host().empty()) return true;
+  why = fmt::format("expected nats://host:port or tls://host:port, got '{}'", redact(url));
+  return false;
+}
+
+void validate_ingest(const IngestConfig& ingest, std::vector<std::string>& errors) {
+  std::string why;
+  if (ingest.mode == "nats" && ingest.servers.empty())
+    errors.push_back("ingest.servers: required when ingest.mode is \"nats\" (nats://host:port URLs)");
+  for (const auto& url : ingest.servers)
+    if (!nats_url_is_usable(url, why)) errors.push_back("ingest.servers: " + why);
+  if (ingest.stream.empty()) errors.push_back("ingest.stream: must not be empty");
+  if (ingest.instance_id.empty()) errors.push_back("ingest.instance_id: must not be empty");
+}
+
 void validate(ServiceConfig& c, std::vector<std::string>& errors) {
   std::string why;
   if (c.gateway.token_url.empty()) errors.push_back("gateway.token_url: required (the OAuth token endpoint)");
@@ -473,9 +508,16 @@ void validate(ServiceConfig& c, std::vector<std::string>& errors) {
         "http.listen: {} is not a loopback address, so an API key is required: set ASSIST_API_KEY or http.api_key_file",
         c.http.listen));
   }
+  validate_ingest(c.ingest, errors);
 }
 
 }  // namespace
+
+std::string default_instance_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+  return fmt::format("{}-{}", host, ::getpid());
+}
 
 Environment process_env() {
   Environment env;

@@ -104,6 +104,23 @@ struct CrmConfig {
   std::string ca_file;
 };
 
+// Host name and process id ("web-3-4711"): unique among the instances of a
+// deployment without configuration.
+std::string default_instance_id();
+
+// Where prompts go once accepted: straight to this process's synchronizer
+// (local), or through NATS JetStream to whichever instance owns their
+// partition (nats; issue 20, being built: `run` does not use it yet).
+struct IngestConfig {
+  std::string mode = "local";         // local | nats
+  std::vector<std::string> servers;   // nats://host:port URLs; required for nats
+  std::string credentials_file;       // a NATS .creds file; empty: no authentication
+  std::string stream = "ASSIST_PROMPTS";
+  std::uint32_t partitions = 16;
+  double lease_ttl_seconds = 10.0;
+  std::string instance_id = default_instance_id();
+};
+
 struct ServiceConfig {
   GatewayConfig gateway;
   SyncConfig sync;
@@ -111,6 +128,7 @@ struct ServiceConfig {
   HttpConfig http;
   LogConfig log;
   CrmConfig crm;
+  IngestConfig ingest;
 
   // Filled by load_config from the environment or the files; never printed.
   std::string client_secret;

@@ -1,5 +1,6 @@
 #include "service/config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -44,6 +45,12 @@ std::string all_errors(const ConfigResult& r) {
   std::string out;
   for (const auto& e : r.errors) out += e + "\n";
   return out;
+}
+
+// kMinimal, with the client secret and `vars` in the environment.
+ConfigResult parse_minimal_with(Vars vars) {
+  vars.insert(kSecret.begin(), kSecret.end());
+  return parse_config(kMinimal, "t.toml", env_of(std::move(vars)));
 }
 
 TEST(ConfigTest, MinimalFileWithDefaults) {
@@ -125,18 +132,14 @@ x = 1
 // URL with an empty port passed validation and failed only when `run`
 // started; URLs are now checked by the parser that later connects.
 TEST(ConfigTest, UrlsAreCheckedAsTheTransportWillParseThem) {
-  const auto with_env = [](Vars vars) {
-    vars.insert(kSecret.begin(), kSecret.end());
-    return parse_config(kMinimal, "t.toml", env_of(std::move(vars)));
-  };
-  auto r = with_env({{"ASSIST_GATEWAY_TOKEN_URL", "http://127.0109:99999/t"}});
+  auto r = parse_minimal_with({{"ASSIST_GATEWAY_TOKEN_URL", "http://127.0109:99999/t"}});
   EXPECT_TRUE(has_error_containing(r, "gateway.token_url: 'http://127.0109:99999/t': bad port")) << all_errors(r);
-  r = with_env({{"ASSIST_GATEWAY_REALTIME_URL", "wss://user:pw@api.example.com/realtime/v1"}});
+  r = parse_minimal_with({{"ASSIST_GATEWAY_REALTIME_URL", "wss://user:pw@api.example.com/realtime/v1"}});
   EXPECT_TRUE(has_error_containing(r, "gateway.realtime_url:")) << all_errors(r);
   EXPECT_TRUE(has_error_containing(r, "credentials in the URL are not accepted")) << all_errors(r);
-  r = with_env({{"ASSIST_CRM_WEBHOOK_URL", "ws://crm.example.com/hook"}});
+  r = parse_minimal_with({{"ASSIST_CRM_WEBHOOK_URL", "ws://crm.example.com/hook"}});
   EXPECT_TRUE(has_error_containing(r, "crm.webhook_url:")) << all_errors(r);
-  r = with_env({{"ASSIST_GATEWAY_TOKEN_URL", "http://127.0.0.1:/t"}});  // empty port: the default
+  r = parse_minimal_with({{"ASSIST_GATEWAY_TOKEN_URL", "http://127.0.0.1:/t"}});  // empty port: the default
   EXPECT_TRUE(r.ok()) << all_errors(r);
 }
 
@@ -395,6 +398,87 @@ TEST(ConfigTest, EnumeratedValuesAreTheLibrarysSpellings) {
       [](const SynchronizerOptions& o) { return o.audit.before_send; });
   EXPECT_FALSE(transport::parse_client_auth("Basic").has_value());
   EXPECT_FALSE(parse_snippet_policy("").has_value());
+}
+
+TEST(ConfigTest, IngestIsLocalByDefaultAndNeedsNoServer) {
+  const auto r = parse_config(kMinimal, "test.toml", env_of(kSecret));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const auto& ingest = r.config.ingest;
+  EXPECT_EQ(ingest.mode, "local");
+  EXPECT_TRUE(ingest.servers.empty());
+  EXPECT_TRUE(ingest.credentials_file.empty());
+  EXPECT_EQ(ingest.stream, "ASSIST_PROMPTS");
+  EXPECT_EQ(ingest.partitions, 16u);
+  EXPECT_DOUBLE_EQ(ingest.lease_ttl_seconds, 10.0);
+  EXPECT_TRUE(ingest.instance_id.ends_with("-" + std::to_string(::getpid()))) << ingest.instance_id;
+  EXPECT_GT(ingest.instance_id.size(), std::to_string(::getpid()).size() + 1) << "a host name first";
+}
+
+TEST(ConfigTest, IngestFromTheFileAndTheEnvironment) {
+  std::string text(kMinimal);
+  text += R"(
+[ingest]
+mode = "nats"
+servers = ["nats://nats-1:4222", "tls://nats-2:4222"]
+credentials_file = "/etc/assist-sync/nats.creds"
+stream = "PROMPTS"
+partitions = 64
+lease_ttl_seconds = 2.5
+instance_id = "web-3"
+)";
+  auto vars = kSecret;
+  vars["ASSIST_INGEST_PARTITIONS"] = "32";
+  vars["ASSIST_INGEST_LEASE_TTL_SECONDS"] = "7.5";
+  auto r = parse_config(text, "test.toml", env_of(vars));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config.ingest.mode, "nats");
+  EXPECT_EQ(r.config.ingest.servers, (std::vector<std::string>{"nats://nats-1:4222", "tls://nats-2:4222"}));
+  EXPECT_EQ(r.config.ingest.credentials_file, "/etc/assist-sync/nats.creds");
+  EXPECT_EQ(r.config.ingest.stream, "PROMPTS");
+  EXPECT_EQ(r.config.ingest.partitions, 32u);
+  EXPECT_DOUBLE_EQ(r.config.ingest.lease_ttl_seconds, 7.5);
+  EXPECT_EQ(r.config.ingest.instance_id, "web-3");
+
+  vars["ASSIST_INGEST_SERVERS"] = "nats://a:4222, nats://b:4222";
+  r = parse_config(text, "test.toml", env_of(vars));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config.ingest.servers, (std::vector<std::string>{"nats://a:4222", "nats://b:4222"}));
+}
+
+TEST(ConfigTest, IngestErrorsNameTheKey) {
+  auto r = parse_minimal_with({{"ASSIST_INGEST_MODE", "kafka"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.mode (ASSIST_INGEST_MODE): expected one of local, nats")) << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_MODE", "nats"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.servers: required when ingest.mode is \"nats\"")) << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_PARTITIONS", "0"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.partitions (ASSIST_INGEST_PARTITIONS): expected an integer in [1, 1024]"))
+      << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_PARTITIONS", "1025"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.partitions")) << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_LEASE_TTL_SECONDS", "0.5"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.lease_ttl_seconds (ASSIST_INGEST_LEASE_TTL_SECONDS): expected a number"))
+      << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_STREAM", ""}, {"ASSIST_INGEST_INSTANCE_ID", ""}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.stream: must not be empty")) << all_errors(r);
+  EXPECT_TRUE(has_error_containing(r, "ingest.instance_id: must not be empty")) << all_errors(r);
+}
+
+TEST(ConfigTest, AnIngestServerUrlIsCheckedAndNeverShownWithItsPassword) {
+  const auto r = parse_minimal_with(
+      {{"ASSIST_INGEST_MODE", "nats"}, {"ASSIST_INGEST_SERVERS", "http://user:hunter2@nats-1:4222 nats-2:4222"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.servers: expected nats://host:port or tls://host:port")) << all_errors(r);
+  EXPECT_EQ(std::count_if(r.errors.begin(), r.errors.end(),
+                          [](const std::string& e) { return e.starts_with("ingest.servers:"); }),
+            2)
+      << all_errors(r);
+  EXPECT_EQ(all_errors(r).find("hunter2"), std::string::npos) << all_errors(r);
+
+  const auto ok =
+      parse_minimal_with({{"ASSIST_INGEST_MODE", "nats"}, {"ASSIST_INGEST_SERVERS", "nats://user:hunter2@nats-1:4222"}});
+  ASSERT_TRUE(ok.ok()) << all_errors(ok);
+  const auto printed = to_redacted_toml(ok.config);
+  EXPECT_NE(printed.find("[ingest]"), std::string::npos) << printed;
+  EXPECT_EQ(printed.find("hunter2"), std::string::npos) << printed;
 }
 
 }  // namespace
