@@ -240,6 +240,9 @@ struct AuditVerifyOptions {
 // the line with the previous seq; every digest states the chain head it
 // follows and, with a public key, carries a valid signature; the last line
 // ends with a newline. Every problem is reported with its file and line.
+// Reads through `env` only; thread-safe. On a chain still being written, the
+// line being written may read as truncated, and a rotation in between can
+// take a file away: verify a quiet chain for a verdict.
 AuditVerifyReport verify_audit(std::span<const std::string> files, const AuditVerifyOptions& options,
                                Env& env = default_env());
 AuditVerifyReport verify_audit(std::span<const std::string> files, Env& env = default_env());
@@ -253,7 +256,7 @@ struct AuditSigningKeyFiles {
 
 // Creates an Ed25519 key pair in `dir` (PEM: PKCS#8 private key, mode 0600,
 // and SubjectPublicKeyInfo public key). Refuses to replace existing files.
-// The error names the file and the reason, never key material.
+// The error names the file and the reason, never key material. Thread-safe.
 Result<AuditSigningKeyFiles> generate_audit_signing_key(const std::string& dir);
 
 }  // namespace assist

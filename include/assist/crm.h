@@ -57,6 +57,10 @@ struct CrmStats {
 };
 
 // The source's callback signature: (interaction_id, {frame_id, priority, adopted}).
+// Runs on one of the crm_workers threads, never on the delivery path: it may
+// block that worker (the queue then fills and drops, reported), must not
+// call the synchronizer's stop() and wait for it, and reports a failure by
+// throwing (its what() is the reason audited).
 using CrmCallback = std::function<void(const std::string& interaction_id, const CrmUpdate& update)>;
 
 struct CrmWebhookOptions {

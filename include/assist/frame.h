@@ -1,5 +1,6 @@
 // Frame codec for the real-time wire contract (docs/contract.md §2): typed
-// frames, encoding to and decoding from JSON text. Pure code: no I/O.
+// frames, encoding to and decoding from JSON text. Pure code: no I/O, no
+// shared state, so every function here may be called from any thread.
 #ifndef ASSIST_FRAME_H
 #define ASSIST_FRAME_H
 
