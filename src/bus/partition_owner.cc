@@ -23,6 +23,9 @@ Result<PartitionOwner> PartitionOwner::open(Connection& connection, PartitionOwn
     return Status{make_error_code(BusErrc::bad_config),
                   fmt::format("partition owner: {} partitions, expected 1..{}", options.partitions, kMaxPartitions)};
   }
+  if (options.lease_ttl.count() <= 0) {
+    return Status{make_error_code(BusErrc::bad_config), "partition owner: the lease TTL must be positive"};
+  }
   auto bucket = LeaseBucket::open(connection, options.bucket, options.lease_ttl);
   if (!bucket) return bucket.error();
   return PartitionOwner(std::move(bucket).value(), std::move(options));

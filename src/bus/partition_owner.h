@@ -24,10 +24,12 @@ struct PartitionOwnerOptions {
   // Unique among the live instances; a key-value key's characters (letters,
   // digits, '-', '_', '.', '=', '/').
   std::string instance_id;
-  // P: the partitions are 0 .. P-1, with lease keys "prompts-<p>".
-  std::uint32_t partitions = 16;
-  // A lease not renewed for this long expires and another instance may take it.
-  std::chrono::milliseconds lease_ttl{std::chrono::seconds(10)};
+  // Both set by the caller from [ingest] (service/config.h holds their
+  // defaults): P, the partitions 0 .. P-1 with lease keys "prompts-<p>"
+  // (1..1024, else open() refuses); and the time after which a lease not
+  // renewed expires and another instance may take it.
+  std::uint32_t partitions = 0;
+  std::chrono::milliseconds lease_ttl{0};
   // Called inside tick() when this instance starts holding a partition.
   std::function<void(std::uint32_t partition)> on_acquired;
   // Called inside tick() or stop() when it no longer holds one: its renewal

@@ -132,13 +132,19 @@ class PartitionOwnerTest : public testing::NatsServerTest {
   HoldingLedger ledger_;
 };
 
-TEST_F(PartitionOwnerTest, APartitionCountOutsideTheRangeIsRefused) {
+TEST_F(PartitionOwnerTest, APartitionCountOutsideTheRangeOrNoTtlIsRefused) {
   PartitionOwnerOptions options;
   options.instance_id = "a";
+  options.lease_ttl = std::chrono::seconds(2);
   options.partitions = 0;
-  const auto owner = PartitionOwner::open(*connection_, options);
+  auto owner = PartitionOwner::open(*connection_, options);
   ASSERT_FALSE(owner);
   EXPECT_EQ(owner.error().code, BusErrc::bad_config) << owner.error().message;
+  options.partitions = 4;
+  options.lease_ttl = std::chrono::milliseconds(0);  // the caller must set it: no default here
+  owner = PartitionOwner::open(*connection_, options);
+  ASSERT_FALSE(owner);
+  EXPECT_NE(owner.error().message.find("TTL"), std::string::npos) << owner.error().message;
 }
 
 TEST_F(PartitionOwnerTest, OneInstanceTakesEveryPartitionAtItsFirstTick) {
