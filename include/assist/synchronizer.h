@@ -188,6 +188,22 @@ struct SubmitError : Status {
   std::vector<Violation> violations;
 };
 
+// What scale-out ingest fixed before this synchronizer saw a prompt: it was
+// validated and given its frame_id by the instance that took it, and stored
+// in JetStream (docs/scale-out.md).
+struct IngestAssignment {
+  // The UUID given at ingest, kept: the gateway suppresses a second display of it.
+  std::string frame_id;
+  // The frame's sequence is at least this, and above every earlier frame of
+  // its session written by this synchronizer: with floors that grow in
+  // stream order, a session's sequence grows across instances too.
+  std::uint64_t sequence_floor = 0;
+  // An earlier owner may have written it: ending here without a write
+  // (stale, superseded, failed) it is recorded as unconfirmed, since it may
+  // have been shown.
+  bool redelivered = false;
+};
+
 // The answer to sync_prompt: accepted (a ticket with the final frame_id) or
 // refused (the SubmitError).
 using SubmitResult = Result<PromptTicket, SubmitError>;
@@ -215,6 +231,18 @@ class Synchronizer {
   // stamped "now". Accepted: a ticket whose frame_id is final. The Asio form:
   // assist::async_sync_prompt (assist/asio.h).
   SubmitResult sync_prompt(AssistPrompt prompt);
+  // The same for a prompt taken from scale-out ingest: its frame_id and
+  // sequence floor come from `assigned` (a frame_id that is not a UUID ends
+  // at once as failed). REQUIRES: no two prompts with one frame_id pending at
+  // once.
+  SubmitResult sync_prompt(AssistPrompt prompt, IngestAssignment assigned);
+
+  // Waits until the audit lines of every outcome reported so far (a ticket
+  // completed, an observer told) are written, and fsynced unless the
+  // durability is `never`: what acknowledging upstream must wait for. Ok at
+  // once without an audit log; the log's error once it has failed.
+  // Thread-safe; blocks: not on the synchronizer's thread.
+  Status flush_audit();
 
   // Stops accepting, lets queued and in-flight prompts finish within
   // stop_drain, ends the rest (queued: failed; written: unconfirmed), closes

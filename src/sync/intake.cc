@@ -56,7 +56,7 @@ std::vector<Violation> Intake::prepare_prompt(AssistPrompt& prompt) const {
   return violations;
 }
 
-SubmitResult Intake::submit(AssistPrompt prompt) {
+SubmitResult Intake::submit(AssistPrompt prompt, std::optional<IngestAssignment> assigned) {
   {
     std::lock_guard lock(mu_);
     if (refusing_ || closed_) return refuse(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
@@ -71,16 +71,23 @@ SubmitResult Intake::submit(AssistPrompt prompt) {
   if (pending_.fetch_add(1) >= options_.max_pending) {
     pending_.fetch_sub(1);
     auto message = fmt::format("{} prompts already pending (max_pending)", options_.max_pending);
-    router_.on_refused(prompt, OutcomeKind::rejected_concurrency, message, true);
+    // An ingested prompt stays in its stream and is submitted again: no outcome yet.
+    router_.on_refused(prompt, OutcomeKind::rejected_concurrency, message, !assigned);
     return refuse(SubmitErrc::queue_full, std::move(message));
   }
   std::string frame_id;
-  {
+  if (assigned) {
+    frame_id = std::move(assigned->frame_id);
+  } else {
     std::lock_guard lock(ids_mu_);
     frame_id = ids_.next();
   }
   auto state = std::make_shared<PromptTicket::State>(frame_id, tickets_);
   auto entry = std::make_unique<Entry>();
+  if (assigned) {
+    entry->sequence_floor = assigned->sequence_floor;
+    entry->redelivered = assigned->redelivered;
+  }
   entry->frame_id = std::move(frame_id);
   entry->payload_json = encode_prompt_payload(prompt);  // here, on the caller's thread
   // The snippets live on in payload_json: freed here, by the thread that

@@ -35,8 +35,8 @@ class Intake {
   Intake(const SynchronizerOptions& options, Clock& clock, EventRouter& router, const AuditLog* audit,
          std::function<void()> wake, util::LoggerPtr log, std::optional<std::uint64_t> id_seed = std::nullopt);
 
-  // See Synchronizer::sync_prompt.
-  SubmitResult submit(AssistPrompt prompt);
+  // See Synchronizer::sync_prompt (both forms).
+  SubmitResult submit(AssistPrompt prompt, std::optional<IngestAssignment> assigned = std::nullopt);
 
   // From now on every prompt is refused with `code` and `message`
   // (not_running before start, audit_unavailable, failed). The first

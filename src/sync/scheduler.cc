@@ -20,6 +20,7 @@ struct Scheduler::Session {
   std::deque<std::unique_ptr<Entry>> urgent;  // priority_override prompts
   std::deque<std::unique_ptr<Entry>> normal;
   std::size_t inflight = 0;
+  std::uint64_t last_sequence = 0;  // of its latest frame written
   // The gateway ended it while frames were in flight: those re-open it at the
   // gateway when they arrive, so it keeps its slot until they are answered,
   // then a SESSION_END frees it on both sides.
@@ -78,7 +79,23 @@ std::optional<std::string> Scheduler::staleness(const Entry& entry) const {
   return std::nullopt;
 }
 
+// Ingested prompts number their frames from their floor, so a session's
+// sequence grows across instances; the others from this scheduler's counter.
+std::uint64_t Scheduler::next_sequence(Session& session, const Entry& entry) {
+  session.last_sequence =
+      entry.sequence_floor ? std::max(session.last_sequence + 1, entry.sequence_floor) : ++sequence_;
+  return session.last_sequence;
+}
+
+// A redelivered prompt may have been shown by its earlier owner: ending
+// here unwritten must not say it was not.
 void Scheduler::report(Entry& entry, SyncOutcome outcome) {
+  const bool unwritten = outcome.kind == OutcomeKind::rejected_freshness || outcome.kind == OutcomeKind::superseded ||
+                         outcome.kind == OutcomeKind::failed || outcome.kind == OutcomeKind::rejected_concurrency;
+  if (entry.redelivered && unwritten) {
+    outcome.reason = fmt::format("redelivered, so an earlier owner may have shown it; not written here: {}", outcome.reason);
+    outcome.kind = OutcomeKind::unconfirmed;
+  }
   outcome.frame_id = entry.frame_id;
   outcome.sequence = entry.sequence;
   sink_.on_outcome(entry, outcome);
@@ -209,7 +226,7 @@ std::optional<OutFrame> Scheduler::next_frame(LinkId link) {
       note_idle(session);
       continue;
     }
-    entry->sequence = ++sequence_;
+    entry->sequence = next_sequence(session, *entry);
     entry->written_on = link;
     OutFrame frame{entry->key, entry->sequence,
                    encode_prompt_sync(entry->frame_id, entry->sequence, entry->payload_json)};

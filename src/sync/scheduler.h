@@ -38,6 +38,8 @@ struct Entry {
   AssistPrompt prompt;               // without its snippets: only payload_json carries them
   std::string payload_json;          // encode_prompt_payload(prompt), made off the synchronizer thread
   std::uint64_t sequence = 0;        // assigned at first write
+  std::uint64_t sequence_floor = 0;  // from ingest (IngestAssignment): 0 for none
+  bool redelivered = false;          // from ingest: an earlier owner may have written it
   std::optional<SteadyTime> written_at;  // last write, for write-to-ACK latency
   unsigned writes = 0;                   // times handed to a connection (more than one: replays)
   std::optional<LinkId> written_on;      // the link it was written on: the one that answers or replays it
@@ -139,6 +141,7 @@ class Scheduler final : public transport::LinkHandler {
 
   // Why `entry` may not be written now, or nullopt when it is fresh.
   std::optional<std::string> staleness(const Entry& entry) const;
+  std::uint64_t next_sequence(Session& session, const Entry& entry);
   void finish(std::unique_ptr<Entry> entry, SyncOutcome outcome);
   void report(Entry& entry, SyncOutcome outcome);
   void finish_inflight(const FrameKey& key, SyncOutcome outcome, SteadyTime at);

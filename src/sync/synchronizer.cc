@@ -57,6 +57,10 @@ Synchronizer::Synchronizer(SynchronizerOptions options)
 Synchronizer::~Synchronizer() { core_->stop(); }
 Status Synchronizer::start() { return core_->start(); }
 SubmitResult Synchronizer::sync_prompt(AssistPrompt prompt) { return core_->submit(std::move(prompt)); }
+SubmitResult Synchronizer::sync_prompt(AssistPrompt prompt, IngestAssignment assigned) {
+  return core_->submit(std::move(prompt), std::move(assigned));
+}
+Status Synchronizer::flush_audit() { return core_->flush_audit(); }
 void Synchronizer::stop() { core_->stop(); }
 bool Synchronizer::ready() const { return core_->ready(); }
 SynchronizerStatus Synchronizer::status() const { return core_->status(); }

@@ -118,6 +118,12 @@ Status SynchronizerCore::check_options() {
   return {};
 }
 
+Status SynchronizerCore::flush_audit() {
+  if (!audit_) return {};
+  if (const auto ec = audit_->flush()) return Status{ec, audit_->status_message()};
+  return {};
+}
+
 Status SynchronizerCore::start() {
   {
     std::lock_guard lock(mu_);

@@ -50,7 +50,10 @@ class SynchronizerCore final : public Placement {
 
   // See Synchronizer. Thread-safe where Synchronizer's are.
   Status start();
-  SubmitResult submit(AssistPrompt prompt) { return intake_.submit(std::move(prompt)); }
+  SubmitResult submit(AssistPrompt prompt, std::optional<IngestAssignment> assigned = std::nullopt) {
+    return intake_.submit(std::move(prompt), std::move(assigned));
+  }
+  Status flush_audit();
   void stop();
   bool ready() const;
   SynchronizerStatus status() const;

@@ -1006,6 +1006,65 @@ TEST_F(SynchronizerTest, EveryAcceptedPromptHasExactlyOneTerminalAuditEvent) {
   EXPECT_TRUE(verify_audit(audit_chain_files(audit_path())).ok());
 }
 
+// Scale-out ingest: the frame_id given at ingest is the one written, a
+// session's sequence starts at its floor and only grows (an override sent
+// first pushes the later ones above it), and the same frame_id from a
+// second synchronizer (the next owner) is not shown twice.
+TEST_F(SynchronizerTest, AnIngestedPromptKeepsItsFrameIdAndNumbersFromItsFloor) {
+  start_gateway();
+  start_sync(sync_options());
+  const std::string id = "7f1c0d1e-5b9a-4c3e-8f21-0a6b2d9e4c10";
+  auto first = sync_->sync_prompt(prompt("S1", "I-1"), IngestAssignment{id, 5u << 16, false});
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->frame_id(), id);
+  const auto o1 = first->wait();
+  EXPECT_EQ(o1.kind, OutcomeKind::acked);
+  EXPECT_EQ(o1.sequence, 5u << 16);
+  // A lower floor for the same session cannot take its sequence back.
+  auto lower = sync_->sync_prompt(prompt("S1", "I-2"), IngestAssignment{"9a2b3c4d-1e2f-4a5b-8c6d-7e8f9a0b1c2d", 3u << 16, false});
+  ASSERT_TRUE(lower);
+  EXPECT_EQ(lower->wait().sequence, (5u << 16) + 1);
+  sync_.reset();
+  // The next owner, a new synchronizer, gets the same frame_id redelivered: not shown again.
+  start_sync(sync_options());
+  auto again = sync_->sync_prompt(prompt("S1", "I-1"), IngestAssignment{id, 5u << 16, true});
+  ASSERT_TRUE(again);
+  const auto o2 = again->wait();
+  EXPECT_EQ(o2.kind, OutcomeKind::acked);
+  EXPECT_TRUE(o2.duplicate);
+  EXPECT_EQ(gateway_->stats().prompts_delivered, 2u);
+  EXPECT_EQ(gateway_->stats().order_violations, 0u);
+}
+
+// A redelivered prompt that ends here without a write may have been shown
+// by its earlier owner: unconfirmed, never "not sent".
+TEST_F(SynchronizerTest, ARedeliveredPromptThatWentStaleEndsUnconfirmed) {
+  start_gateway();
+  start_sync(sync_options());
+  auto p = prompt("S1");
+  p.timestamp = system_clock().unix_now() - 5.0;
+  auto redelivered = sync_->sync_prompt(p, IngestAssignment{"0b1c2d3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e", 1, true});
+  auto first_time = sync_->sync_prompt(p, IngestAssignment{"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", 2, false});
+  ASSERT_TRUE(redelivered && first_time);
+  const auto o = redelivered->wait();
+  EXPECT_EQ(o.kind, OutcomeKind::unconfirmed);
+  EXPECT_NE(o.reason.find("redelivered"), std::string::npos) << o.reason;
+  EXPECT_EQ(first_time->wait().kind, OutcomeKind::rejected_freshness);
+  EXPECT_EQ(gateway_->stats().frames_received, 0u);
+}
+
+// flush_audit() returns once the outcome lines reported so far are in the file.
+TEST_F(SynchronizerTest, FlushAuditPutsEveryReportedOutcomeInTheFile) {
+  start_gateway();
+  start_sync(sync_options());
+  std::vector<PromptTicket> tickets;
+  for (int i = 0; i < 200; ++i) tickets.push_back(submit(prompt(testing::numbered("S", i % 20), testing::numbered("I", i))));
+  for (auto& t : tickets) t.wait();
+  ASSERT_TRUE(sync_->flush_audit().ok());
+  const auto events = terminal_events();  // read while running: no stop() has flushed it
+  for (auto& t : tickets) EXPECT_EQ(events.count(t.frame_id()), 1u) << t.frame_id();
+}
+
 TEST_F(SynchronizerTest, AwaitableFormDeliversTheOutcome) {
   start_gateway();
   start_sync(sync_options());
