@@ -1,6 +1,7 @@
 // A connection to NATS with its JetStream context (internal): streams and
-// publishing with deduplication. PullConsumer (pull_consumer.h) and
-// LeaseBucket (lease.h) are opened on a Connection.
+// publishing with deduplication. PullConsumer (pull_consumer.h),
+// Subscription (subscription.h) and LeaseBucket (lease.h) are opened on a
+// Connection.
 #ifndef ASSIST_SRC_BUS_CONNECTION_H
 #define ASSIST_SRC_BUS_CONNECTION_H
 
@@ -98,6 +99,9 @@ class Connection {
   // The JetStream context, for the bus component's consumers and lease
   // buckets. Valid as long as this Connection.
   jsCtx* jetstream() const { return jetstream_; }
+  // The core NATS connection, for the bus component's subscriptions. Valid
+  // as long as this Connection.
+  natsConnection* nats_connection() const { return connection_; }
 
  private:
   explicit Connection(ConnectOptions options);
