@@ -24,6 +24,14 @@ std::string shown_servers(const std::vector<std::string>& servers) {
   return fmt::format("{}", fmt::join(shown, ", "));
 }
 
+// The Status of a publish to `subject` that failed with `status`.
+Status publish_failure(std::string_view subject, natsStatus status, jsErrCode js_error) {
+  if (status == NATS_NO_RESPONDERS) {
+    return Status{make_error_code(BusErrc::no_stream), fmt::format("publish to {}: no stream stores it", subject)};
+  }
+  return nats_failure(fmt::format("publish to {}", subject), status, js_error);
+}
+
 }  // namespace
 
 std::string shown_server_url(std::string_view url) {
@@ -79,13 +87,18 @@ Result<std::unique_ptr<Connection>> Connection::connect(ConnectOptions options) 
   jsOptions js_options;
   jsOptions_Init(&js_options);
   js_options.Wait = opts.request_timeout.count();
+  js_options.PublishAsync.AckHandler = &Connection::on_publish_ack;
+  js_options.PublishAsync.AckHandlerClosure = self.get();
   s = natsConnection_JetStream(&self->jetstream_, self->connection_, &js_options);
   if (s != NATS_OK) return nats_failure(fmt::format("JetStream context on {}", servers), s);
   return self;
 }
 
 Connection::~Connection() {
-  if (jetstream_ != nullptr) jsCtx_Destroy(jetstream_);
+  if (jetstream_ != nullptr) {
+    complete_pending_publishes();
+    jsCtx_Destroy(jetstream_);
+  }
   if (connection_ == nullptr) return;
   natsConnection_Close(connection_);
   {
@@ -93,6 +106,52 @@ Connection::~Connection() {
     closed_cv_.wait(lock, [this] { return closed_; });
   }
   natsConnection_Destroy(connection_);
+}
+
+void Connection::complete_pending_publishes() {
+  {
+    // libnats creates its list of pending messages at the first asynchronous
+    // publish, and js_PublishAsyncGetPendingList crashes without it.
+    std::lock_guard lock(publishes_mutex_);
+    if (!async_publishing_started_) return;
+  }
+  natsMsgList pending{};
+  if (js_PublishAsyncGetPendingList(&pending, jetstream_) == NATS_OK) {
+    for (int i = 0; i < pending.Count; ++i) {
+      std::function<void(Result<PublishAck>)> done;
+      {
+        std::lock_guard lock(publishes_mutex_);
+        if (auto node = pending_publishes_.extract(pending.Msgs[i]); !node.empty()) done = std::move(node.mapped());
+      }
+      if (done) {
+        done(Status{make_error_code(BusErrc::unreachable),
+                    fmt::format("publish to {}: the connection was closed before the PubAck came (the message may "
+                                "be stored: publish again with the same msg id)",
+                                natsMsg_GetSubject(pending.Msgs[i]))});
+      }
+    }
+    natsMsgList_Destroy(&pending);
+  }
+  // What is left was taken by libnats' callback thread, which is completing it.
+  std::unique_lock lock(publishes_mutex_);
+  publishes_cv_.wait(lock, [this] { return pending_publishes_.empty() && running_publish_callbacks_ == 0; });
+}
+
+void Connection::on_publish_ack(jsCtx*, natsMsg* message, jsPubAck* ack, jsPubAckErr* error, void* self) {
+  auto& connection = *static_cast<Connection*>(self);
+  Result<PublishAck> result = ack != nullptr ? Result<PublishAck>(PublishAck{ack->Sequence, ack->Duplicate})
+                                             : publish_failure(natsMsg_GetSubject(message), error->Err, error->ErrCode);
+  std::function<void(Result<PublishAck>)> done;
+  {
+    std::lock_guard lock(connection.publishes_mutex_);
+    if (auto node = connection.pending_publishes_.extract(message); !node.empty()) done = std::move(node.mapped());
+    ++connection.running_publish_callbacks_;
+  }
+  natsMsg_Destroy(message);
+  if (done) done(std::move(result));
+  std::lock_guard lock(connection.publishes_mutex_);
+  --connection.running_publish_callbacks_;
+  connection.publishes_cv_.notify_all();
 }
 
 void Connection::on_disconnected(natsConnection*, void* self) {
@@ -143,13 +202,48 @@ Result<PublishAck> Connection::publish(std::string_view subject, std::string_vie
   jsErrCode js_error{};
   const auto s = js_Publish(&ack, jetstream_, subject_text.c_str(), data.data(), static_cast<int>(data.size()),
                             &publish_options, &js_error);
-  if (s == NATS_NO_RESPONDERS) {
-    return Status{make_error_code(BusErrc::no_stream), fmt::format("publish to {}: no stream stores it", subject)};
-  }
-  if (s != NATS_OK) return nats_failure(fmt::format("publish to {}", subject), s, js_error);
+  if (s != NATS_OK) return publish_failure(subject, s, js_error);
   const PublishAck result{ack->Sequence, ack->Duplicate};
   jsPubAck_Destroy(ack);
   return result;
+}
+
+void Connection::publish_async(std::string_view subject, std::string_view data, std::string_view msg_id,
+                               std::function<void(Result<PublishAck>)> done) {
+  if (data.size() > INT_MAX) {
+    done(Status{make_error_code(BusErrc::bad_config), fmt::format("publish to {}: {} bytes", subject, data.size())});
+    return;
+  }
+  const std::string subject_text(subject);
+  const std::string msg_id_text(msg_id);
+  natsMsg* message = nullptr;
+  if (const auto s = natsMsg_Create(&message, subject_text.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
+      s != NATS_OK) {
+    done(publish_failure(subject, s, {}));
+    return;
+  }
+  jsPubOptions publish_options;
+  jsPubOptions_Init(&publish_options);
+  publish_options.MsgId = msg_id_text.c_str();
+  publish_options.MaxWait = options_.request_timeout.count();  // libnats then reports NATS_TIMEOUT
+  {
+    std::lock_guard lock(publishes_mutex_);
+    pending_publishes_.emplace(message, std::move(done));
+  }
+  natsMsg* handed_over = message;
+  const auto s = js_PublishMsgAsync(jetstream_, &handed_over, &publish_options);
+  if (s == NATS_OK) {
+    std::lock_guard lock(publishes_mutex_);
+    async_publishing_started_ = true;
+    return;
+  }
+  // libnats did not keep the message: no callback will come for it.
+  {
+    std::lock_guard lock(publishes_mutex_);
+    done = std::move(pending_publishes_.extract(message).mapped());
+  }
+  natsMsg_Destroy(message);
+  done(publish_failure(subject, s, {}));
 }
 
 }  // namespace assist::bus

@@ -1,6 +1,7 @@
 // A connection to NATS with its JetStream context (internal): streams and
-// publishing with deduplication. PullConsumer (pull_consumer.h) and
-// LeaseBucket (lease.h) are opened on a Connection.
+// publishing with deduplication. PullConsumer (pull_consumer.h),
+// Subscription (subscription.h) and LeaseBucket (lease.h) are opened on a
+// Connection.
 #ifndef ASSIST_SRC_BUS_CONNECTION_H
 #define ASSIST_SRC_BUS_CONNECTION_H
 
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "bus/bus_error.h"
@@ -54,9 +56,11 @@ struct PublishAck {
   bool duplicate = false;             // the msg id was seen within the window: not stored again
 };
 
-// Thread-safe: publish() and ensure_stream() may be called from any thread.
-// Not movable: libnats' callbacks refer to it. Destruction closes the
-// connection and returns after libnats' last callback for it.
+// Thread-safe: publish(), publish_async() and ensure_stream() may be called
+// from any thread. Not movable: libnats' callbacks refer to it. Destruction
+// completes every publish_async() still waiting for its PubAck (with
+// unreachable), closes the connection and returns after libnats' last
+// callback for it.
 class Connection {
  public:
   // Connects to the first server of `options.servers` that accepts.
@@ -80,15 +84,34 @@ class Connection {
   // stored: publish again with the same msg_id).
   Result<PublishAck> publish(std::string_view subject, std::string_view data, std::string_view msg_id);
 
+  // Publishes like publish() without waiting for the PubAck. `done` is called
+  // exactly once, on a libnats thread, with the PubAck or the error: no_stream,
+  // timeout when no PubAck came within request_timeout (the message may be
+  // stored: publish again with the same msg_id), unreachable when this
+  // Connection is destroyed first (then on the destroying thread). When
+  // publishing fails at once (bad_config, unreachable...), `done` is called on
+  // the calling thread before publish_async returns. `done` must not block.
+  // Messages of one thread are sent, hence stored, in call order; nothing
+  // bounds how many wait for their PubAck.
+  void publish_async(std::string_view subject, std::string_view data, std::string_view msg_id,
+                     std::function<void(Result<PublishAck>)> done);
+
   // The JetStream context, for the bus component's consumers and lease
   // buckets. Valid as long as this Connection.
   jsCtx* jetstream() const { return jetstream_; }
+  // The core NATS connection, for the bus component's subscriptions. Valid
+  // as long as this Connection.
+  natsConnection* nats_connection() const { return connection_; }
 
  private:
   explicit Connection(ConnectOptions options);
   static void on_disconnected(natsConnection*, void* self);
   static void on_reconnected(natsConnection*, void* self);
   static void on_closed(natsConnection*, void* self);
+  static void on_publish_ack(jsCtx*, natsMsg* message, jsPubAck* ack, jsPubAckErr* error, void* self);
+  // Completes the publish_async() calls whose PubAck has not come, and waits
+  // for the `done` of those libnats is completing.
+  void complete_pending_publishes();
 
   ConnectOptions options_;
   natsConnection* connection_ = nullptr;
@@ -96,6 +119,12 @@ class Connection {
   std::mutex closed_mutex_;
   std::condition_variable closed_cv_;
   bool closed_ = false;
+  // The `done` of each publish_async() message libnats holds, by message.
+  std::mutex publishes_mutex_;
+  std::condition_variable publishes_cv_;
+  std::unordered_map<natsMsg*, std::function<void(Result<PublishAck>)>> pending_publishes_;
+  int running_publish_callbacks_ = 0;
+  bool async_publishing_started_ = false;  // libnats accepted a publish_async() message
 };
 
 // `url` as it may be shown in a log or an error: without its user

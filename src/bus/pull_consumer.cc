@@ -25,6 +25,12 @@ Status Delivery::ack() {
   return {};
 }
 
+Status Delivery::ack_async() {
+  const auto s = natsMsg_Ack(message_.get(), nullptr);
+  if (s != NATS_OK) return nats_failure(what("ack"), s);
+  return {};
+}
+
 Status Delivery::nak(std::chrono::milliseconds delay) {
   const auto s = natsMsg_NakWithDelay(message_.get(), delay.count(), nullptr);
   if (s != NATS_OK) return nats_failure(what("nak"), s);

@@ -43,6 +43,10 @@ class Delivery {
   // request_timeout): it will not be delivered again. timeout, unreachable,
   // failed (acked or naked already).
   Status ack();
+  // Acknowledges it without waiting for the server's confirmation: cheaper
+  // than ack(), but an ack lost on the way leaves it to be delivered again
+  // after AckWait. unreachable, failed (acked or naked already).
+  Status ack_async();
   // Asks for a redelivery after `delay` (at once for 0). Does not wait for the server.
   Status nak(std::chrono::milliseconds delay);
   // Restarts the AckWait: the work on it goes on. Does not wait for the server.

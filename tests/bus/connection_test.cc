@@ -5,8 +5,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bus/nats_server.h"
 
@@ -18,6 +22,123 @@ using namespace std::chrono_literals;
 const StreamConfig kPrompts{"PROMPTS", {"assist.prompts.*"}, std::chrono::minutes(2)};
 
 using ConnectionTest = testing::NatsServerTest;
+
+// The results of publish_async calls numbered 0..n-1, with how many times
+// each `done` was called.
+class AsyncResults {
+ public:
+  explicit AsyncResults(std::size_t n) : results_(n), calls_(n, 0) {}
+
+  std::function<void(Result<PublishAck>)> done(std::size_t i) {
+    return [this, i](Result<PublishAck> result) {
+      std::lock_guard lock(mutex_);
+      if (calls_[i]++ == 0) results_[i].emplace(std::move(result));
+      ++completed_;
+      cv_.notify_all();
+    };
+  }
+  // Waits up to `timeout` for every `done` to have been called.
+  bool wait_all(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [this] { return completed_ >= results_.size(); });
+  }
+  const Result<PublishAck>& result(std::size_t i) const { return *results_[i]; }
+  int calls(std::size_t i) const { return calls_[i]; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::optional<Result<PublishAck>>> results_;
+  std::vector<int> calls_;
+  std::size_t completed_ = 0;
+};
+
+std::unique_ptr<Connection> connect_with_request_timeout(const std::string& url, std::chrono::milliseconds timeout) {
+  ConnectOptions options;
+  options.servers = {url};
+  options.reconnect_wait = 50ms;
+  options.request_timeout = timeout;
+  auto connection = Connection::connect(std::move(options));
+  EXPECT_TRUE(connection) << connection.error().message;
+  return connection ? std::move(connection).value() : nullptr;
+}
+
+TEST_F(ConnectionTest, TenThousandAsyncPublishesCompleteOnceEachAndAreStoredInOrder) {
+  ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
+  constexpr std::size_t kCount = 10'000;
+  AsyncResults results(kCount);
+  for (std::size_t i = 0; i < kCount; ++i) {
+    connection_->publish_async("assist.prompts." + std::to_string(i % 8), "prompt " + std::to_string(i),
+                               "frame-" + std::to_string(i), results.done(i));
+  }
+  ASSERT_TRUE(results.wait_all(60s)) << "not every PubAck came";
+  std::this_thread::sleep_for(100ms);  // a second call of some `done` would show now
+  for (std::size_t i = 0; i < kCount; ++i) {
+    ASSERT_EQ(results.calls(i), 1) << "publish " << i;
+    ASSERT_TRUE(results.result(i)) << "publish " << i << ": " << results.result(i).error().message;
+    EXPECT_FALSE(results.result(i)->duplicate) << "publish " << i;
+    ASSERT_EQ(results.result(i)->stream_sequence, i + 1) << "publish " << i << " is not stored in call order";
+  }
+}
+
+TEST_F(ConnectionTest, AnAsyncPublishWithARepeatedMsgIdReportsADuplicate) {
+  ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
+  AsyncResults results(3);
+  connection_->publish_async("assist.prompts.1", "prompt one", "frame-1", results.done(0));
+  connection_->publish_async("assist.prompts.1", "prompt one", "frame-1", results.done(1));
+  connection_->publish_async("assist.prompts.1", "prompt two", "frame-2", results.done(2));
+  ASSERT_TRUE(results.wait_all(10s));
+  for (std::size_t i = 0; i < 3; ++i) ASSERT_TRUE(results.result(i)) << results.result(i).error().message;
+  EXPECT_FALSE(results.result(0)->duplicate);
+  EXPECT_TRUE(results.result(1)->duplicate);
+  EXPECT_EQ(results.result(1)->stream_sequence, results.result(0)->stream_sequence);
+  EXPECT_FALSE(results.result(2)->duplicate);
+  EXPECT_EQ(results.result(2)->stream_sequence, results.result(0)->stream_sequence + 1);
+}
+
+TEST_F(ConnectionTest, AnAsyncPublishWhereNoStreamListensIsNoStream) {
+  ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
+  AsyncResults results(1);
+  connection_->publish_async("elsewhere.1", "x", "frame-1", results.done(0));
+  ASSERT_TRUE(results.wait_all(10s));
+  ASSERT_FALSE(results.result(0));
+  EXPECT_EQ(results.result(0).error().code, BusErrc::no_stream) << results.result(0).error().message;
+  EXPECT_NE(results.result(0).error().message.find("elsewhere.1"), std::string::npos)
+      << results.result(0).error().message;
+}
+
+// The server is gone: no PubAck comes, and `done` says timeout after request_timeout.
+TEST_F(ConnectionTest, AnAsyncPublishWhosePubAckNeverComesTimesOut) {
+  ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
+  auto connection = connect_with_request_timeout(server_->url(), 500ms);
+  ASSERT_NE(connection, nullptr);
+  server_->kill();
+  AsyncResults results(1);
+  const auto published = std::chrono::steady_clock::now();
+  connection->publish_async("assist.prompts.1", "x", "frame-1", results.done(0));
+  ASSERT_TRUE(results.wait_all(10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - published, 400ms);
+  ASSERT_FALSE(results.result(0));
+  EXPECT_EQ(results.result(0).error().code, BusErrc::timeout) << results.result(0).error().message;
+}
+
+TEST_F(ConnectionTest, DestroyingTheConnectionCompletesTheAsyncPublishesStillWaiting) {
+  ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
+  auto connection = connect_with_request_timeout(server_->url(), 60s);
+  ASSERT_NE(connection, nullptr);
+  server_->kill();
+  AsyncResults results(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    connection->publish_async("assist.prompts.1", "x", "frame-" + std::to_string(i), results.done(i));
+  }
+  connection.reset();
+  ASSERT_TRUE(results.wait_all(0ms)) << "the destructor returned before completing every publish";
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(results.calls(i), 1);
+    ASSERT_FALSE(results.result(i));
+    EXPECT_EQ(results.result(i).error().code, BusErrc::unreachable) << results.result(i).error().message;
+  }
+}
 
 TEST_F(ConnectionTest, ASecondPublishWithTheSameMsgIdIsStoredOnce) {
   ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());

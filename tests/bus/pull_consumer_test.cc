@@ -75,6 +75,19 @@ TEST_F(PullConsumerTest, AnAckedMessageIsNotDeliveredAgain) {
   EXPECT_TRUE(fetch(consumer, 1, 1500ms).empty());
 }
 
+TEST_F(PullConsumerTest, AsyncAckedMessagesAreNotDeliveredAgain) {
+  for (int i = 0; i < 5; ++i) publish("assist.prompts.0", "p", "frame-" + std::to_string(i));
+  auto consumer = open_consumer(partition_consumer("assist.prompts.0", 1s));
+  auto deliveries = fetch(consumer, 5, 1s);
+  ASSERT_EQ(deliveries.size(), 5u);
+  for (auto& delivery : deliveries) {
+    const auto acked = delivery.ack_async();
+    ASSERT_TRUE(acked.ok()) << acked.message;
+  }
+  // Longer than AckWait: an unacked message would be back by then.
+  EXPECT_TRUE(fetch(consumer, 5, 1500ms).empty());
+}
+
 TEST_F(PullConsumerTest, ANakedMessageIsDeliveredAgainWithDeliveryCountTwo) {
   publish("assist.prompts.0", "p", "frame-1");
   auto consumer = open_consumer(partition_consumer("assist.prompts.0"));
