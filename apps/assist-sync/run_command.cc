@@ -21,6 +21,7 @@
 #include "core/detail/thread.h"
 #include "exit_codes.h"
 #include "help.h"
+#include "ingest/jetstream_ingest.h"
 #include "service/config.h"
 #include "service/http_api.h"
 #include "service/logging.h"
@@ -113,7 +114,7 @@ asio::awaitable<void> keep_watchdog(const SystemdNotifier& notifier) {
 }
 
 service::HttpApiOptions http_options(const service::ServiceConfig& config, service::StatusModel& status,
-                                     service::OutcomeTable& outcomes) {
+                                     service::OutcomeTable& outcomes, ingest::JetStreamIngest* ingest) {
   const auto listen = *service::parse_listen(config.http.listen);
   service::HttpApiOptions ho;
   ho.host = listen.host;
@@ -127,7 +128,34 @@ service::HttpApiOptions http_options(const service::ServiceConfig& config, servi
   ho.max_batch_lines = static_cast<std::size_t>(config.http.max_batch_lines);
   ho.status = &status;
   ho.outcomes = &outcomes;
+  if (ingest) {
+    ho.route = [ingest](AssistPrompt prompt, std::function<void(SubmitResult)> done) {
+      ingest->submit(std::move(prompt), std::move(done));
+    };
+    ho.route_health = [ingest] { return ingest->health(); };
+  }
   return ho;
+}
+
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+}
+
+// [ingest] mode = "nats": prompts accepted here go through JetStream, and
+// this instance consumes its share of the partitions (docs/scale-out.md).
+ingest::IngestOptions ingest_options(const service::ServiceConfig& config, service::OutcomeTable& outcomes) {
+  ingest::IngestOptions o;
+  o.connect.servers = config.ingest.servers;
+  if (!config.ingest.credentials_file.empty()) o.connect.credentials_file = config.ingest.credentials_file;
+  o.connect.client_name = "assist-sync " + config.ingest.instance_id;
+  o.stream = config.ingest.stream;
+  o.partitions = config.ingest.partitions;
+  o.lease_ttl = seconds_to_ms(config.ingest.lease_ttl_seconds);
+  o.ack_wait = seconds_to_ms(config.ingest.ack_wait_seconds);
+  o.instance_id = config.ingest.instance_id;
+  o.acceptance = service::to_synchronizer_options(config);
+  o.observer = &outcomes;
+  return o;
 }
 
 // Loads the configuration; prints every problem and returns false when bad.
@@ -173,7 +201,9 @@ class SignalThread {
 SynchronizerOptions service_options(const service::ServiceConfig& config, service::OutcomeTable& outcomes,
                                     StopRequest& stop) {
   auto options = service::to_synchronizer_options(config);
-  options.observer = &outcomes;
+  // In nats mode the table follows the prompts accepted here, wherever they
+  // are delivered (the ingest tells it), not those this instance delivers.
+  if (config.ingest.mode != "nats") options.observer = &outcomes;
   options.on_fatal = [&stop](const SynchronizerStatus& s) {
     spdlog::error(LogRecord("giving up: stopping the service").with("reason", s.fatal.message).error(s.fatal.code).text());
     stop.request(exit_code::for_fatal(s));
@@ -212,9 +242,19 @@ int serve(const service::ServiceConfig& config) {
     spdlog::error(LogRecord("cannot start the synchronizer").with("reason", started.message).error(started.code).text());
     return exit_code::failure;
   }
-  service::HttpApi api(http_options(config, status, outcomes), sync);
+  std::unique_ptr<ingest::JetStreamIngest> scale_out;
+  if (config.ingest.mode == "nats") {
+    scale_out = std::make_unique<ingest::JetStreamIngest>(ingest_options(config, outcomes), sync);
+    if (const Status started = scale_out->start(); !started.ok()) {
+      spdlog::error(LogRecord("cannot start scale-out ingest").with("reason", started.message).error(started.code).text());
+      sync.stop();
+      return exit_code::failure;
+    }
+  }
+  service::HttpApi api(http_options(config, status, outcomes, scale_out.get()), sync);
   if (const Status started = api.start(); !started.ok()) {
     spdlog::error(LogRecord("cannot start the HTTP API").with("reason", started.message).error(started.code).text());
+    if (scale_out) scale_out->stop(std::chrono::milliseconds(0));
     sync.stop();
     return exit_code::failure;
   }
@@ -226,6 +266,9 @@ int serve(const service::ServiceConfig& config) {
   // (bounded by sync.stop_drain_ms; the rest end as failed, audited), flush
   // and close the audit log, then answer the requests still waiting and close.
   api.stop_accepting();
+  // The prompts taken from partitions finish and are acknowledged before the
+  // partitions are handed over; what is left is redelivered to their next owner.
+  if (scale_out) scale_out->stop(config.sync.stop_drain);
   sync.stop();
   api.stop(config.http.shutdown_grace);
   signals.end();

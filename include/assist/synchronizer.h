@@ -137,6 +137,7 @@ enum class SubmitErrc {
   not_running,         // before start() or after stop()
   audit_unavailable,   // the audit log cannot be written: sending is stopped (fail-closed)
   failed,              // the synchronizer gave up for good (SynchronizerStatus::fatal says why)
+  ingest_unavailable,  // scale-out: the prompt stream did not store it (NATS unreachable or slow); retry
 };
 const std::error_category& submit_category();
 std::error_code make_error_code(SubmitErrc e);

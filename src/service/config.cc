@@ -310,6 +310,8 @@ void add_ingest_fields(std::vector<Field>& f) {
                                            [](ServiceConfig& c) -> auto& { return c.ingest.partitions; }, 1, 1024));
   f.push_back(double_field("ingest", "lease_ttl_seconds",
                            [](ServiceConfig& c) -> auto& { return c.ingest.lease_ttl_seconds; }, 1.0, 3600.0));
+  f.push_back(double_field("ingest", "ack_wait_seconds",
+                           [](ServiceConfig& c) -> auto& { return c.ingest.ack_wait_seconds; }, 1.0, 3600.0));
   f.push_back(string_field("ingest", "instance_id", [](ServiceConfig& c) -> auto& { return c.ingest.instance_id; }));
 }
 
@@ -481,6 +483,13 @@ void validate_ingest(const IngestConfig& ingest, std::vector<std::string>& error
   if (ingest.instance_id.empty()) errors.push_back("ingest.instance_id: must not be empty");
 }
 
+// A redelivery must come after the prompt went stale, never while it may still be written.
+void validate_ingest_timing(const ServiceConfig& c, std::vector<std::string>& errors) {
+  if (c.ingest.ack_wait_seconds <= c.sync.freshness_seconds)
+    errors.push_back(fmt::format("ingest.ack_wait_seconds: {} must be longer than sync.freshness_seconds ({})",
+                                 c.ingest.ack_wait_seconds, c.sync.freshness_seconds));
+}
+
 void validate(ServiceConfig& c, std::vector<std::string>& errors) {
   std::string why;
   if (c.gateway.token_url.empty()) errors.push_back("gateway.token_url: required (the OAuth token endpoint)");
@@ -509,6 +518,7 @@ void validate(ServiceConfig& c, std::vector<std::string>& errors) {
         c.http.listen));
   }
   validate_ingest(c.ingest, errors);
+  validate_ingest_timing(c, errors);
 }
 
 }  // namespace

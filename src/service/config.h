@@ -110,7 +110,7 @@ std::string default_instance_id();
 
 // Where prompts go once accepted: straight to this process's synchronizer
 // (local), or through NATS JetStream to whichever instance owns their
-// partition (nats; issue 20, being built: `run` does not use it yet).
+// partition (nats; docs/scale-out.md).
 struct IngestConfig {
   std::string mode = "local";         // local | nats
   std::vector<std::string> servers;   // nats://host:port URLs; required for nats
@@ -118,6 +118,10 @@ struct IngestConfig {
   std::string stream = "ASSIST_PROMPTS";
   std::uint32_t partitions = 16;
   double lease_ttl_seconds = 10.0;
+  // A prompt taken from a partition and not acknowledged within this is
+  // delivered again: longer than a prompt's life in the synchronizer
+  // (freshness, the 10 s ACK timeout), so only a dead or stalled owner's are.
+  double ack_wait_seconds = 30.0;
   std::string instance_id = default_instance_id();
 };
 

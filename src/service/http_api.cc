@@ -32,6 +32,7 @@
 #include "core/detail/json_text.h"
 #include "core/detail/log_record.h"
 #include "core/detail/thread.h"
+#include "core/outcome_json.h"
 #include "net/secret_compare.h"
 #include "service/outcome_table.h"
 #include "service/process_metrics.h"
@@ -74,15 +75,6 @@ json::object error_body(std::string_view message, const std::vector<Violation>& 
 
 Response error_response(http::status status, std::string_view message, const std::vector<Violation>& violations = {}) {
   return json_response(status, error_body(message, violations));
-}
-
-json::object outcome_json(const SyncOutcome& o) {
-  json::object out{{"frame_id", o.frame_id}, {"outcome", to_string(o.kind)}, {"sequence", o.sequence}};
-  if (o.kind == OutcomeKind::nacked) out["nack_code"] = to_string(o.nack_code);
-  if (o.kind == OutcomeKind::acked || o.kind == OutcomeKind::nacked) out["latency_ms"] = std::round(o.latency_seconds * 1e6) / 1000.0;
-  if (o.duplicate) out["duplicate"] = true;
-  if (!o.reason.empty()) out["reason"] = o.reason;
-  return out;
 }
 
 // GET /v1/prompts/{frame_id}: what became of a recent prompt.
@@ -346,9 +338,10 @@ struct HttpApi::Impl {
     if (path == "/") return status_page_response();
     if (draining.load())
       return json_response(http::status::service_unavailable, json::object{{"ready", false}, {"error", "shutting down"}});
-    if (sync.ready()) return json_response(http::status::ok, json::object{{"ready", true}});
+    const Status route = options.route_health ? options.route_health() : Status{};
+    if (sync.ready() && route.ok()) return json_response(http::status::ok, json::object{{"ready", true}});
     return json_response(http::status::service_unavailable,
-                         json::object{{"ready", false}, {"error", readiness_problem(sync.status())}});
+                         json::object{{"ready", false}, {"error", route.ok() ? readiness_problem(sync.status()) : route.message}});
   }
 
   // The refusal of a request to a path that needs the API key; nullopt
@@ -421,7 +414,8 @@ struct HttpApi::Impl {
       out.body = error_body("invalid prompt: " + decoded.error().message, {decode_violation(decoded.error())});
       co_return out;
     }
-    auto result = co_await async_sync_prompt(sync, std::move(decoded).value(), asio::use_awaitable);
+    auto result = options.route ? co_await async_route(options.route, std::move(decoded).value())
+                                : co_await async_sync_prompt(sync, std::move(decoded).value(), asio::use_awaitable);
     if (!result) {
       stats_refused.fetch_add(1);
       out.status = refusal_status(result.error().code);
@@ -432,6 +426,19 @@ struct HttpApi::Impl {
     out.ticket = result.value();
     out.body = json::object{{"frame_id", out.ticket.frame_id()}, {"status", "ACCEPTED"}};
     co_return out;
+  }
+
+  // The route's answer, resumed on this coroutine's executor.
+  static asio::awaitable<SubmitResult> async_route(const PromptRoute& route, AssistPrompt prompt) {
+    auto executor = co_await asio::this_coro::executor;
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(SubmitResult)>(
+        [&route, &prompt, executor](auto handler) {
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          route(std::move(prompt), [shared, executor](SubmitResult result) {
+            asio::post(executor, [shared, result = std::move(result)]() mutable { std::move(*shared)(std::move(result)); });
+          });
+        },
+        asio::use_awaitable);
   }
 
   asio::awaitable<Response> submit_one(std::string_view body, bool wait) {

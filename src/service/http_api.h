@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -28,6 +29,10 @@ namespace assist::service {
 
 class OutcomeTable;
 class StatusModel;
+
+// Where submitted prompts go instead of the synchronizer (scale-out ingest):
+// calls `done` once, on any thread, with the ticket or the refusal.
+using PromptRoute = std::function<void(AssistPrompt prompt, std::function<void(SubmitResult)> done)>;
 
 struct HttpApiOptions {
   std::string host = "127.0.0.1";  // an IP address literal
@@ -47,6 +52,10 @@ struct HttpApiOptions {
   // GET /v1/prompts/{frame_id}.
   StatusModel* status = nullptr;
   const OutcomeTable* outcomes = nullptr;
+  // Empty: prompts go to the synchronizer (local mode). Set: to this route,
+  // whose health (an error: /readyz 503 saying why) joins the synchronizer's.
+  PromptRoute route;
+  std::function<Status()> route_health;
 };
 
 // Counters of the HTTP layer, for /metrics and tests.

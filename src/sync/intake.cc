@@ -40,17 +40,16 @@ SubmitResult Intake::refuse(SubmitErrc code, std::string message, std::vector<Vi
   return refused;
 }
 
-std::vector<Violation> Intake::prepare_prompt(AssistPrompt& prompt) const {
-  const double now = clock_.unix_now();
+std::vector<Violation> prepare_for_acceptance(AssistPrompt& prompt, const SynchronizerOptions& options, double now) {
   if (!prompt.timestamp) prompt.timestamp = now;
   std::vector<Violation> violations;
-  if (options_.compute_relevance) {
-    violations = prepare(prompt, options_.snippet_policy);
+  if (options.compute_relevance) {
+    violations = prepare(prompt, options.snippet_policy);
   } else {
-    if (options_.snippet_policy == SnippetPolicy::trim) trim_snippets(prompt.snippets);
+    if (options.snippet_policy == SnippetPolicy::trim) trim_snippets(prompt.snippets);
     violations = validate(prompt);
   }
-  if (auto ahead = check_not_future(prompt, now, options_.max_future_skew_seconds)) {
+  if (auto ahead = check_not_future(prompt, now, options.max_future_skew_seconds)) {
     violations.push_back(std::move(*ahead));
   }
   return violations;
@@ -61,7 +60,7 @@ SubmitResult Intake::submit(AssistPrompt prompt, std::optional<IngestAssignment>
     std::lock_guard lock(mu_);
     if (refusing_ || closed_) return refuse(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
   }
-  if (auto violations = prepare_prompt(prompt); !violations.empty()) {
+  if (auto violations = prepare_for_acceptance(prompt, options_, clock_.unix_now()); !violations.empty()) {
     auto message = "invalid prompt: " + describe(violations);
     router_.on_refused(prompt, OutcomeKind::rejected_validation, message, true);
     return refuse(SubmitErrc::invalid_prompt, std::move(message), std::move(violations));

@@ -26,6 +26,12 @@
 
 namespace assist::sync {
 
+// What acceptance does to a prompt before its checks pass: the timestamp
+// (now when unset), the snippet policy and relevance formula of `options`;
+// returns every violation, the future-timestamp rule's included. Pure; the
+// scale-out ingest runs it too, before publishing.
+std::vector<Violation> prepare_for_acceptance(AssistPrompt& prompt, const SynchronizerOptions& options, double now);
+
 class Intake {
  public:
   // `wake` is called (from a submitting thread) when the inbox goes from
@@ -61,7 +67,6 @@ class Intake {
 
  private:
   SubmitResult refuse(SubmitErrc code, std::string message, std::vector<Violation> violations = {});
-  std::vector<Violation> prepare_prompt(AssistPrompt& prompt) const;
 
   const SynchronizerOptions& options_;
   Clock& clock_;

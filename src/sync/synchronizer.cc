@@ -17,6 +17,7 @@ class SubmitCategory final : public std::error_category {
       case SubmitErrc::not_running: return "synchronizer is not running";
       case SubmitErrc::audit_unavailable: return "audit log unavailable; sending stopped";
       case SubmitErrc::failed: return "the synchronizer gave up (see its status)";
+      case SubmitErrc::ingest_unavailable: return "scale-out ingest could not store the prompt";
     }
     return "unknown submit error";
   }
