@@ -414,8 +414,7 @@ struct HttpApi::Impl {
       out.body = error_body("invalid prompt: " + decoded.error().message, {decode_violation(decoded.error())});
       co_return out;
     }
-    auto result = options.route ? co_await async_route(options.route, std::move(decoded).value())
-                                : co_await async_sync_prompt(sync, std::move(decoded).value(), asio::use_awaitable);
+    auto result = co_await hand_over(std::move(decoded).value());
     if (!result) {
       stats_refused.fetch_add(1);
       out.status = refusal_status(result.error().code);
@@ -428,17 +427,27 @@ struct HttpApi::Impl {
     co_return out;
   }
 
-  // The route's answer, resumed on this coroutine's executor.
-  static asio::awaitable<SubmitResult> async_route(const PromptRoute& route, AssistPrompt prompt) {
-    auto executor = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(SubmitResult)>(
-        [&route, &prompt, executor](auto handler) {
+  // To the route when there is one (scale-out), else to the synchronizer.
+  // Two statements, not a conditional with a co_await in each branch: g++ 12
+  // destroys such temporaries twice.
+  asio::awaitable<SubmitResult> hand_over(AssistPrompt prompt) {
+    if (options.route) co_return co_await async_route(options.route, std::move(prompt));
+    co_return co_await async_sync_prompt(sync, std::move(prompt), asio::use_awaitable);
+  }
+
+  // The route's answer, resumed on the awaiting coroutine's executor. The
+  // initiation is stateless and takes pointers, so no non-trivial temporary
+  // sits in the co_await expression (as in assist/asio.h).
+  static asio::awaitable<SubmitResult> async_route(const PromptRoute& route, AssistPrompt&& prompt) {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(SubmitResult)>(
+        [](auto handler, const PromptRoute* to, AssistPrompt* p) {
+          auto executor = asio::get_associated_executor(handler);
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          route(std::move(prompt), [shared, executor](SubmitResult result) {
+          (*to)(std::move(*p), [shared, executor](SubmitResult result) {
             asio::post(executor, [shared, result = std::move(result)]() mutable { std::move(*shared)(std::move(result)); });
           });
         },
-        asio::use_awaitable);
+        asio::use_awaitable, &route, &prompt);
   }
 
   asio::awaitable<Response> submit_one(std::string_view body, bool wait) {

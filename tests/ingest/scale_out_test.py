@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -75,7 +76,9 @@ class Instance:
                     'ack_wait_seconds = %s\ninstance_id = "%s"\n'
                     % (token_url, realtime_url, self.audit, self.log, nats_url, PARTITIONS, LEASE_TTL, ACK_WAIT,
                        self.name))
-        self.process = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.PIPE, text=True,
+        self.stderr = open(os.path.join(work, self.name + ".stderr"), "w")
+        self.process = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.PIPE,
+                                        stderr=self.stderr, text=True,
                                         env=dict(os.environ, ASSIST_CLIENT_SECRET="demo-secret"))
         self.url = re.search(r"listening on (http://\S+)", self.process.stdout.readline()).group(1)
 
@@ -117,34 +120,75 @@ def prompt_line(i):
 
 
 def feed(instances, victim, batch_size):
-    """Feeds PROMPTS prompts in batches, round robin over the live instances;
-    kills `victim` halfway. Returns (accepted frame_ids, kill time)."""
-    accepted, killed_at, refused = set(), None, 0
-    pending = list(range(PROMPTS))
-    batches = 0
-    while pending:
-        live = [x for x in instances if x.process.poll() is None]
-        target = live[batches % len(live)]
-        chunk, pending = pending[:batch_size], pending[batch_size:]
-        status, body = http(target.url + "/v1/prompts/batch", "\n".join(prompt_line(i) for i in chunk).encode())
-        assert status == 200, (status, body[:500])
-        retry = []
-        for index, line in zip(chunk, body.splitlines()):
-            answer = json.loads(line)
-            if answer["status"] == 202:
-                accepted.add(answer["frame_id"])
-            else:
-                refused += 1
-                retry.append(index)  # 429/503: not accepted, offered again later
-        pending += retry
-        batches += 1
-        if killed_at is None and len(accepted) >= PROMPTS // 2:
+    """Feeds PROMPTS prompts in batches from one thread per instance, so that
+    the kill falls while requests and prompts are in flight everywhere; kills
+    `victim` once half are accepted. A batch whose request fails (the
+    victim's) or a line refused (429/503) is offered again to the survivors:
+    only prompts answered 202 count as accepted. Returns (accepted, kill time)."""
+    lock = threading.Lock()
+    pending = collections.deque(range(PROMPTS))
+    accepted, state = set(), {"killed_at": None, "refused": 0, "requests": 0}
+
+    def take():
+        with lock:
+            return [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+
+    def give_back(chunk):
+        with lock:
+            pending.extend(chunk)
+
+    def kill_when_half_accepted():
+        if state["killed_at"] is None and len(accepted) >= PROMPTS // 2:
             victim.process.send_signal(signal.SIGKILL)
-            victim.process.wait()
-            killed_at = time.time()
-        time.sleep(0.05)
-    print("fed %d prompts in %d batches, %d refusals retried" % (len(accepted), batches, refused))
-    return accepted, killed_at
+            state["killed_at"] = time.time()
+
+    def feeder(target):
+        while True:
+            if target.process.poll() is not None or (target is victim and state["killed_at"]):
+                return
+            chunk = take()
+            if not chunk:
+                with lock:
+                    if not pending and state["requests_in_flight"] == 0:
+                        return
+                time.sleep(0.05)
+                continue
+            with lock:
+                state["requests_in_flight"] += 1
+            try:
+                status, body = http(target.url + "/v1/prompts/batch", "\n".join(prompt_line(i) for i in chunk).encode())
+            except OSError:
+                status, body = None, ""
+            retry = list(chunk)
+            if status == 200:
+                retry = []
+                with lock:
+                    for index, line in zip(chunk, body.splitlines()):
+                        answer = json.loads(line)
+                        if answer["status"] == 202:
+                            accepted.add(answer["frame_id"])
+                        else:
+                            state["refused"] += 1
+                            retry.append(index)
+            give_back(retry)
+            with lock:
+                state["requests"] += 1
+                state["requests_in_flight"] -= 1
+                kill_when_half_accepted()
+            time.sleep(0.02)
+
+    state["requests_in_flight"] = 0
+    started = time.monotonic()
+    threads = [threading.Thread(target=feeder, args=(x,)) for x in instances]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    victim.process.wait()
+    print("fed %d prompts in %.1f s over %d requests; %d refusals offered again"
+          % (len(accepted), time.monotonic() - started, state["requests"], state["refused"]))
+    assert len(accepted) == PROMPTS, len(accepted)
+    return accepted, state["killed_at"]
 
 
 def terminal_lines(instances):
@@ -250,6 +294,10 @@ def main():
         for x in survivors:
             x.stop()
             assert x.process.returncode == 0, (x.name, x.process.returncode)
+    except BaseException:
+        for x in instances:
+            print("%s: exit %s" % (x.name, x.process.poll()))
+        raise
     finally:
         for x in instances:
             if x.process.poll() is None:
