@@ -92,7 +92,7 @@ void EventRouter::on_outcome(const Entry& entry, const SyncOutcome& o) {
   if (o.kind == OutcomeKind::acked || o.kind == OutcomeKind::nacked) e.latency_seconds = o.latency_seconds;
   if (o.kind == OutcomeKind::nacked) e.code = std::string(to_string(o.nack_code));
   else if (o.kind != OutcomeKind::acked) e.code = std::string(to_string(o.kind));
-  e.reason = o.duplicate ? "duplicate: already shown" : o.reason;
+  e.reason = !o.duplicate ? o.reason : o.reason.empty() ? "duplicate: already shown" : o.reason + "; duplicate: already shown";
   record(std::move(e));
   if (o.kind == OutcomeKind::acked)
     notify_crm(entry.prompt.interaction_id, entry.frame_id, entry.prompt.priority_level, false);

@@ -87,14 +87,17 @@ std::uint64_t Scheduler::next_sequence(Session& session, const Entry& entry) {
   return session.last_sequence;
 }
 
-// A redelivered prompt may have been shown by its earlier owner: ending
-// here unwritten must not say it was not.
+// A redelivered prompt may have been shown, and its outcome recorded, by
+// its earlier owner: its reason says it was redelivered (so a reader of the
+// audit logs can tell a first outcome from a redelivery's), and ending here
+// unwritten must not say it was not shown.
 void Scheduler::report(Entry& entry, SyncOutcome outcome) {
-  const bool unwritten = outcome.kind == OutcomeKind::rejected_freshness || outcome.kind == OutcomeKind::superseded ||
-                         outcome.kind == OutcomeKind::failed || outcome.kind == OutcomeKind::rejected_concurrency;
-  if (entry.redelivered && unwritten) {
-    outcome.reason = fmt::format("redelivered, so an earlier owner may have shown it; not written here: {}", outcome.reason);
-    outcome.kind = OutcomeKind::unconfirmed;
+  if (entry.redelivered) {
+    const bool unwritten = outcome.kind == OutcomeKind::rejected_freshness || outcome.kind == OutcomeKind::superseded ||
+                           outcome.kind == OutcomeKind::failed || outcome.kind == OutcomeKind::rejected_concurrency;
+    if (unwritten) outcome.kind = OutcomeKind::unconfirmed;
+    outcome.reason = fmt::format("{}{}{}", unwritten ? kRedeliveredUnwritten : kRedelivered,
+                                 outcome.reason.empty() ? "" : ": ", outcome.reason);
   }
   outcome.frame_id = entry.frame_id;
   outcome.sequence = entry.sequence;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -86,6 +87,11 @@ class SchedulerSink {
   virtual void on_feedback(const Delivered* prompt, const PromptFeedback& feedback) = 0;
   virtual void on_link_state(LinkId link, transport::LinkState state, std::error_code error) = 0;
 };
+
+// How the reason of a redelivered prompt's outcome starts (docs/scale-out.md).
+inline constexpr std::string_view kRedelivered = "redelivered (an earlier owner may have shown it)";
+inline constexpr std::string_view kRedeliveredUnwritten =
+    "redelivered (an earlier owner may have shown it), not written here";
 
 struct SchedulerOptions {
   double freshness_seconds = limits::default_freshness_seconds;

@@ -4,8 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -121,8 +123,8 @@ class IngestTest : public testing::NatsServerTest {
   }
 
   // A started synchronizer and an ingest beside it.
-  ingest::JetStreamIngest& start_instance(ingest::IngestOptions o) {
-    syncs_.push_back(std::make_unique<Synchronizer>(sync_options()));
+  ingest::JetStreamIngest& start_instance(ingest::IngestOptions o, std::optional<SynchronizerOptions> so = {}) {
+    syncs_.push_back(std::make_unique<Synchronizer>(so ? *so : sync_options()));
     EXPECT_TRUE(syncs_.back()->start().ok());
     ingests_.push_back(std::make_unique<ingest::JetStreamIngest>(std::move(o), *syncs_.back()));
     EXPECT_TRUE(ingests_.back()->start().ok());
@@ -254,6 +256,81 @@ TEST_F(IngestTest, NatsDownAtStartIsRetriedAndUntilThenPromptsAreRefused) {
   auto r = submit(ingest, prompt("S1", "I1"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->wait().kind, OutcomeKind::acked);
+}
+
+
+// NATS lost mid-run: health says so (/readyz 503) and new prompts are refused
+// (503 to the caller, who retries); what JetStream stored before is
+// delivered once the server is back, and nothing is lost or shown twice.
+TEST_F(IngestTest, NatsLostMidRunRefusesNewPromptsAndLosesNothingStored) {
+  auto& ingest = start_instance(ingest_options("a"));
+  ASSERT_TRUE(eventually([&] { return ingest.health().ok() && ingest.stats().partitions_held == 4; }));
+  gateway_->set_stalled(true);  // stored and taken, not yet answered when the server dies
+  std::vector<PromptTicket> before;
+  for (int i = 0; i < 20; ++i) before.push_back(submit(ingest, prompt(testing::numbered("S", i), "I1")).value());
+  server_->kill();
+  ASSERT_TRUE(eventually([&] { return !ingest.health().ok(); })) << "health still ok";
+  const auto refused = submit(ingest, prompt("S1", "I2"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, SubmitErrc::ingest_unavailable);
+  gateway_->set_stalled(false);
+  server_->restart();
+  ASSERT_TRUE(eventually([&] { return ingest.health().ok(); }, 30s)) << ingest.health().message;
+  auto after = submit(ingest, prompt("S1", "I3"));
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->wait().kind, OutcomeKind::acked);
+  // Each stored prompt was shown once. Acknowledgements sent while the server
+  // was down are lost, and a restarted server redelivers at once what was
+  // pending: fresh still, those are written again, and the gateway suppresses
+  // the second display by frame_id.
+  EXPECT_EQ(gateway_->stats().prompts_delivered, 21u);
+  EXPECT_EQ(gateway_->stats().acks_sent, 21u + gateway_->stats().duplicates_suppressed);
+}
+
+// A lease lost while frames are in flight: a second instance joins, the
+// first releases half its partitions with prompts of them still unanswered;
+// those finish and are acknowledged where they were taken, the new owner
+// takes the rest, and no prompt is shown twice.
+TEST_F(IngestTest, PromptsInFlightWhenAPartitionMovesFinishWhereTheyWereTaken) {
+  auto& a = start_instance(ingest_options("a"));
+  ASSERT_TRUE(eventually([&] { return a.stats().partitions_held == 4; }));
+  gateway_->set_stalled(true);
+  std::vector<PromptTicket> tickets;
+  for (int i = 0; i < 40; ++i) tickets.push_back(submit(a, prompt(testing::numbered("S", i), "I1")).value());
+  ASSERT_TRUE(eventually([&] { return a.stats().consumed == 40; }));
+  auto& b = start_instance(ingest_options("b"));
+  ASSERT_TRUE(eventually([&] { return a.stats().partitions_held == 2 && b.stats().partitions_held == 2; }));
+  gateway_->set_stalled(false);
+  for (auto& t : tickets) EXPECT_EQ(t.wait().kind, OutcomeKind::acked);
+  for (int i = 0; i < 40; ++i) tickets.push_back(submit(b, prompt(testing::numbered("S", i), "I2")).value());
+  for (auto& t : tickets) EXPECT_EQ(t.wait().kind, OutcomeKind::acked);
+  ASSERT_TRUE(eventually([&] { return a.stats().acknowledged + b.stats().acknowledged == 80; }));
+  EXPECT_EQ(a.stats().redelivered + b.stats().redelivered, 0u);
+  EXPECT_GT(b.stats().consumed, 0u);
+  EXPECT_EQ(gateway_->stats().prompts_delivered, 80u);
+  EXPECT_EQ(gateway_->stats().order_violations, 0u);
+}
+
+// A slow instance (its gateway stalled past the freshness threshold) keeps
+// its partitions, the leases being renewed on a thread of their own; what
+// went stale meanwhile ends as such, recorded, never shown late.
+TEST_F(IngestTest, ASlowInstanceKeepsItsPartitionsAndNeverShowsAStalePrompt) {
+  auto o = sync_options();
+  o.realtime.max_inflight = 1;  // the rest queue behind the stall
+  auto& a = start_instance(ingest_options("a"), o);
+  ASSERT_TRUE(eventually([&] { return a.stats().partitions_held == 4; }));
+  gateway_->set_stalled(true);
+  std::vector<PromptTicket> tickets;
+  for (int i = 0; i < 200; ++i) tickets.push_back(submit(a, prompt(testing::numbered("S", i % 20), testing::numbered("I", i))).value());
+  std::this_thread::sleep_for(2500ms);  // past the freshness threshold and the lease TTL (1.5 s)
+  EXPECT_EQ(a.stats().partitions_held, 4u);
+  gateway_->set_stalled(false);
+  std::map<OutcomeKind, int> kinds;
+  for (auto& t : tickets) ++kinds[t.wait().kind];
+  EXPECT_EQ(kinds[OutcomeKind::acked] + kinds[OutcomeKind::rejected_freshness], 200) << kinds.size();
+  EXPECT_GT(kinds[OutcomeKind::rejected_freshness], 0);
+  EXPECT_EQ(gateway_->stats().stale_arrivals, 0u);
+  EXPECT_LE(gateway_->stats().max_prompt_age_at_delivery_s, o.freshness_seconds);
 }
 
 }  // namespace

@@ -1032,6 +1032,7 @@ TEST_F(SynchronizerTest, AnIngestedPromptKeepsItsFrameIdAndNumbersFromItsFloor) 
   const auto o2 = again->wait();
   EXPECT_EQ(o2.kind, OutcomeKind::acked);
   EXPECT_TRUE(o2.duplicate);
+  EXPECT_EQ(o2.reason.rfind("redelivered", 0), 0u) << "a reader of the logs tells it from a first outcome: " << o2.reason;
   EXPECT_EQ(gateway_->stats().prompts_delivered, 2u);
   EXPECT_EQ(gateway_->stats().order_violations, 0u);
 }
