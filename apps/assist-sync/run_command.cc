@@ -133,6 +133,7 @@ service::HttpApiOptions http_options(const service::ServiceConfig& config, servi
       ingest->submit(std::move(prompt), std::move(done));
     };
     ho.route_health = [ingest] { return ingest->health(); };
+    ho.extra_metrics = [ingest] { return ingest::prometheus_text(ingest->stats(), ingest->health().ok()); };
   }
   return ho;
 }

@@ -274,6 +274,11 @@ struct JetStreamIngest::Impl {
     if (const auto left = acknowledger->taken(); left > 0)
       log->warn(LogRecord("stopping with prompts not yet acknowledged: they will be redelivered")
                     .with("prompts", static_cast<std::uint64_t>(left)));
+    if (!connected.load()) {
+      // Each release would wait for its timeout: the leases expire after their TTL instead.
+      log->warn(LogRecord("NATS unreachable: partition leases left to expire after their TTL"));
+      return;
+    }
     if (const Status released = owner->stop(); !released.ok())
       log->warn(LogRecord("partition leases not released: they expire after their TTL").with("reason", released.message));
   }
@@ -365,6 +370,26 @@ struct JetStreamIngest::Impl {
   std::mutex join_mu;
   std::thread thread;
 };
+
+std::string prometheus_text(const IngestStats& s, bool healthy) {
+  std::string out;
+  auto metric = [&out](std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+    out += fmt::format("# HELP assist_sync_ingest_{0} {1}\n# TYPE assist_sync_ingest_{0} {2}\nassist_sync_ingest_{0} {3}\n",
+                       name, help, type, value);
+  };
+  metric("nats_up", "gauge", "1 while connected to NATS with the streams in place, else 0.", healthy ? 1 : 0);
+  metric("published_total", "counter", "Prompts accepted here and stored by JetStream.", s.published);
+  metric("publish_failures_total", "counter", "Prompts refused because JetStream did not store them (503).",
+         s.publish_failures);
+  metric("consumed_total", "counter", "Prompts taken from this instance's partitions into its synchronizer.", s.consumed);
+  metric("redelivered_total", "counter", "Of those, prompts delivered before (an earlier owner died or stalled).",
+         s.redelivered);
+  metric("malformed_total", "counter", "Stream messages that were not PROMPT_SYNC frames (logged, dropped).",
+         s.malformed);
+  metric("acknowledged_total", "counter", "Messages acknowledged after their outcome was audited.", s.acknowledged);
+  metric("partitions_held", "gauge", "Partitions this instance holds and consumes.", s.partitions_held);
+  return out;
+}
 
 JetStreamIngest::JetStreamIngest(IngestOptions options, Synchronizer& sync)
     : impl_(std::make_unique<Impl>(std::move(options), sync)) {}

@@ -58,6 +58,9 @@ struct IngestStats {
   std::uint64_t partitions_held = 0;
 };
 
+// Prometheus text for the figures (assist_sync_ingest_*), appended to /metrics.
+std::string prometheus_text(const IngestStats& stats, bool healthy);
+
 class JetStreamIngest {
  public:
   // `sync` outlives it and is started before start().

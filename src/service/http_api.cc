@@ -364,7 +364,7 @@ struct HttpApi::Impl {
       Response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = assist::prometheus_text(sync.metrics()) + prometheus_text(stats(), sync.ready()) +
-                   process_prometheus_text();
+                   process_prometheus_text() + (options.extra_metrics ? options.extra_metrics() : std::string());
       return res;
     }
     return lookup ? prompt_status(*options.outcomes, path.substr(kPromptsPrefix.size())) : status_document();
@@ -454,7 +454,8 @@ struct HttpApi::Impl {
     auto s = co_await submit(body);
     if (!s.ticket.valid()) {
       auto res = json_response(s.status, s.body);
-      if (s.status == http::status::too_many_requests) res.set(http::field::retry_after, "1");
+      if (s.status == http::status::too_many_requests || s.status == http::status::service_unavailable)
+        res.set(http::field::retry_after, "1");
       co_return res;
     }
     if (!wait) co_return json_response(http::status::accepted, s.body);

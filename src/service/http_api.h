@@ -56,6 +56,8 @@ struct HttpApiOptions {
   // whose health (an error: /readyz 503 saying why) joins the synchronizer's.
   PromptRoute route;
   std::function<Status()> route_health;
+  // More Prometheus text for /metrics (the route's figures); empty: none.
+  std::function<std::string()> extra_metrics;
 };
 
 // Counters of the HTTP layer, for /metrics and tests.
