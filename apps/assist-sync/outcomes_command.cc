@@ -14,10 +14,10 @@
 #include <fmt/format.h>
 
 #include "bus/connection.h"
-#include "bus/subjects.h"
 #include "bus/subscription.h"
 #include "exit_codes.h"
 #include "help.h"
+#include "ingest/prompt_stream.h"
 #include "service/config.h"
 
 namespace assist::cli {
@@ -115,10 +115,9 @@ int print_outcomes(OutcomesArgs& args) {
     fmt::print(stderr, "assist-sync outcomes: {}\n", connection.error().message);
     return exit_code_for(connection.error());
   }
-  const auto stream = bus::outcomes_stream_config(args.stream);
   OutcomeQueue queue;
   auto subscription = bus::Subscription::follow_stream(
-      *connection.value(), stream.name, stream.subjects.front(),
+      *connection.value(), ingest::outcome_stream_name(args.stream), std::string(ingest::kOutcomeSubjects),
       args.from_start ? bus::Subscription::StreamStart::stored : bus::Subscription::StreamStart::new_only,
       [&queue](std::string_view, std::string_view body) { queue.push(body); });
   if (!subscription) {

@@ -14,7 +14,7 @@
 
 #include "apps/child_process.h"
 #include "bus/nats_server.h"
-#include "bus/subjects.h"
+#include "ingest/prompt_stream.h"
 
 namespace assist::testing {
 namespace {
@@ -33,14 +33,15 @@ class OutcomesCommandTest : public NatsServerTest {
   void SetUp() override {
     NatsServerTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    const auto stream = connection_->ensure_stream(bus::outcomes_stream_config("ASSIST_PROMPTS"));
+    const auto stream = connection_->ensure_stream(
+        bus::StreamConfig{ingest::outcome_stream_name("ASSIST_PROMPTS"), {std::string(ingest::kOutcomeSubjects)}});
     ASSERT_TRUE(stream.ok()) << stream.message;
   }
 
   // Publishes the outcome of `frame_id` as the instances do; its body.
   std::string publish_outcome(const std::string& frame_id, int partition = 3) {
     const auto body = outcome_body(frame_id, partition);
-    const auto ack = connection_->publish(bus::outcome_subject(static_cast<std::uint32_t>(partition), frame_id), body,
+    const auto ack = connection_->publish(ingest::outcome_subject(static_cast<std::uint32_t>(partition), frame_id), body,
                                           frame_id);
     EXPECT_TRUE(ack) << ack.error().message;
     return body;
