@@ -21,9 +21,9 @@ namespace assist::bus {
 class Subscription {
  public:
   // Called for each message, one at a time, on a libnats thread of this
-  // subscription; the views are valid until it returns. Should not block
-  // for long: messages wait meanwhile (libnats drops them past its pending
-  // limits, 65536 messages by default).
+  // subscription; the views are valid until it returns. Must not throw;
+  // should not block for long: messages wait meanwhile (libnats drops them
+  // past its pending limits, 65536 messages by default).
   using OnMessage = std::function<void(std::string_view subject, std::string_view data)>;
 
   // Subscribes to `subject_pattern` ("assist.outcomes.>", "a.*.b").
