@@ -9,6 +9,7 @@
 #include "exit_codes.h"
 #include "gateway_command.h"
 #include "help.h"
+#include "outcomes_command.h"
 #include "run_command.h"
 #include "send_command.h"
 #include "service/logging.h"
@@ -23,6 +24,7 @@ void document_root(CLI::App& app) {
                   "assist-sync send prompts.jsonl --token-url URL --realtime-url URL --client-id ID",
                   "assist-sync gateway --listen 127.0.0.1:9000",
                   "assist-sync audit verify /var/lib/assist-sync/audit.jsonl",
+                  "assist-sync outcomes --config /etc/assist-sync/assist-sync.toml",
                   "assist-sync COMMAND --help"},
                  {{"ASSIST_CLIENT_SECRET", "the OAuth client secret (run, send)"},
                   {"ASSIST_API_KEY", "the local HTTP API key (run)"},
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
   const auto run_send = add_send_command(app);
   const auto run_audit = add_audit_command(app);
   const auto run_gateway = add_gateway_command(app);
+  const auto run_outcomes = add_outcomes_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,7 +70,7 @@ int main(int argc, char** argv) {
     return exit_code::usage;
   }
   int rc = exit_code::ok;
-  for (const auto& command : {run_demo, run_service, run_send, run_audit, run_gateway}) {
+  for (const auto& command : {run_demo, run_service, run_send, run_audit, run_gateway, run_outcomes}) {
     if (const int chosen = command(); chosen >= 0) {
       rc = chosen;
       break;

@@ -90,9 +90,9 @@ class Connection {
   // stored: publish again with the same msg_id), unreachable when this
   // Connection is destroyed first (then on the destroying thread). When
   // publishing fails at once (bad_config, unreachable...), `done` is called on
-  // the calling thread before publish_async returns. `done` must not block.
-  // Messages of one thread are sent, hence stored, in call order; nothing
-  // bounds how many wait for their PubAck.
+  // the calling thread before publish_async returns. `done` must not block
+  // or throw. Messages of one thread are sent, hence stored, in call order;
+  // nothing bounds how many wait for their PubAck.
   void publish_async(std::string_view subject, std::string_view data, std::string_view msg_id,
                      std::function<void(Result<PublishAck>)> done);
 

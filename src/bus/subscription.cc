@@ -1,5 +1,8 @@
 #include "bus/subscription.h"
 
+#include <condition_variable>
+#include <mutex>
+
 #include <fmt/format.h>
 
 #include "bus/nats_status.h"
@@ -7,7 +10,6 @@
 namespace assist::bus {
 
 struct Subscription::State {
-  std::string subject_pattern;
   OnMessage on_message;
   natsSubscription* subscription = nullptr;
   std::mutex mutex;
@@ -22,15 +24,37 @@ Subscription::Subscription(std::shared_ptr<State> state) : state_(std::move(stat
 
 Result<Subscription> Subscription::open(Connection& connection, std::string subject_pattern, OnMessage on_message) {
   auto state = std::make_shared<State>();
-  state->subject_pattern = std::move(subject_pattern);
   state->on_message = std::move(on_message);
-  const auto what = fmt::format("subscribe to {}", state->subject_pattern);
-  auto s = natsConnection_Subscribe(&state->subscription, connection.nats_connection(),
-                                    state->subject_pattern.c_str(), &Subscription::on_message, state.get());
+  const auto what = fmt::format("subscribe to {}", subject_pattern);
+  const auto s = natsConnection_Subscribe(&state->subscription, connection.nats_connection(),
+                                          subject_pattern.c_str(), &Subscription::on_message, state.get());
   if (s == NATS_INVALID_SUBJECT) return Status{make_error_code(BusErrc::bad_config), what + ": not a subject pattern"};
   if (s != NATS_OK) return nats_failure(what, s);
+  return completed_when_closed(std::move(state), what);
+}
+
+Result<Subscription> Subscription::follow_stream(Connection& connection, std::string stream,
+                                                 std::string subject_pattern, StreamStart start,
+                                                 OnMessage on_message) {
+  auto state = std::make_shared<State>();
+  state->on_message = std::move(on_message);
+  const auto what = fmt::format("follow {} in stream {}", subject_pattern, stream);
+  jsSubOptions options;
+  jsSubOptions_Init(&options);
+  options.Stream = stream.c_str();
+  options.Ordered = true;
+  if (start == StreamStart::new_only) options.Config.DeliverPolicy = js_DeliverNew;
+  jsErrCode js_error{};
+  const auto s = js_Subscribe(&state->subscription, connection.jetstream(), subject_pattern.c_str(),
+                              &Subscription::on_message, state.get(), nullptr, &options, &js_error);
+  if (s == NATS_INVALID_SUBJECT) return Status{make_error_code(BusErrc::bad_config), what + ": not a subject pattern"};
+  if (s != NATS_OK) return nats_failure(what, s, js_error);
+  return completed_when_closed(std::move(state), what);
+}
+
+Result<Subscription> Subscription::completed_when_closed(std::shared_ptr<State> state, std::string_view what) {
   state->kept_until_complete = state;
-  s = natsSubscription_SetOnCompleteCB(state->subscription, &Subscription::on_complete, state.get());
+  const auto s = natsSubscription_SetOnCompleteCB(state->subscription, &Subscription::on_complete, state.get());
   if (s != NATS_OK) {
     // Only a closed subscription refuses it: its connection was closed.
     state->kept_until_complete.reset();

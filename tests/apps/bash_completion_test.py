@@ -35,8 +35,8 @@ def expect(got, wanted, what):
         failures.append(f"{what}: missing {sorted(wanted - got)}, unexpected {sorted(got - wanted)}")
 
 
-expect(complete(""), {"demo", "run", "send", "gateway", "audit"} | help_options(), "top level")
-for command in ["demo", "run", "send", "gateway"]:
+expect(complete(""), {"demo", "run", "send", "gateway", "audit", "outcomes"} | help_options(), "top level")
+for command in ["demo", "run", "send", "gateway", "outcomes"]:
     expect(complete(command, "--"), help_options(command), command)
 expect(complete("audit", ""), {"verify", "--help", "--version"}, "audit")
 expect(complete("--log-level", "debug", "gateway", "--tl"), {"--tls"}, "a global option before the command")

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 TEST_F(CliTest, HelpListsEverySubcommand) {
   ChildProcess help({kBinary, "--help"});
   ASSERT_EQ(help.wait(20s), 0);
-  for (const auto* name : {"demo", "run", "send", "gateway", "audit", "--log-format", "--log-level"})
+  for (const auto* name : {"demo", "run", "send", "gateway", "audit", "outcomes", "--log-format", "--log-level"})
     EXPECT_NE(help.out().find(name), std::string::npos) << name << "\n" << help.out();
 }
 

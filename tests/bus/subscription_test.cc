@@ -109,5 +109,48 @@ TEST_F(SubscriptionTest, AnInvalidPatternIsBadConfig) {
   }
 }
 
+const StreamConfig kOutcomes{"OUTCOMES", {"outcomes.*"}, std::chrono::minutes(2)};
+
+TEST_F(SubscriptionTest, FollowingAStreamFromWhatItStoresGivesTheStoredThenTheNewInOrder) {
+  ASSERT_TRUE(connection_->ensure_stream(kOutcomes).ok());
+  ASSERT_TRUE(connection_->publish("outcomes.1", "stored one", "f-1"));
+  ASSERT_TRUE(connection_->publish("outcomes.2", "stored two", "f-2"));
+  Received received;
+  auto subscription = Subscription::follow_stream(*connection_, "OUTCOMES", "outcomes.*",
+                                                  Subscription::StreamStart::stored, received.recorder());
+  ASSERT_TRUE(subscription) << subscription.error().message;
+  ASSERT_EQ(received.wait_for(2, 5s).size(), 2u);
+  ASSERT_TRUE(connection_->publish("outcomes.1", "new one", "f-3"));
+  const auto messages = received.wait_for(3, 5s);
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0], std::make_pair(std::string("outcomes.1"), std::string("stored one")));
+  EXPECT_EQ(messages[1], std::make_pair(std::string("outcomes.2"), std::string("stored two")));
+  EXPECT_EQ(messages[2], std::make_pair(std::string("outcomes.1"), std::string("new one")));
+}
+
+TEST_F(SubscriptionTest, FollowingAStreamFromNewOnlySkipsWhatItStores) {
+  ASSERT_TRUE(connection_->ensure_stream(kOutcomes).ok());
+  ASSERT_TRUE(connection_->publish("outcomes.1", "stored", "f-1"));
+  Received received;
+  auto subscription = Subscription::follow_stream(*connection_, "OUTCOMES", "outcomes.*",
+                                                  Subscription::StreamStart::new_only, received.recorder());
+  ASSERT_TRUE(subscription) << subscription.error().message;
+  ASSERT_TRUE(connection_->publish("outcomes.2", "new", "f-2"));
+  const auto messages = received.wait_for(1, 5s);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].second, "new");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(received.wait_for(2, 0ms).size(), 1u);
+}
+
+TEST_F(SubscriptionTest, FollowingAMissingStreamIsNoStream) {
+  const auto subscription = Subscription::follow_stream(*connection_, "MISSING", "outcomes.*",
+                                                        Subscription::StreamStart::stored,
+                                                        [](std::string_view, std::string_view) {});
+  ASSERT_FALSE(subscription);
+  EXPECT_EQ(subscription.error().code, BusErrc::no_stream) << subscription.error().message;
+  EXPECT_NE(subscription.error().message.find("MISSING"), std::string::npos) << subscription.error().message;
+}
+
 }  // namespace
 }  // namespace assist::bus
