@@ -405,26 +405,85 @@ struct HttpApi::Impl {
     PromptTicket ticket;
   };
 
-  asio::awaitable<Submission> submit(std::string_view text) {
+  Submission undecodable(const DecodeError& error) {
+    stats_refused.fetch_add(1);
     Submission out;
-    auto decoded = decode_prompt_object(text);
-    if (!decoded) {
-      stats_refused.fetch_add(1);
-      out.status = http::status::bad_request;
-      out.body = error_body("invalid prompt: " + decoded.error().message, {decode_violation(decoded.error())});
-      co_return out;
-    }
-    auto result = co_await hand_over(std::move(decoded).value());
+    out.status = http::status::bad_request;
+    out.body = error_body("invalid prompt: " + error.message, {decode_violation(error)});
+    return out;
+  }
+
+  Submission answered(SubmitResult result) {
+    Submission out;
     if (!result) {
       stats_refused.fetch_add(1);
       out.status = refusal_status(result.error().code);
       out.body = error_body(result.error().message, result.error().violations);
-      co_return out;
+      return out;
     }
     stats_accepted.fetch_add(1);
     out.ticket = result.value();
     out.body = json::object{{"frame_id", out.ticket.frame_id()}, {"status", "ACCEPTED"}};
+    return out;
+  }
+
+  asio::awaitable<Submission> submit(std::string_view text) {
+    auto decoded = decode_prompt_object(text);
+    if (!decoded) co_return undecodable(decoded.error());
+    auto result = co_await hand_over(std::move(decoded).value());
+    co_return answered(std::move(result));
+  }
+
+  // A batch for the route: every prompt handed over at once and the answers
+  // awaited together, so a batch costs one round trip to the stream, not one
+  // per prompt (the route keeps their order: one connection publishes them).
+  asio::awaitable<std::vector<Submission>> submit_all_to_route(const std::vector<PromptLine>& lines) {
+    std::vector<Submission> out(lines.size());
+    std::vector<AssistPrompt> prompts;
+    std::vector<std::size_t> slots;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      auto decoded = decode_prompt_object(lines[i].text);
+      if (!decoded) {
+        out[i] = undecodable(decoded.error());
+        continue;
+      }
+      prompts.push_back(std::move(decoded).value());
+      slots.push_back(i);
+    }
+    auto answers = co_await async_route_all(options.route, std::move(prompts));
+    for (std::size_t k = 0; k < slots.size(); ++k) out[slots[k]] = answered(std::move(*answers[k]));
     co_return out;
+  }
+
+  // Every prompt to the route at once; completes, on the awaiting
+  // coroutine's executor, with the answers in the prompts' order.
+  static asio::awaitable<std::vector<std::optional<SubmitResult>>> async_route_all(const PromptRoute& route,
+                                                                                  std::vector<AssistPrompt>&& prompts) {
+    using Answers = std::vector<std::optional<SubmitResult>>;
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(Answers)>(
+        [](auto handler, const PromptRoute* to, std::vector<AssistPrompt>* all) {
+          auto executor = asio::get_associated_executor(handler);
+          struct Gather {
+            decltype(handler) waiting;
+            Answers answers;
+            std::atomic<std::size_t> left;
+          };
+          auto gather = std::make_shared<Gather>(std::move(handler), Answers(all->size()), all->size());
+          auto finish = [gather, executor] {
+            asio::post(executor, [gather] { std::move(gather->waiting)(std::move(gather->answers)); });
+          };
+          // `all` lives in the awaiting coroutine, which may resume on another
+          // thread as soon as the last answer is in: not read after the last call.
+          const std::size_t count = all->size();
+          if (count == 0) return finish();
+          for (std::size_t i = 0; i < count; ++i) {
+            (*to)(std::move((*all)[i]), [gather, finish, i](SubmitResult result) {
+              gather->answers[i] = std::move(result);
+              if (gather->left.fetch_sub(1) == 1) finish();
+            });
+          }
+        },
+        asio::use_awaitable, &route, &prompts);
   }
 
   // To the route when there is one (scale-out), else to the synchronizer.
@@ -470,11 +529,15 @@ struct HttpApi::Impl {
                                fmt::format("batch has {} prompts; at most {} per request", batch.count,
                                            options.max_batch_lines));
     std::vector<Submission> results;
-    results.reserve(batch.lines.size());
-    for (const auto& [line_number, text] : batch.lines) {
-      results.push_back(co_await submit(text));
-      results.back().body["line"] = line_number;
-      results.back().body["status"] = static_cast<unsigned>(results.back().status);
+    if (options.route) {
+      results = co_await submit_all_to_route(batch.lines);
+    } else {
+      results.reserve(batch.lines.size());
+      for (const auto& line : batch.lines) results.push_back(co_await submit(line.text));
+    }
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      results[i].body["line"] = batch.lines[i].number;
+      results[i].body["status"] = static_cast<unsigned>(results[i].status);
     }
     std::string out;
     for (auto& r : results) {

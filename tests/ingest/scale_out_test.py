@@ -61,6 +61,9 @@ def wait_for(predicate, timeout, what):
 
 
 class Instance:
+    """An `assist-sync run` process against the emulator of `gateway_line`: in
+    nats mode with `nats_url`, else in local mode (the benchmark's reference)."""
+
     def __init__(self, binary, work, index, nats_url, gateway_line):
         self.name = "i%d" % index
         self.audit = os.path.join(work, self.name + "-audit.jsonl")
@@ -72,10 +75,11 @@ class Instance:
             f.write('[gateway]\ntoken_url = "%s"\nrealtime_url = "%s"\nclient_id = "demo-client"\n\n'
                     '[audit]\npath = "%s"\n\n[http]\nlisten = "127.0.0.1:0"\n\n'
                     '[log]\nformat = "json"\nfile = "%s"\nlevel = "info"\n\n'
-                    '[ingest]\nmode = "nats"\nservers = ["%s"]\npartitions = %d\nlease_ttl_seconds = %s\n'
-                    'ack_wait_seconds = %s\ninstance_id = "%s"\n'
-                    % (token_url, realtime_url, self.audit, self.log, nats_url, PARTITIONS, LEASE_TTL, ACK_WAIT,
-                       self.name))
+                    % (token_url, realtime_url, self.audit, self.log))
+            if nats_url:
+                f.write('[ingest]\nmode = "nats"\nservers = ["%s"]\npartitions = %d\nlease_ttl_seconds = %s\n'
+                        'ack_wait_seconds = %s\ninstance_id = "%s"\n'
+                        % (nats_url, PARTITIONS, LEASE_TTL, ACK_WAIT, self.name))
         self.stderr = open(os.path.join(work, self.name + ".stderr"), "w")
         self.process = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.PIPE,
                                         stderr=self.stderr, text=True,
