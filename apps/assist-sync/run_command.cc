@@ -154,6 +154,8 @@ ingest::IngestOptions ingest_options(const service::ServiceConfig& config, servi
   o.lease_ttl = seconds_to_ms(config.ingest.lease_ttl_seconds);
   o.ack_wait = seconds_to_ms(config.ingest.ack_wait_seconds);
   o.instance_id = config.ingest.instance_id;
+  o.replicas = static_cast<int>(config.ingest.replicas);
+  o.max_age = seconds_to_ms(config.ingest.max_age_seconds);
   o.acceptance = service::to_synchronizer_options(config);
   o.observer = &outcomes;
   return o;

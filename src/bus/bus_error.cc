@@ -11,7 +11,7 @@ class BusCategory final : public std::error_category {
       case BusErrc::unreachable: return "NATS server unreachable";
       case BusErrc::timeout: return "NATS server did not answer in time";
       case BusErrc::no_stream: return "no JetStream stream for the subject";
-      case BusErrc::jetstream_unavailable: return "JetStream not enabled on the server";
+      case BusErrc::jetstream_unavailable: return "JetStream unavailable (not enabled, or a cluster without quorum)";
       case BusErrc::lease_held: return "lease held by another owner";
       case BusErrc::lease_lost: return "lease lost";
       case BusErrc::bad_config: return "configuration refused by the server";

@@ -17,7 +17,7 @@ enum class BusErrc {
   unreachable = 1,        // no server of the list accepts a connection, or the connection is closed
   timeout,                // the server did not answer in time (a JetStream API call, a PubAck, an ack)
   no_stream,              // no stream stores the subject, or the named stream does not exist
-  jetstream_unavailable,  // the server answers but JetStream is not enabled on it
+  jetstream_unavailable,  // the server answers but JetStream does not: not enabled, or a cluster without quorum
   lease_held,             // acquire: the key is held by another owner (or by this one, not yet expired)
   lease_lost,             // renew or release: the key is no longer at the revision this holder wrote
   bad_config,             // the server refused a configuration (a stream of that name exists with another one)

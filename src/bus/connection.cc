@@ -1,5 +1,6 @@
 #include "bus/connection.h"
 
+#include <algorithm>
 #include <climits>
 #include <fstream>
 
@@ -24,13 +25,29 @@ std::string shown_servers(const std::vector<std::string>& servers) {
   return fmt::format("{}", fmt::join(shown, ", "));
 }
 
-// The Status of a publish to `subject` that failed with `status`.
-Status publish_failure(std::string_view subject, natsStatus status, jsErrCode js_error) {
-  if (status == NATS_NO_RESPONDERS) {
-    return Status{make_error_code(BusErrc::no_stream), fmt::format("publish to {}: no stream stores it", subject)};
-  }
-  return nats_failure(fmt::format("publish to {}", subject), status, js_error);
+using std::chrono::duration_cast;
+using std::chrono::nanoseconds;
+
+struct StreamInfoDeleter {
+  void operator()(jsStreamInfo* info) const { jsStreamInfo_Destroy(info); }
+};
+
+std::vector<std::string> sorted_subjects(const char* const* subjects, int count) {
+  std::vector<std::string> out(subjects, subjects + count);
+  std::sort(out.begin(), out.end());
+  return out;
 }
+
+std::string storage_name(jsStorageType storage) { return storage == js_FileStorage ? "file" : "memory"; }
+
+std::string age_text(std::int64_t nanos) {
+  if (nanos <= 0) return "none";
+  return fmt::format("{}s", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::nanoseconds(nanos)).count());
+}
+
+// How long why_no_responders() reuses an answer: a burst of failed
+// asynchronous publishes asks once.
+constexpr auto kProbeReuse = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -43,6 +60,50 @@ std::string shown_server_url(std::string_view url) {
 }
 
 Connection::Connection(ConnectOptions options) : options_(std::move(options)) {}
+
+Status Connection::publish_failure(std::string_view subject, natsStatus status, jsErrCode js_error) {
+  if (status == NATS_NO_RESPONDERS) return why_no_responders(subject);
+  return nats_failure(fmt::format("publish to {}", subject), status, js_error);
+}
+
+// Nobody answered the publish: either no stream stores the subject, or
+// JetStream does not answer for the stream (not enabled; in a cluster, no
+// quorum or no leader for the stream). Ask JetStream which it is.
+Status Connection::why_no_responders(std::string_view subject) {
+  const std::string subject_text(subject);
+  std::lock_guard lock(probe_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - probed_at_ > kProbeReuse) probe_answers_.clear();
+  if (auto it = probe_answers_.find(subject_text); it != probe_answers_.end()) return it->second;
+  if (probe_answers_.empty()) probed_at_ = now;
+
+  jsOptions options;
+  jsOptions_Init(&options);
+  options.Wait = options_.request_timeout.count();
+  options.Stream.Info.SubjectsFilter = subject_text.c_str();  // js_StreamNames: the streams storing it
+  jsStreamNamesList* names = nullptr;
+  jsErrCode js_error{};
+  const auto s = js_StreamNames(&names, jetstream_, &options, &js_error);
+  Status answer;
+  if (s == NATS_OK && names != nullptr && names->Count > 0) {
+    answer = Status{make_error_code(BusErrc::jetstream_unavailable),
+                    fmt::format("publish to {}: no JetStream server answered for stream {}, which stores it (in a "
+                                "cluster: no quorum, or no leader for the stream)",
+                                subject, names->List[0])};
+  } else if (s == NATS_OK || s == NATS_NOT_FOUND || js_error == JSStreamNotFoundErr) {
+    answer = Status{make_error_code(BusErrc::no_stream), fmt::format("publish to {}: no stream stores it", subject)};
+  } else {
+    answer = Status{make_error_code(BusErrc::jetstream_unavailable),
+                    fmt::format("publish to {}: no JetStream server answered (JetStream not enabled, or a cluster "
+                                "without quorum), nor did one say which stream stores it: {}{}",
+                                subject, natsStatus_GetText(s),
+                                js_error != 0 ? fmt::format(" (JetStream error {})", static_cast<int>(js_error))
+                                              : std::string())};
+  }
+  if (names != nullptr) jsStreamNamesList_Destroy(names);
+  probe_answers_.emplace(subject_text, answer);
+  return answer;
+}
 
 Result<std::unique_ptr<Connection>> Connection::connect(ConnectOptions options) {
   if (options.servers.empty()) return Status{make_error_code(BusErrc::bad_config), "connect: no NATS server URL"};
@@ -139,16 +200,21 @@ void Connection::complete_pending_publishes() {
 
 void Connection::on_publish_ack(jsCtx*, natsMsg* message, jsPubAck* ack, jsPubAckErr* error, void* self) {
   auto& connection = *static_cast<Connection*>(self);
-  Result<PublishAck> result = ack != nullptr ? Result<PublishAck>(PublishAck{ack->Sequence, ack->Duplicate})
-                                             : publish_failure(natsMsg_GetSubject(message), error->Err, error->ErrCode);
   std::function<void(Result<PublishAck>)> done;
   {
     std::lock_guard lock(connection.publishes_mutex_);
     if (auto node = connection.pending_publishes_.extract(message); !node.empty()) done = std::move(node.mapped());
     ++connection.running_publish_callbacks_;
   }
+  if (done) {
+    // Counted as running: the destructor keeps the JetStream context until
+    // this returns (publish_failure may ask JetStream a question).
+    Result<PublishAck> result = ack != nullptr
+                                    ? Result<PublishAck>(PublishAck{ack->Sequence, ack->Duplicate})
+                                    : connection.publish_failure(natsMsg_GetSubject(message), error->Err, error->ErrCode);
+    done(std::move(result));
+  }
   natsMsg_Destroy(message);
-  if (done) done(std::move(result));
   std::lock_guard lock(connection.publishes_mutex_);
   --connection.running_publish_callbacks_;
   connection.publishes_cv_.notify_all();
@@ -172,20 +238,77 @@ void Connection::on_closed(natsConnection*, void* self) {
 }
 
 Status Connection::ensure_stream(const StreamConfig& config) {
-  std::vector<const char*> subjects;
-  for (const auto& subject : config.subjects) subjects.push_back(subject.c_str());
-  jsStreamConfig stream;
-  jsStreamConfig_Init(&stream);
-  stream.Name = config.name.c_str();
-  stream.Subjects = subjects.data();
-  stream.SubjectsLen = static_cast<int>(subjects.size());
-  stream.Storage = js_FileStorage;
-  stream.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(config.duplicate_window).count();
-  jsStreamInfo* info = nullptr;
+  const auto duplicates = duration_cast<nanoseconds>(config.duplicate_window).count();
+  const auto max_age = duration_cast<nanoseconds>(config.max_age).count();
+  jsStreamInfo* raw_info = nullptr;
   jsErrCode js_error{};
-  const auto s = js_AddStream(&info, jetstream_, &stream, nullptr, &js_error);
-  jsStreamInfo_Destroy(info);
-  if (s != NATS_OK) return nats_failure(fmt::format("create stream {}", config.name), s, js_error);
+  auto s = js_GetStreamInfo(&raw_info, jetstream_, config.name.c_str(), nullptr, &js_error);
+  std::unique_ptr<jsStreamInfo, StreamInfoDeleter> info(raw_info);
+  if (s == NATS_NOT_FOUND || js_error == JSStreamNotFoundErr) {
+    std::vector<const char*> subjects;
+    for (const auto& subject : config.subjects) subjects.push_back(subject.c_str());
+    jsStreamConfig stream;
+    jsStreamConfig_Init(&stream);
+    stream.Name = config.name.c_str();
+    stream.Subjects = subjects.data();
+    stream.SubjectsLen = static_cast<int>(subjects.size());
+    stream.Storage = js_FileStorage;
+    stream.Duplicates = duplicates;
+    stream.Replicas = config.replicas;
+    stream.MaxAge = max_age;
+    jsStreamInfo* created = nullptr;
+    js_error = {};
+    s = js_AddStream(&created, jetstream_, &stream, nullptr, &js_error);
+    jsStreamInfo_Destroy(created);
+    if (s != NATS_OK) return nats_failure(fmt::format("create stream {}", config.name), s, js_error);
+    return {};
+  }
+  if (s != NATS_OK) return nats_failure(fmt::format("look up stream {}", config.name), s, js_error);
+
+  // It exists: the same subjects and storage, else it is someone else's stream.
+  auto& existing = *info->Config;
+  auto wanted_subjects = config.subjects;
+  std::sort(wanted_subjects.begin(), wanted_subjects.end());
+  const auto existing_subjects = sorted_subjects(existing.Subjects, existing.SubjectsLen);
+  if (existing_subjects != wanted_subjects) {
+    return Status{make_error_code(BusErrc::bad_config),
+                  fmt::format("stream {} exists with subjects [{}], expected [{}]: another stream of that name, or "
+                              "another configuration (delete it, or name another stream)",
+                              config.name, fmt::join(existing_subjects, ", "), fmt::join(wanted_subjects, ", "))};
+  }
+  if (existing.Storage != js_FileStorage) {
+    return Status{make_error_code(BusErrc::bad_config),
+                  fmt::format("stream {} exists with {} storage, expected file storage", config.name,
+                              storage_name(existing.Storage))};
+  }
+  const auto existing_replicas = std::max<std::int64_t>(existing.Replicas, 1);
+  if (existing_replicas == config.replicas && existing.MaxAge == max_age && existing.Duplicates == duplicates) return {};
+
+  // Replicas, max age or duplicate window changed (by the configuration or by
+  // an operator): the configuration wins; the stream's other settings stay.
+  const auto change = fmt::format("replicas {} -> {}, max age {} -> {}, duplicate window {} -> {}", existing_replicas,
+                                  config.replicas, age_text(existing.MaxAge), age_text(max_age),
+                                  age_text(existing.Duplicates), age_text(duplicates));
+  existing.Replicas = config.replicas;
+  existing.MaxAge = max_age;
+  existing.Duplicates = duplicates;
+  jsStreamInfo* raw_updated = nullptr;
+  js_error = {};
+  s = js_UpdateStream(&raw_updated, jetstream_, &existing, nullptr, &js_error);
+  const std::unique_ptr<jsStreamInfo, StreamInfoDeleter> updated(raw_updated);
+  if (s != NATS_OK) {
+    auto failure = nats_failure(fmt::format("update stream {} ({})", config.name, change), s, js_error);
+    // Refused rather than unreachable: more replicas than servers, a change the server does not allow.
+    if (failure.code == BusErrc::failed) failure.code = make_error_code(BusErrc::bad_config);
+    return failure;
+  }
+  // A single server accepts more replicas than it can give and keeps 1.
+  if (const auto kept = std::max<std::int64_t>(updated->Config->Replicas, 1); kept != config.replicas) {
+    return Status{make_error_code(BusErrc::bad_config),
+                  fmt::format("update stream {} ({}): the server kept replicas {} (more replicas than servers in "
+                              "the cluster?)",
+                              config.name, change, kept)};
+  }
   return {};
 }
 

@@ -48,6 +48,11 @@ struct StreamConfig {
   std::vector<std::string> subjects;  // subjects or patterns: "assist.prompts.*"
   // Within this window a second message with the same Nats-Msg-Id is not stored.
   std::chrono::milliseconds duplicate_window{std::chrono::minutes(2)};
+  // How many servers of the cluster hold each message (1..5).
+  int replicas = 1;
+  // Messages older than this are discarded, acknowledged or not; 0: no age
+  // limit. When set, at least duplicate_window (the server refuses less).
+  std::chrono::milliseconds max_age{0};
 };
 
 // The server's acknowledgement of a published message.
@@ -74,19 +79,26 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Creates the stream, or does nothing when it exists with this
-  // configuration. bad_config when it exists with another one;
+  // configuration. When it exists with the same subjects and storage but
+  // other replicas, max age or duplicate window (an operator's `nats stream
+  // edit`), updates those three to `config`'s, leaving the stream's other
+  // settings as they are: the caller's configuration is the source of truth.
+  // bad_config, naming the difference, when its subjects or storage differ
+  // (or the server refuses the update, e.g. more replicas than servers);
   // jetstream_unavailable, timeout, unreachable.
   Status ensure_stream(const StreamConfig& config);
 
   // Publishes `data` to `subject` with `msg_id` as its Nats-Msg-Id and waits
   // for the PubAck (up to request_timeout). no_stream when no stream stores
-  // `subject`; timeout when the PubAck does not come (the message may be
+  // `subject`; jetstream_unavailable when no JetStream server answers for it
+  // (JetStream not enabled, a cluster without quorum or without a leader for
+  // the stream: the server is asked which stream stores it); timeout when the PubAck does not come (the message may be
   // stored: publish again with the same msg_id).
   Result<PublishAck> publish(std::string_view subject, std::string_view data, std::string_view msg_id);
 
   // Publishes like publish() without waiting for the PubAck. `done` is called
   // exactly once, on a libnats thread, with the PubAck or the error: no_stream,
-  // timeout when no PubAck came within request_timeout (the message may be
+  // jetstream_unavailable (as for publish()), timeout when no PubAck came within request_timeout (the message may be
   // stored: publish again with the same msg_id), unreachable when this
   // Connection is destroyed first (then on the destroying thread). When
   // publishing fails at once (bad_config, unreachable...), `done` is called on
@@ -112,6 +124,12 @@ class Connection {
   // Completes the publish_async() calls whose PubAck has not come, and waits
   // for the `done` of those libnats is completing.
   void complete_pending_publishes();
+  // The Status of a publish to `subject` that failed with `status`. For
+  // NATS_NO_RESPONDERS it asks JetStream which stream stores `subject` (one
+  // question per second at most; the answer is reused meanwhile) to tell a
+  // missing stream from JetStream not answering.
+  Status publish_failure(std::string_view subject, natsStatus status, jsErrCode js_error);
+  Status why_no_responders(std::string_view subject);
 
   ConnectOptions options_;
   natsConnection* connection_ = nullptr;
@@ -125,6 +143,10 @@ class Connection {
   std::unordered_map<natsMsg*, std::function<void(Result<PublishAck>)>> pending_publishes_;
   int running_publish_callbacks_ = 0;
   bool async_publishing_started_ = false;  // libnats accepted a publish_async() message
+  // why_no_responders()' last answers, by subject, and when they were asked.
+  std::mutex probe_mutex_;
+  std::chrono::steady_clock::time_point probed_at_;
+  std::unordered_map<std::string, Status> probe_answers_;
 };
 
 // `url` as it may be shown in a log or an error: without its user

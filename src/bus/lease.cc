@@ -1,5 +1,7 @@
 #include "bus/lease.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "bus/nats_status.h"
@@ -15,6 +17,37 @@ struct MessageDeleter {
   void operator()(natsMsg* message) const { natsMsg_Destroy(message); }
 };
 
+struct StreamInfoDeleter {
+  void operator()(jsStreamInfo* info) const { jsStreamInfo_Destroy(info); }
+};
+
+// An existing bucket's stream, KV_<bucket>: its TTL must be `ttl`; its
+// replica count is updated to `replicas` when it differs.
+Status check_existing(jsCtx* jetstream, const std::string& bucket, jsStreamInfo& info, std::chrono::milliseconds ttl,
+                      int replicas) {
+  const auto stream = "KV_" + bucket;
+  const auto wanted_ttl = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
+  if (info.Config->MaxAge != wanted_ttl) {
+    return Status{make_error_code(BusErrc::bad_config),
+                  fmt::format("open lease bucket {}: it exists with a TTL of {} ms, expected {} ms (delete it while no "
+                              "instance runs, or give every instance the same lease TTL)",
+                              bucket, info.Config->MaxAge / 1'000'000, ttl.count())};
+  }
+  const auto existing = std::max<std::int64_t>(info.Config->Replicas, 1);
+  if (existing == replicas) return {};
+  info.Config->Replicas = replicas;
+  jsStreamInfo* raw_updated = nullptr;
+  jsErrCode js_error{};
+  const auto s = js_UpdateStream(&raw_updated, jetstream, info.Config, nullptr, &js_error);
+  const std::unique_ptr<jsStreamInfo, StreamInfoDeleter> updated(raw_updated);
+  if (s == NATS_OK) return {};
+  auto failure = nats_failure(
+      fmt::format("open lease bucket {}: update stream {} (replicas {} -> {})", bucket, stream, existing, replicas), s,
+      js_error);
+  if (failure.code == BusErrc::failed) failure.code = make_error_code(BusErrc::bad_config);
+  return failure;
+}
+
 // Owners are instance names, far below INT_MAX bytes.
 int value_length(std::string_view owner) { return static_cast<int>(owner.size()); }
 
@@ -24,15 +57,34 @@ LeaseBucket::LeaseBucket(kvStore* store, jsCtx* jetstream, std::string bucket)
     : store_(store), jetstream_(jetstream), bucket_(std::move(bucket)) {}
 
 Result<LeaseBucket> LeaseBucket::open(Connection& connection, const std::string& bucket,
-                                         std::chrono::milliseconds ttl) {
+                                         std::chrono::milliseconds ttl, int replicas) {
+  if (replicas < 1 || replicas > 5) {
+    return Status{make_error_code(BusErrc::bad_config),
+                  fmt::format("open lease bucket {}: {} replicas, expected 1..5", bucket, replicas)};
+  }
+  jsStreamInfo* raw_info = nullptr;
+  jsErrCode js_error{};
+  auto s = js_GetStreamInfo(&raw_info, connection.jetstream(), ("KV_" + bucket).c_str(), nullptr, &js_error);
+  const std::unique_ptr<jsStreamInfo, StreamInfoDeleter> info(raw_info);
+  kvStore* store = nullptr;
+  if (s == NATS_OK) {
+    // It exists: checked (and its replicas updated) here, then bound to.
+    if (Status checked = check_existing(connection.jetstream(), bucket, *info, ttl, replicas); !checked.ok())
+      return checked;
+    s = js_KeyValue(&store, connection.jetstream(), bucket.c_str());
+    if (s != NATS_OK) return nats_failure(fmt::format("open lease bucket {}", bucket), s);
+    return LeaseBucket(store, connection.jetstream(), bucket);
+  }
+  if (s != NATS_NOT_FOUND && js_error != JSStreamNotFoundErr)
+    return nats_failure(fmt::format("open lease bucket {}: look up stream KV_{}", bucket, bucket), s, js_error);
   kvConfig config;
   kvConfig_Init(&config);
   config.Bucket = bucket.c_str();
   config.History = 1;
   config.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
   config.StorageType = js_FileStorage;
-  kvStore* store = nullptr;
-  const auto s = js_CreateKeyValue(&store, connection.jetstream(), &config);
+  config.Replicas = replicas;
+  s = js_CreateKeyValue(&store, connection.jetstream(), &config);
   if (s != NATS_OK) return nats_failure(fmt::format("open lease bucket {}", bucket), s);
   return LeaseBucket(store, connection.jetstream(), bucket);
 }

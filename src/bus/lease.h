@@ -33,10 +33,14 @@ struct Lease {
 class LeaseBucket {
  public:
   // Opens the bucket `bucket` (A-Z, a-z, 0-9, _ and -), creating it with file
-  // storage, one value per key and this TTL when it does not exist.
-  // bad_config when it exists with another configuration; timeout, unreachable,
-  // jetstream_unavailable.
-  static Result<LeaseBucket> open(Connection& connection, const std::string& bucket, std::chrono::milliseconds ttl);
+  // storage, one value per key, this TTL and `replicas` (1..5) servers
+  // holding each entry when it does not exist. When it exists with another
+  // replica count (an operator's `nats stream edit KV_<bucket>`), its stream
+  // is updated to `replicas` first: the caller's configuration is the source
+  // of truth. bad_config when it exists with another TTL (or the server
+  // refuses the replica count); timeout, unreachable, jetstream_unavailable.
+  static Result<LeaseBucket> open(Connection& connection, const std::string& bucket, std::chrono::milliseconds ttl,
+                                  int replicas = 1);
 
   // Takes `key` for `owner` if nobody holds it (never written, expired or
   // released). lease_held, naming the holder, when someone does (also

@@ -8,9 +8,13 @@ namespace {
 BusErrc classify(natsStatus status, jsErrCode js_error) {
   switch (js_error) {
     case JSStreamNotFoundErr: return BusErrc::no_stream;
-    case JSStreamNameExistErr: return BusErrc::bad_config;
+    case JSStreamNameExistErr:
+    case JSStreamReplicasNotSupportedErr:  // more than 1 on a single server
+    case JSClusterNoPeersErr:              // more than the cluster's servers
+    case JSInsufficientResourcesErr: return BusErrc::bad_config;
     case JSNotEnabledErr:
-    case JSNotEnabledForAccountErr: return BusErrc::jetstream_unavailable;
+    case JSNotEnabledForAccountErr:
+    case JSClusterNotAvailErr: return BusErrc::jetstream_unavailable;
     default: break;
   }
   switch (status) {
@@ -20,6 +24,9 @@ BusErrc classify(natsStatus status, jsErrCode js_error) {
     case NATS_NOT_YET_CONNECTED:
     case NATS_STALE_CONNECTION: return BusErrc::unreachable;
     case NATS_TIMEOUT: return BusErrc::timeout;
+    // A JetStream API request nobody answers: JetStream is not enabled (or,
+    // in a cluster, has no leader to answer).
+    case NATS_NO_RESPONDERS: return BusErrc::jetstream_unavailable;
     case NATS_INVALID_ARG: return BusErrc::bad_config;
     default: return BusErrc::failed;
   }

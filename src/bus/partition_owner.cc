@@ -26,7 +26,7 @@ Result<PartitionOwner> PartitionOwner::open(Connection& connection, PartitionOwn
   if (options.lease_ttl.count() <= 0) {
     return Status{make_error_code(BusErrc::bad_config), "partition owner: the lease TTL must be positive"};
   }
-  auto bucket = LeaseBucket::open(connection, options.bucket, options.lease_ttl);
+  auto bucket = LeaseBucket::open(connection, options.bucket, options.lease_ttl, options.replicas);
   if (!bucket) return bucket.error();
   return PartitionOwner(std::move(bucket).value(), std::move(options));
 }

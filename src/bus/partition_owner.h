@@ -30,6 +30,8 @@ struct PartitionOwnerOptions {
   // renewed expires and another instance may take it.
   std::uint32_t partitions = 0;
   std::chrono::milliseconds lease_ttl{0};
+  // How many servers hold the bucket's entries (1..5): [ingest] replicas.
+  int replicas = 1;
   // Called inside tick() when this instance starts holding a partition.
   std::function<void(std::uint32_t partition)> on_acquired;
   // Called inside tick() or stop() when it no longer holds one: its renewal

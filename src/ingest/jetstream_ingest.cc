@@ -64,6 +64,13 @@ struct JetStreamIngest::Impl {
       return bad_option(fmt::format("ingest: ack_wait ({} ms) must be longer than the freshness threshold ({} s)",
                                     options.ack_wait.count(), options.acceptance.freshness_seconds));
     if (options.instance_id.empty()) return bad_option("ingest: instance_id is empty");
+    if (options.replicas < 1 || options.replicas > 5)
+      return bad_option(fmt::format("ingest: replicas {} is outside 1..5", options.replicas));
+    if (options.max_age.count() != 0 &&
+        (options.max_age < bus::StreamConfig{}.duplicate_window || options.max_age <= options.ack_wait))
+      return bad_option(fmt::format(
+          "ingest: max_age ({} ms) must be at least the duplicate window (2 min) and longer than ack_wait ({} ms)",
+          options.max_age.count(), options.ack_wait.count()));
     return {};
   }
 
@@ -195,9 +202,8 @@ struct JetStreamIngest::Impl {
     auto opened = bus::Connection::connect(std::move(connect_options));
     if (!opened) return opened.error();
     auto& c = *opened.value();
-    if (Status s = c.ensure_stream(bus::StreamConfig{options.stream, {std::string(kPromptSubjects)}}); !s.ok()) return s;
-    if (Status s = c.ensure_stream(bus::StreamConfig{outcome_stream_name(options.stream), {std::string(kOutcomeSubjects)}});
-        !s.ok())
+    if (Status s = c.ensure_stream(stream_config(options.stream, kPromptSubjects)); !s.ok()) return s;
+    if (Status s = c.ensure_stream(stream_config(outcome_stream_name(options.stream), kOutcomeSubjects)); !s.ok())
       return s;
     auto owned = bus::PartitionOwner::open(c, owner_options());
     if (!owned) return owned.error();
@@ -213,8 +219,18 @@ struct JetStreamIngest::Impl {
     return {};
   }
 
+  bus::StreamConfig stream_config(std::string name, std::string_view subjects) const {
+    bus::StreamConfig config;
+    config.name = std::move(name);
+    config.subjects = {std::string(subjects)};
+    config.replicas = options.replicas;
+    config.max_age = options.max_age;
+    return config;
+  }
+
   bus::PartitionOwnerOptions owner_options() {
     bus::PartitionOwnerOptions o;
+    o.replicas = options.replicas;
     o.instance_id = options.instance_id;
     o.partitions = options.partitions;
     o.lease_ttl = options.lease_ttl;

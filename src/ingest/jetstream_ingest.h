@@ -37,6 +37,14 @@ struct IngestOptions {
   // synchronizer (freshness, ACK timeout, stop drain), so a prompt still at
   // work is not redelivered; a redelivered one is stale by the time it comes.
   std::chrono::milliseconds ack_wait{30'000};
+  // From [ingest] replicas: how many servers hold each message of the two
+  // streams and each lease (1..5). ensure_stream and the lease bucket update
+  // streams that exist with another count.
+  int replicas = 1;
+  // From [ingest] max_age_seconds: the retention of the prompt stream and the
+  // outcomes stream (0: no age limit). At least the 2-minute duplicate window
+  // and longer than ack_wait.
+  std::chrono::milliseconds max_age{0};
   // Connecting at start: the first retry after retry_initial, doubling up to retry_max.
   std::chrono::milliseconds retry_initial{500};
   std::chrono::milliseconds retry_max{30'000};

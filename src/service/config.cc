@@ -313,6 +313,10 @@ void add_ingest_fields(std::vector<Field>& f) {
   f.push_back(double_field("ingest", "ack_wait_seconds",
                            [](ServiceConfig& c) -> auto& { return c.ingest.ack_wait_seconds; }, 1.0, 3600.0));
   f.push_back(string_field("ingest", "instance_id", [](ServiceConfig& c) -> auto& { return c.ingest.instance_id; }));
+  f.push_back(integer_field<std::uint32_t>("ingest", "replicas", [](ServiceConfig& c) -> auto& { return c.ingest.replicas; },
+                                           1, 5));
+  f.push_back(double_field("ingest", "max_age_seconds", [](ServiceConfig& c) -> auto& { return c.ingest.max_age_seconds; },
+                           1.0, 365.0 * 86'400));
 }
 
 // Every key of the file, with its type, its range or values, and where it goes.
@@ -483,11 +487,28 @@ void validate_ingest(const IngestConfig& ingest, std::vector<std::string>& error
   if (ingest.instance_id.empty()) errors.push_back("ingest.instance_id: must not be empty");
 }
 
-// A redelivery must come after the prompt went stale, never while it may still be written.
+// The streams' duplicate window (bus::StreamConfig's default).
+constexpr double kDuplicateWindowSeconds = 120.0;
+// max_age_seconds is at least this many ack waits: a prompt nobody
+// acknowledges is redelivered that many times before it ages out.
+constexpr double kAckWaitsPerMaxAge = 10.0;
+
+// A redelivery must come after the prompt went stale, never while it may
+// still be written; a prompt must stay in the stream for several redeliveries.
 void validate_ingest_timing(const ServiceConfig& c, std::vector<std::string>& errors) {
   if (c.ingest.ack_wait_seconds <= c.sync.freshness_seconds)
     errors.push_back(fmt::format("ingest.ack_wait_seconds: {} must be longer than sync.freshness_seconds ({})",
                                  c.ingest.ack_wait_seconds, c.sync.freshness_seconds));
+  if (c.ingest.max_age_seconds < kDuplicateWindowSeconds)
+    errors.push_back(fmt::format(
+        "ingest.max_age_seconds: {} must be at least {} (the streams' 2-minute duplicate window: a prompt published "
+        "again after it aged out would be stored twice, and JetStream refuses a shorter max age)",
+        c.ingest.max_age_seconds, kDuplicateWindowSeconds));
+  else if (c.ingest.max_age_seconds < kAckWaitsPerMaxAge * c.ingest.ack_wait_seconds)
+    errors.push_back(fmt::format(
+        "ingest.max_age_seconds: {} must be at least {} x ingest.ack_wait_seconds ({}): a prompt not acknowledged "
+        "is redelivered every ack_wait_seconds, and one older than max_age_seconds is discarded unaudited",
+        c.ingest.max_age_seconds, kAckWaitsPerMaxAge, kAckWaitsPerMaxAge * c.ingest.ack_wait_seconds));
 }
 
 void validate(ServiceConfig& c, std::vector<std::string>& errors) {

@@ -123,6 +123,13 @@ struct IngestConfig {
   // (freshness, the 10 s ACK timeout), so only a dead or stalled owner's are.
   double ack_wait_seconds = 30.0;
   std::string instance_id = default_instance_id();
+  // How many NATS servers hold each message of the two streams and each
+  // lease (1..5; 3 in a three-node cluster survives the loss of one).
+  std::uint32_t replicas = 1;
+  // Retention of the prompt stream and the outcomes stream: older messages
+  // are discarded, acknowledged or not. At least the 2-minute duplicate
+  // window and 10 x ack_wait_seconds.
+  double max_age_seconds = 86'400.0;
 };
 
 struct ServiceConfig {

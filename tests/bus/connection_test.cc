@@ -164,6 +164,116 @@ TEST_F(ConnectionTest, EnsureStreamAcceptsTheSameConfigurationAndRefusesAnother)
   EXPECT_NE(other.message.find("PROMPTS"), std::string::npos) << other.message;
 }
 
+struct StreamInfoDeleter {
+  void operator()(jsStreamInfo* info) const { jsStreamInfo_Destroy(info); }
+};
+
+// The stream's configuration as the server has it; null (and a failure) when it cannot be read.
+std::unique_ptr<jsStreamInfo, StreamInfoDeleter> stream_info(Connection& connection, const std::string& name) {
+  jsStreamInfo* info = nullptr;
+  jsErrCode js_error{};
+  const auto s = js_GetStreamInfo(&info, connection.jetstream(), name.c_str(), nullptr, &js_error);
+  EXPECT_EQ(s, NATS_OK) << natsStatus_GetText(s) << " (JetStream error " << static_cast<int>(js_error) << ")";
+  return std::unique_ptr<jsStreamInfo, StreamInfoDeleter>(info);
+}
+
+std::int64_t nanos(std::chrono::milliseconds time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time).count();
+}
+
+TEST_F(ConnectionTest, EnsureStreamCreatesWithReplicasAndMaxAge) {
+  auto config = kPrompts;
+  config.max_age = 1h;
+  ASSERT_TRUE(connection_->ensure_stream(config).ok());
+  const auto info = stream_info(*connection_, "PROMPTS");
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->Config->MaxAge, nanos(1h));
+  EXPECT_EQ(info->Config->Replicas, 1);
+  EXPECT_EQ(info->Config->Duplicates, nanos(2min));
+  EXPECT_EQ(info->Config->Storage, js_FileStorage);
+}
+
+// The configuration is the source of truth: a stream whose max age was
+// changed (by an earlier configuration or an operator's `nats stream edit`)
+// is updated back; the operator's other settings stay.
+TEST_F(ConnectionTest, EnsureStreamUpdatesAnotherMaxAgeAndKeepsTheOtherSettings) {
+  auto config = kPrompts;
+  config.max_age = 1h;
+  ASSERT_TRUE(connection_->ensure_stream(config).ok());
+  {
+    auto info = stream_info(*connection_, "PROMPTS");
+    ASSERT_NE(info, nullptr);
+    info->Config->MaxBytes = 1 << 30;  // the operator's
+    info->Config->MaxAge = nanos(3h);
+    jsStreamInfo* updated = nullptr;
+    ASSERT_EQ(js_UpdateStream(&updated, connection_->jetstream(), info->Config, nullptr, nullptr), NATS_OK);
+    jsStreamInfo_Destroy(updated);
+  }
+  config.max_age = 2h;
+  const auto ensured = connection_->ensure_stream(config);
+  ASSERT_TRUE(ensured.ok()) << ensured.message;
+  const auto info = stream_info(*connection_, "PROMPTS");
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->Config->MaxAge, nanos(2h));
+  EXPECT_EQ(info->Config->MaxBytes, 1 << 30) << "an operator's setting we do not manage stays";
+  EXPECT_TRUE(connection_->ensure_stream(config).ok()) << "the same again: nothing to do";
+
+  const auto stored = connection_->publish("assist.prompts.1", "x", "frame-1");
+  EXPECT_TRUE(stored) << stored.error().message;
+}
+
+TEST_F(ConnectionTest, EnsureStreamRefusesOtherSubjectsOrStorageNamingTheDifference) {
+  ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
+  const auto other = connection_->ensure_stream({"PROMPTS", {"other.*"}, std::chrono::minutes(2)});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.code, BusErrc::bad_config) << other.message;
+  EXPECT_NE(other.message.find("subjects [assist.prompts.*], expected [other.*]"), std::string::npos) << other.message;
+
+  jsStreamConfig memory;
+  jsStreamConfig_Init(&memory);
+  const char* subjects[] = {"memory.*"};
+  memory.Name = "IN_MEMORY";
+  memory.Subjects = subjects;
+  memory.SubjectsLen = 1;
+  memory.Storage = js_MemoryStorage;
+  jsStreamInfo* created = nullptr;
+  ASSERT_EQ(js_AddStream(&created, connection_->jetstream(), &memory, nullptr, nullptr), NATS_OK);
+  jsStreamInfo_Destroy(created);
+  const auto storage = connection_->ensure_stream({"IN_MEMORY", {"memory.*"}, std::chrono::minutes(2)});
+  ASSERT_FALSE(storage.ok());
+  EXPECT_EQ(storage.code, BusErrc::bad_config) << storage.message;
+  EXPECT_NE(storage.message.find("memory storage"), std::string::npos) << storage.message;
+}
+
+// An operator's `nats stream edit --replicas 3` no longer makes the next
+// start refuse: the stream is updated back to the configured count. (A
+// single nats-server 2.9 accepts the edit to 3, recording it, though it
+// refuses to create a stream with 3.)
+TEST_F(ConnectionTest, EnsureStreamUpdatesTheReplicasAnOperatorChanged) {
+  ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
+  {
+    auto info = stream_info(*connection_, "PROMPTS");
+    ASSERT_NE(info, nullptr);
+    info->Config->Replicas = 3;
+    jsStreamInfo* updated = nullptr;
+    ASSERT_EQ(js_UpdateStream(&updated, connection_->jetstream(), info->Config, nullptr, nullptr), NATS_OK);
+    jsStreamInfo_Destroy(updated);
+  }
+  ASSERT_EQ(stream_info(*connection_, "PROMPTS")->Config->Replicas, 3);
+  const auto ensured = connection_->ensure_stream(kPrompts);
+  ASSERT_TRUE(ensured.ok()) << ensured.message;
+  EXPECT_EQ(stream_info(*connection_, "PROMPTS")->Config->Replicas, 1);
+}
+
+TEST_F(ConnectionTest, CreatingMoreReplicasThanTheServersIsBadConfig) {
+  auto config = kPrompts;
+  config.replicas = 3;
+  const auto refused = connection_->ensure_stream(config);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code, BusErrc::bad_config) << refused.message;
+  EXPECT_NE(refused.message.find("create stream PROMPTS"), std::string::npos) << refused.message;
+}
+
 TEST_F(ConnectionTest, PublishingWhereNoStreamListensIsNoStream) {
   ASSERT_TRUE(connection_->ensure_stream(kPrompts).ok());
   const auto ack = connection_->publish("elsewhere.1", "x", "frame-1");
@@ -224,6 +334,30 @@ TEST(BusConnect, AServerWithoutJetStreamIsJetStreamUnavailable) {
   const auto stream = connection.value()->ensure_stream(kPrompts);
   ASSERT_FALSE(stream.ok());
   EXPECT_EQ(stream.code, BusErrc::jetstream_unavailable) << stream.message;
+}
+
+// Nobody answers a publish where JetStream is not enabled: that is
+// jetstream_unavailable, not no_stream (as in a cluster without quorum).
+TEST(BusConnect, PublishingWithoutJetStreamIsJetStreamUnavailableNotNoStream) {
+  const auto binary = testing::find_nats_server();
+  if (!binary) GTEST_SKIP() << "nats-server is not on PATH (scripts/bootstrap.sh installs it)";
+  testing::NatsServer server(*binary, std::filesystem::temp_directory_path(), testing::JetStreamMode::disabled);
+  ASSERT_TRUE(server.ready(10s));
+  ConnectOptions options;
+  options.servers = {server.url()};
+  auto connection = Connection::connect(options);
+  ASSERT_TRUE(connection) << connection.error().message;
+
+  const auto ack = connection.value()->publish("assist.prompts.1", "x", "frame-1");
+  ASSERT_FALSE(ack);
+  EXPECT_EQ(ack.error().code, BusErrc::jetstream_unavailable) << ack.error().message;
+  EXPECT_NE(ack.error().message.find("assist.prompts.1"), std::string::npos) << ack.error().message;
+
+  AsyncResults results(1);
+  connection.value()->publish_async("assist.prompts.2", "x", "frame-2", results.done(0));
+  ASSERT_TRUE(results.wait_all(10s));
+  ASSERT_FALSE(results.result(0));
+  EXPECT_EQ(results.result(0).error().code, BusErrc::jetstream_unavailable) << results.result(0).error().message;
 }
 
 TEST(BusConnect, AnUnreadableCredentialsFileIsBadConfigNamingIt) {

@@ -87,5 +87,42 @@ TEST_F(LeaseTest, AReleasedLeaseCanBeAcquiredAtOnceAndAStaleReleaseDeletesNothin
   EXPECT_TRUE(bucket->renew(b.value()).ok()) << "B's lease survives A's stale release";
 }
 
+// The bucket's stream edited by an operator to 3 replicas (a single
+// nats-server 2.9 records the edit): open() updates it back to the configured count.
+TEST_F(LeaseTest, OpenUpdatesTheReplicasAnOperatorChangedAndRefusesAnotherTtl) {
+  ASSERT_TRUE(LeaseBucket::open(*connection_, "partition_leases", 1s));
+  auto replicas = [&] {
+    jsStreamInfo* info = nullptr;
+    EXPECT_EQ(js_GetStreamInfo(&info, connection_->jetstream(), "KV_partition_leases", nullptr, nullptr), NATS_OK);
+    const auto count = info ? info->Config->Replicas : -1;
+    jsStreamInfo_Destroy(info);
+    return count;
+  };
+  {
+    jsStreamInfo* info = nullptr;
+    ASSERT_EQ(js_GetStreamInfo(&info, connection_->jetstream(), "KV_partition_leases", nullptr, nullptr), NATS_OK);
+    info->Config->Replicas = 3;
+    jsStreamInfo* updated = nullptr;
+    EXPECT_EQ(js_UpdateStream(&updated, connection_->jetstream(), info->Config, nullptr, nullptr), NATS_OK);
+    jsStreamInfo_Destroy(updated);
+    jsStreamInfo_Destroy(info);
+  }
+  ASSERT_EQ(replicas(), 3);
+  auto bucket = LeaseBucket::open(*connection_, "partition_leases", 1s, 1);
+  ASSERT_TRUE(bucket) << bucket.error().message;
+  EXPECT_EQ(replicas(), 1);
+  EXPECT_TRUE(bucket->acquire("prompts-1", "instance-a")) << "bound to the existing bucket";
+
+  const auto other_ttl = LeaseBucket::open(*connection_, "partition_leases", 2s);
+  ASSERT_FALSE(other_ttl);
+  EXPECT_EQ(other_ttl.error().code, BusErrc::bad_config) << other_ttl.error().message;
+  EXPECT_NE(other_ttl.error().message.find("TTL of 1000 ms, expected 2000 ms"), std::string::npos)
+      << other_ttl.error().message;
+  const auto out_of_range = LeaseBucket::open(*connection_, "partition_leases", 1s, 6);
+  ASSERT_FALSE(out_of_range);
+  EXPECT_EQ(out_of_range.error().code, BusErrc::bad_config);
+  EXPECT_FALSE(LeaseBucket::open(*connection_, "three_replicas", 1s, 3)) << "a single server creates none with 3";
+}
+
 }  // namespace
 }  // namespace assist::bus

@@ -243,6 +243,40 @@ TEST_F(IngestTest, StartRefusesAnAckWaitWithinTheFreshnessThreshold) {
   EXPECT_NE(started.message.find("ack_wait"), std::string::npos) << started.message;
 }
 
+// [ingest] max_age_seconds reaches both streams; a prompt stream whose max
+// age an operator edited is set back at start.
+TEST_F(IngestTest, BothStreamsGetTheConfiguredMaxAgeAndAnEditedOneIsSetBack) {
+  const auto max_age_of = [&](const char* stream) {
+    jsStreamInfo* info = nullptr;
+    if (js_GetStreamInfo(&info, connection_->jetstream(), stream, nullptr, nullptr) != NATS_OK) return std::int64_t{-1};
+    const auto age = info->Config->MaxAge;
+    jsStreamInfo_Destroy(info);
+    return age;
+  };
+  bus::StreamConfig edited{"ASSIST_PROMPTS", {std::string(ingest::kPromptSubjects)}};
+  edited.max_age = std::chrono::hours(5);  // what an operator left
+  ASSERT_TRUE(connection_->ensure_stream(edited).ok());
+
+  auto o = ingest_options("a");
+  o.max_age = std::chrono::hours(1);
+  auto& ingest = start_instance(o);
+  ASSERT_TRUE(eventually([&] { return ingest.health().ok(); })) << ingest.health().message;
+  const auto hour = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::hours(1)).count();
+  EXPECT_EQ(max_age_of("ASSIST_PROMPTS"), hour);
+  EXPECT_EQ(max_age_of("ASSIST_PROMPTS_OUTCOMES"), hour);
+}
+
+TEST_F(IngestTest, StartRefusesReplicasOrAMaxAgeOutOfRange) {
+  Synchronizer sync(sync_options());
+  auto o = ingest_options("a");
+  o.replicas = 6;
+  EXPECT_NE(ingest::JetStreamIngest(o, sync).start().message.find("replicas 6"), std::string::npos);
+  o = ingest_options("a");
+  o.max_age = 60s;
+  const auto started = ingest::JetStreamIngest(o, sync).start();
+  EXPECT_NE(started.message.find("duplicate window"), std::string::npos) << started.message;
+}
+
 TEST_F(IngestTest, NatsDownAtStartIsRetriedAndUntilThenPromptsAreRefused) {
   server_->kill();
   auto& ingest = start_instance(ingest_options("a"));

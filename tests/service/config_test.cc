@@ -410,6 +410,8 @@ TEST(ConfigTest, IngestIsLocalByDefaultAndNeedsNoServer) {
   EXPECT_EQ(ingest.stream, "ASSIST_PROMPTS");
   EXPECT_EQ(ingest.partitions, 16u);
   EXPECT_DOUBLE_EQ(ingest.lease_ttl_seconds, 10.0);
+  EXPECT_EQ(ingest.replicas, 1u);
+  EXPECT_DOUBLE_EQ(ingest.max_age_seconds, 86'400.0);
   EXPECT_TRUE(ingest.instance_id.ends_with("-" + std::to_string(::getpid()))) << ingest.instance_id;
   EXPECT_GT(ingest.instance_id.size(), std::to_string(::getpid()).size() + 1) << "a host name first";
 }
@@ -425,6 +427,8 @@ stream = "PROMPTS"
 partitions = 64
 lease_ttl_seconds = 2.5
 instance_id = "web-3"
+replicas = 3
+max_age_seconds = 3600
 )";
   auto vars = kSecret;
   vars["ASSIST_INGEST_PARTITIONS"] = "32";
@@ -438,6 +442,15 @@ instance_id = "web-3"
   EXPECT_EQ(r.config.ingest.partitions, 32u);
   EXPECT_DOUBLE_EQ(r.config.ingest.lease_ttl_seconds, 7.5);
   EXPECT_EQ(r.config.ingest.instance_id, "web-3");
+  EXPECT_EQ(r.config.ingest.replicas, 3u);
+  EXPECT_DOUBLE_EQ(r.config.ingest.max_age_seconds, 3600.0);
+
+  vars["ASSIST_INGEST_REPLICAS"] = "5";
+  vars["ASSIST_INGEST_MAX_AGE_SECONDS"] = "7200";
+  r = parse_config(text, "test.toml", env_of(vars));
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config.ingest.replicas, 5u);
+  EXPECT_DOUBLE_EQ(r.config.ingest.max_age_seconds, 7200.0);
 
   vars["ASSIST_INGEST_SERVERS"] = "nats://a:4222, nats://b:4222";
   r = parse_config(text, "test.toml", env_of(vars));
@@ -461,6 +474,34 @@ TEST(ConfigTest, IngestErrorsNameTheKey) {
   r = parse_minimal_with({{"ASSIST_INGEST_STREAM", ""}, {"ASSIST_INGEST_INSTANCE_ID", ""}});
   EXPECT_TRUE(has_error_containing(r, "ingest.stream: must not be empty")) << all_errors(r);
   EXPECT_TRUE(has_error_containing(r, "ingest.instance_id: must not be empty")) << all_errors(r);
+}
+
+TEST(ConfigTest, IngestReplicasAndMaxAgeAreCheckedAndSayWhy) {
+  auto r = parse_minimal_with({{"ASSIST_INGEST_REPLICAS", "0"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.replicas (ASSIST_INGEST_REPLICAS): expected an integer in [1, 5]"))
+      << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_REPLICAS", "6"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.replicas")) << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_MAX_AGE_SECONDS", "60"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.max_age_seconds: 60 must be at least 120 (the streams' 2-minute "
+                                      "duplicate window"))
+      << all_errors(r);
+  // Above the duplicate window, but under 10 ack waits (30 s by default).
+  r = parse_minimal_with({{"ASSIST_INGEST_MAX_AGE_SECONDS", "200"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.max_age_seconds: 200 must be at least 10 x ingest.ack_wait_seconds (300)"))
+      << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_MAX_AGE_SECONDS", "300"}});
+  EXPECT_TRUE(r.ok()) << all_errors(r);
+  r = parse_minimal_with({{"ASSIST_INGEST_MAX_AGE_SECONDS", "3000"}, {"ASSIST_INGEST_ACK_WAIT_SECONDS", "600"}});
+  EXPECT_TRUE(has_error_containing(r, "ingest.max_age_seconds: 3000 must be at least 10 x ingest.ack_wait_seconds "
+                                      "(6000)"))
+      << all_errors(r);
+
+  r = parse_minimal_with({{"ASSIST_INGEST_REPLICAS", "3"}});
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  const auto printed = to_redacted_toml(r.config);
+  EXPECT_NE(printed.find("replicas = 3"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("max_age_seconds = 86400"), std::string::npos) << printed;
 }
 
 TEST(ConfigTest, AnIngestServerUrlIsCheckedAndNeverShownWithItsPassword) {
