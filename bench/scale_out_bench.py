@@ -15,7 +15,7 @@ reference measured in the same go.
   the difference is what JetStream adds (publish, PubAck, fetch, the outcome's
   way back through the outcomes stream).
 
-usage: scale_out_bench.py BUILD_DIR [--prompts N] [--rounds R] [--instances 1 2 3]
+usage: scale_out_bench.py BUILD_DIR [--prompts N] [--rounds R] [--instances 0 1 2 3]
 """
 import argparse
 import os
@@ -129,7 +129,8 @@ def main():
     parser.add_argument("build")
     parser.add_argument("--prompts", type=int, default=30000)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--instances", type=int, nargs="*", help="only these nats setups (and no local reference)")
+    parser.add_argument("--instances", type=int, nargs="*",
+                        help="only these setups: 0 for the local reference, 1-3 for nats with that many instances")
     args = parser.parse_args()
     binary = os.path.join(args.build, "apps", "assist-sync")
     if not shutil.which("nats-server"):
@@ -138,14 +139,14 @@ def main():
     setups = [("local, 1 instance", 1, False), ("nats, 1 instance", 1, True), ("nats, 2 instances", 2, True),
               ("nats, 3 instances", 3, True)]
     if args.instances:
-        setups = [(n, c, m) for n, c, m in setups if m and c in args.instances]
+        setups = [(n, c, m) for n, c, m in setups if (c if m else 0) in args.instances]
     for round_number in range(1, args.rounds + 1):
         reference = None
         for name, count, nats_mode in setups:
             rate, statuses, p50, p99, n = one_setup(binary, work, count, nats_mode, args.prompts)
             reference = reference or rate
             latency = "; accept->ACK p50 %.2f ms p99 %.2f ms (%d prompts at %d/s)" % (p50, p99, n, RATE) if n else ""
-            print("round %d, %-18s %8.0f prompts/s (%.2f of local)%s; %s"
+            print("round %d, %-18s %8.0f prompts/s (%.2f of the round's first)%s; %s"
                   % (round_number, name + ":", rate, rate / reference, latency,
                      ", ".join("HTTP %s: %d" % kv for kv in sorted(statuses.items()))), flush=True)
     shutil.rmtree(work, ignore_errors=True)
