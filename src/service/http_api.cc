@@ -430,7 +430,13 @@ struct HttpApi::Impl {
   asio::awaitable<Submission> submit(std::string_view text) {
     auto decoded = decode_prompt_object(text);
     if (!decoded) co_return undecodable(decoded.error());
-    auto result = co_await hand_over(std::move(decoded).value());
+    // Two statements, not a conditional with a co_await in each branch (g++ 12
+    // destroys such temporaries twice), and no coroutine of its own in between.
+    if (options.route) {
+      auto routed = co_await async_route(options.route, std::move(decoded).value());
+      co_return answered(std::move(routed));
+    }
+    auto result = co_await async_sync_prompt(sync, std::move(decoded).value(), asio::use_awaitable);
     co_return answered(std::move(result));
   }
 
@@ -484,14 +490,6 @@ struct HttpApi::Impl {
           }
         },
         asio::use_awaitable, &route, &prompts);
-  }
-
-  // To the route when there is one (scale-out), else to the synchronizer.
-  // Two statements, not a conditional with a co_await in each branch: g++ 12
-  // destroys such temporaries twice.
-  asio::awaitable<SubmitResult> hand_over(AssistPrompt prompt) {
-    if (options.route) co_return co_await async_route(options.route, std::move(prompt));
-    co_return co_await async_sync_prompt(sync, std::move(prompt), asio::use_awaitable);
   }
 
   // The route's answer, resumed on the awaiting coroutine's executor. The
