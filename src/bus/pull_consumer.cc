@@ -75,6 +75,16 @@ Result<PullConsumer> PullConsumer::open(Connection& connection, const ConsumerCo
 Result<std::vector<Delivery>> PullConsumer::fetch(int batch, std::chrono::milliseconds timeout) {
   natsMsgList list{};
   jsErrCode js_error{};
+  // libnats 3.4's fetch writes past its array when it finds messages already
+  // waiting in the subscription (leftovers of an earlier request): it takes
+  // those, shrinks its request to what is missing, then counts toward that
+  // from where it is (nats.c #749, fixed in 3.8). While any are waiting they
+  // are taken one a call, which never overruns (one taken: no request; a
+  // status message taken: a request for one); a fetch with nothing waiting
+  // asks the server for the whole batch.
+  int waiting = 0;
+  int waiting_bytes = 0;
+  if (natsSubscription_GetPending(subscription_.get(), &waiting, &waiting_bytes) == NATS_OK && waiting > 0) batch = 1;
   const auto s = natsSubscription_Fetch(&list, subscription_.get(), batch, timeout.count(), &js_error);
   if (s == NATS_TIMEOUT) return std::vector<Delivery>{};
   if (s != NATS_OK) return nats_failure(fmt::format("fetch from consumer {}", name_), s, js_error);
