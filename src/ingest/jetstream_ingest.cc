@@ -39,14 +39,6 @@ namespace {
 // before it is forgotten (its prompt is in some instance's audit log).
 constexpr auto kWaiterHorizon = std::chrono::minutes(10);
 
-SubmitError refusal(SubmitErrc code, std::string message, std::vector<Violation> violations = {}) {
-  SubmitError e;
-  e.code = make_error_code(code);
-  e.message = std::move(message);
-  e.violations = std::move(violations);
-  return e;
-}
-
 Status bad_option(std::string message) { return Status{make_error_code(bus::BusErrc::bad_config), std::move(message)}; }
 
 }  // namespace
@@ -80,13 +72,13 @@ struct JetStreamIngest::Impl {
     if (auto violations = sync::prepare_for_acceptance(prompt, options.acceptance, system_clock().unix_now());
         !violations.empty()) {
       auto message = "invalid prompt: " + describe(violations);
-      done(refusal(SubmitErrc::invalid_prompt, std::move(message), std::move(violations)));
+      done(sync::submit_error(SubmitErrc::invalid_prompt, std::move(message), std::move(violations)));
       return;
     }
     std::shared_lock lock(connection_mu);
     if (!connection || !connected.load()) {
       publish_failures.fetch_add(1);
-      done(refusal(SubmitErrc::ingest_unavailable, "scale-out ingest: " + problem().message));
+      done(sync::submit_error(SubmitErrc::ingest_unavailable, "scale-out ingest: " + problem().message));
       return;
     }
     std::string frame_id;
@@ -103,7 +95,7 @@ struct JetStreamIngest::Impl {
           if (!stored) {
             forget_waiter(frame_id);
             publish_failures.fetch_add(1);
-            done(refusal(SubmitErrc::ingest_unavailable,
+            done(sync::submit_error(SubmitErrc::ingest_unavailable,
                          "scale-out ingest: the prompt stream did not store it: " + stored.error().message));
             return;
           }

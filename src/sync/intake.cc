@@ -32,7 +32,7 @@ void Intake::open() {
   refusing_ = false;
 }
 
-SubmitResult Intake::refuse(SubmitErrc code, std::string message, std::vector<Violation> violations) {
+SubmitError submit_error(SubmitErrc code, std::string message, std::vector<Violation> violations) {
   SubmitError refused;
   refused.code = make_error_code(code);
   refused.message = std::move(message);
@@ -58,21 +58,21 @@ std::vector<Violation> prepare_for_acceptance(AssistPrompt& prompt, const Synchr
 SubmitResult Intake::submit(AssistPrompt prompt, std::optional<IngestAssignment> assigned) {
   {
     std::lock_guard lock(mu_);
-    if (refusing_ || closed_) return refuse(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
+    if (refusing_ || closed_) return submit_error(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
   }
   if (auto violations = prepare_for_acceptance(prompt, options_, clock_.unix_now()); !violations.empty()) {
     auto message = "invalid prompt: " + describe(violations);
     router_.on_refused(prompt, OutcomeKind::rejected_validation, message, true);
-    return refuse(SubmitErrc::invalid_prompt, std::move(message), std::move(violations));
+    return submit_error(SubmitErrc::invalid_prompt, std::move(message), std::move(violations));
   }
   if (const auto behind = audit_ ? audit_->pending() : 0; audit_ && behind >= options_.max_audit_backlog)
-    return refuse(SubmitErrc::queue_full, fmt::format("the audit log is {} events behind (max_audit_backlog)", behind));
+    return submit_error(SubmitErrc::queue_full, fmt::format("the audit log is {} events behind (max_audit_backlog)", behind));
   if (pending_.fetch_add(1) >= options_.max_pending) {
     pending_.fetch_sub(1);
     auto message = fmt::format("{} prompts already pending (max_pending)", options_.max_pending);
     // An ingested prompt stays in its stream and is submitted again: no outcome yet.
     router_.on_refused(prompt, OutcomeKind::rejected_concurrency, message, !assigned);
-    return refuse(SubmitErrc::queue_full, std::move(message));
+    return submit_error(SubmitErrc::queue_full, std::move(message));
   }
   std::string frame_id;
   if (assigned) {
@@ -101,7 +101,7 @@ SubmitResult Intake::submit(AssistPrompt prompt, std::optional<IngestAssignment>
     // before it is emptied for the last time, or refused here.
     if (refusing_ || closed_) {
       pending_.fetch_sub(1);
-      return refuse(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
+      return submit_error(refusing_ ? refusal_ : SubmitErrc::not_running, refusal_message_);
     }
     first = inbox_.empty();
     inbox_.push_back(std::move(entry));

@@ -32,6 +32,10 @@ namespace assist::sync {
 // scale-out ingest runs it too, before publishing.
 std::vector<Violation> prepare_for_acceptance(AssistPrompt& prompt, const SynchronizerOptions& options, double now);
 
+// The refusal of a prompt: `code`, the message naming what was wrong, the
+// violations (for invalid_prompt). Shared with the scale-out ingest's route.
+SubmitError submit_error(SubmitErrc code, std::string message, std::vector<Violation> violations = {});
+
 class Intake {
  public:
   // `wake` is called (from a submitting thread) when the inbox goes from
@@ -66,7 +70,6 @@ class Intake {
   std::uint64_t callback_errors() const { return tickets_->callback_errors.load(); }
 
  private:
-  SubmitResult refuse(SubmitErrc code, std::string message, std::vector<Violation> violations = {});
 
   const SynchronizerOptions& options_;
   Clock& clock_;

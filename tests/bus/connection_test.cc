@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -322,39 +323,43 @@ TEST(BusConnect, NoServerIsUnreachableAndTheMessageNamesTheUrlWithoutItsPassword
   EXPECT_EQ(connection.error().message.find("s3cret"), std::string::npos) << connection.error().message;
 }
 
-TEST(BusConnect, AServerWithoutJetStreamIsJetStreamUnavailable) {
-  const auto binary = testing::find_nats_server();
-  if (!binary) GTEST_SKIP() << "nats-server is not on PATH (scripts/bootstrap.sh installs it)";
-  testing::NatsServer server(*binary, std::filesystem::temp_directory_path(), testing::JetStreamMode::disabled);
-  ASSERT_TRUE(server.ready(10s));
-  ConnectOptions options;
-  options.servers = {server.url()};
-  auto connection = Connection::connect(options);
-  ASSERT_TRUE(connection) << connection.error().message;
-  const auto stream = connection.value()->ensure_stream(kPrompts);
+// A nats-server with JetStream disabled and a connection to it; skips the
+// test where nats-server is not on PATH.
+class WithoutJetStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto binary = testing::find_nats_server();
+    if (!binary) GTEST_SKIP() << "nats-server is not on PATH (scripts/bootstrap.sh installs it)";
+    server_ = std::make_unique<testing::NatsServer>(*binary, std::filesystem::temp_directory_path(),
+                                                    testing::JetStreamMode::disabled);
+    ASSERT_TRUE(server_->ready(10s));
+    ConnectOptions options;
+    options.servers = {server_->url()};
+    auto connection = Connection::connect(options);
+    ASSERT_TRUE(connection) << connection.error().message;
+    connection_ = std::move(connection).value();
+  }
+
+  std::unique_ptr<testing::NatsServer> server_;
+  std::unique_ptr<Connection> connection_;  // declared after the server: closed first
+};
+
+TEST_F(WithoutJetStreamTest, EnsuringAStreamIsJetStreamUnavailable) {
+  const auto stream = connection_->ensure_stream(kPrompts);
   ASSERT_FALSE(stream.ok());
   EXPECT_EQ(stream.code, BusErrc::jetstream_unavailable) << stream.message;
 }
 
 // Nobody answers a publish where JetStream is not enabled: that is
 // jetstream_unavailable, not no_stream (as in a cluster without quorum).
-TEST(BusConnect, PublishingWithoutJetStreamIsJetStreamUnavailableNotNoStream) {
-  const auto binary = testing::find_nats_server();
-  if (!binary) GTEST_SKIP() << "nats-server is not on PATH (scripts/bootstrap.sh installs it)";
-  testing::NatsServer server(*binary, std::filesystem::temp_directory_path(), testing::JetStreamMode::disabled);
-  ASSERT_TRUE(server.ready(10s));
-  ConnectOptions options;
-  options.servers = {server.url()};
-  auto connection = Connection::connect(options);
-  ASSERT_TRUE(connection) << connection.error().message;
-
-  const auto ack = connection.value()->publish("assist.prompts.1", "x", "frame-1");
+TEST_F(WithoutJetStreamTest, PublishingIsJetStreamUnavailableNotNoStream) {
+  const auto ack = connection_->publish("assist.prompts.1", "x", "frame-1");
   ASSERT_FALSE(ack);
   EXPECT_EQ(ack.error().code, BusErrc::jetstream_unavailable) << ack.error().message;
   EXPECT_NE(ack.error().message.find("assist.prompts.1"), std::string::npos) << ack.error().message;
 
   AsyncResults results(1);
-  connection.value()->publish_async("assist.prompts.2", "x", "frame-2", results.done(0));
+  connection_->publish_async("assist.prompts.2", "x", "frame-2", results.done(0));
   ASSERT_TRUE(results.wait_all(10s));
   ASSERT_FALSE(results.result(0));
   EXPECT_EQ(results.result(0).error().code, BusErrc::jetstream_unavailable) << results.result(0).error().message;
