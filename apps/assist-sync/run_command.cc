@@ -126,6 +126,7 @@ service::HttpApiOptions http_options(const service::ServiceConfig& config, servi
   ho.max_connections = static_cast<std::size_t>(config.http.max_connections);
   ho.threads = config.http.threads;
   ho.max_batch_lines = static_cast<std::size_t>(config.http.max_batch_lines);
+  ho.admission_wait = config.http.admission_wait;
   ho.status = &status;
   ho.outcomes = &outcomes;
   if (ingest) {

@@ -238,6 +238,13 @@ class Synchronizer {
   // once.
   SubmitResult sync_prompt(AssistPrompt prompt, IngestAssignment assigned);
 
+  // How many more prompts sync_prompt would take now before refusing with
+  // SubmitErrc::queue_full: max_pending less the prompts pending, 0 while the
+  // audit log is max_audit_backlog events behind. A hint for a caller that
+  // would rather wait for room than be refused (other threads may take it
+  // first). Thread-safe, never blocks.
+  std::size_t room() const;
+
   // Waits until the audit lines of every outcome reported so far (a ticket
   // completed, an observer told) are written, and fsynced unless the
   // durability is `never`: what acknowledging upstream must wait for. Ok at

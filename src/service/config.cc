@@ -284,6 +284,8 @@ void add_http_fields(std::vector<Field>& f) {
   f.push_back(integer_field<unsigned>("http", "threads", [](ServiceConfig& c) -> auto& { return c.http.threads; }, 1, 64));
   f.push_back(integer_field<std::uint64_t>("http", "max_batch_lines",
                                            [](ServiceConfig& c) -> auto& { return c.http.max_batch_lines; }, 1, kMaxCount));
+  f.push_back(integer_field<Millis>("http", "admission_wait_ms",
+                                    [](ServiceConfig& c) -> auto& { return c.http.admission_wait; }, 0, kMaxMillis));
   f.push_back(integer_field<Millis>("http", "shutdown_grace_ms",
                                     [](ServiceConfig& c) -> auto& { return c.http.shutdown_grace; }, 0, kMaxMillis));
 }

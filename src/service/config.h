@@ -90,6 +90,7 @@ struct HttpConfig {
   std::uint64_t max_connections = defaults::http().max_connections;
   unsigned threads = defaults::http().threads;
   std::uint64_t max_batch_lines = defaults::http().max_batch_lines;
+  Millis admission_wait = defaults::http().admission_wait;
   Millis shutdown_grace{10'000};  // the service's own: how long `run` lets requests finish at shutdown
 };
 

@@ -427,7 +427,27 @@ struct HttpApi::Impl {
     return out;
   }
 
-  asio::awaitable<Submission> submit(std::string_view text) {
+  // The end of a request's wait for room in the synchronizer.
+  using Deadline = std::chrono::steady_clock::time_point;
+  Deadline admission_deadline() const { return std::chrono::steady_clock::now() + options.admission_wait; }
+
+  // Until the synchronizer has room for a prompt, `until` passes or the API
+  // drains: room appears as outcomes come in (about one per 10 µs under
+  // load), so a short poll costs little and a waiting request no thread.
+  asio::awaitable<void> wait_for_room(Deadline until) {
+    if (sync.room() > 0 || std::chrono::steady_clock::now() >= until) co_return;
+    stats_admission_waits.fetch_add(1);
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor);
+    while (sync.room() == 0 && !draining.load() && std::chrono::steady_clock::now() < until) {
+      timer.expires_after(kRoomPoll);
+      co_await timer.async_wait(use_tuple);
+    }
+  }
+  static constexpr std::chrono::milliseconds kRoomPoll{1};
+
+  // Local mode: sync_prompt never blocks, so it runs here, on this thread.
+  asio::awaitable<Submission> submit(std::string_view text, Deadline until) {
     auto decoded = decode_prompt_object(text);
     if (!decoded) co_return undecodable(decoded.error());
     // Two statements, not a conditional with a co_await in each branch (g++ 12
@@ -436,8 +456,8 @@ struct HttpApi::Impl {
       auto routed = co_await async_route(options.route, std::move(decoded).value());
       co_return answered(std::move(routed));
     }
-    auto result = co_await async_sync_prompt(sync, std::move(decoded).value(), asio::use_awaitable);
-    co_return answered(std::move(result));
+    co_await wait_for_room(until);
+    co_return answered(sync.sync_prompt(std::move(decoded).value()));
   }
 
   // A batch for the route: every prompt handed over at once and the answers
@@ -508,7 +528,7 @@ struct HttpApi::Impl {
   }
 
   asio::awaitable<Response> submit_one(std::string_view body, bool wait) {
-    auto s = co_await submit(body);
+    auto s = co_await submit(body, admission_deadline());
     if (!s.ticket.valid()) {
       auto res = json_response(s.status, s.body);
       if (s.status == http::status::too_many_requests || s.status == http::status::service_unavailable)
@@ -530,8 +550,10 @@ struct HttpApi::Impl {
     if (options.route) {
       results = co_await submit_all_to_route(batch.lines);
     } else {
+      // One deadline for the whole request: its last line waits no longer than its first.
+      const auto until = admission_deadline();
       results.reserve(batch.lines.size());
-      for (const auto& line : batch.lines) results.push_back(co_await submit(line.text));
+      for (const auto& line : batch.lines) results.push_back(co_await submit(line.text, until));
     }
     for (std::size_t i = 0; i < results.size(); ++i) {
       results[i].body["line"] = batch.lines[i].number;
@@ -568,6 +590,7 @@ struct HttpApi::Impl {
     s.rejected_size = stats_rejected_size.load();
     s.prompts_accepted = stats_accepted.load();
     s.prompts_refused = stats_refused.load();
+    s.admission_waits = stats_admission_waits.load();
     return s;
   }
 
@@ -586,6 +609,7 @@ struct HttpApi::Impl {
   std::atomic<std::uint64_t> stats_rejected_size{0};
   std::atomic<std::uint64_t> stats_accepted{0};
   std::atomic<std::uint64_t> stats_refused{0};
+  std::atomic<std::uint64_t> stats_admission_waits{0};
 
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
@@ -617,6 +641,9 @@ std::string prometheus_text(const HttpApiStats& stats, bool ready) {
          "# TYPE assist_sync_http_prompts_total counter\n";
   out += fmt::format("assist_sync_http_prompts_total{{result=\"accepted\"}} {}\n", stats.prompts_accepted);
   out += fmt::format("assist_sync_http_prompts_total{{result=\"refused\"}} {}\n", stats.prompts_refused);
+  single("http_admission_waits_total", "counter",
+         "Prompts that waited for room in the synchronizer before being submitted (local mode).",
+         stats.admission_waits);
   return out;
 }
 

@@ -46,6 +46,11 @@ struct HttpApiOptions {
   std::size_t max_connections = 1024;  // beyond it: 503 and close
   unsigned threads = 2;
   std::size_t max_batch_lines = 1000;  // per batch request: 413 beyond
+  // Local mode: while the synchronizer is full (max_pending, or the audit
+  // log behind) a request waits up to this long, all its prompts together,
+  // for room before the rest are refused with 429. Pacing the client by its
+  // response beats a 429 it must send again. 0: refuse at once.
+  std::chrono::milliseconds admission_wait{1'000};
   // Not owned, outlive the HttpApi; null: their paths answer 404. `status`
   // serves GET / and /v1/status, and is sampled every
   // StatusModel::kSampleInterval while the API runs; `outcomes` answers
@@ -67,6 +72,7 @@ struct HttpApiStats {
   std::uint64_t rejected_size = 0;   // 413 and 431
   std::uint64_t prompts_accepted = 0;
   std::uint64_t prompts_refused = 0; // 400, 429, 503 on prompt submission
+  std::uint64_t admission_waits = 0; // prompts that waited for room (admission_wait)
 };
 
 // Serves the API for `synchronizer`, which must outlive it.

@@ -113,6 +113,12 @@ SubmitResult Intake::submit(AssistPrompt prompt, std::optional<IngestAssignment>
   return TicketFactory::issue(std::move(state));
 }
 
+std::size_t Intake::room() const {
+  if (audit_ && audit_->pending() >= options_.max_audit_backlog) return 0;
+  const std::uint64_t pending = pending_.load();
+  return pending >= options_.max_pending ? 0 : static_cast<std::size_t>(options_.max_pending - pending);
+}
+
 void Intake::take(std::vector<std::unique_ptr<Entry>>& out) {
   std::lock_guard lock(mu_);
   out.swap(inbox_);  // both keep their capacity

@@ -63,6 +63,9 @@ class Intake {
   // refused, never accepted and then forgotten.
   void close(std::vector<std::unique_ptr<Entry>>& out);
 
+  // See Synchronizer::room.
+  std::size_t room() const;
+
   // A prompt accepted by submit() ended: its pending slot is free.
   void finished() { pending_.fetch_sub(1); }
   std::uint64_t pending() const { return pending_.load(); }

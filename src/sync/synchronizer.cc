@@ -61,6 +61,7 @@ SubmitResult Synchronizer::sync_prompt(AssistPrompt prompt) { return core_->subm
 SubmitResult Synchronizer::sync_prompt(AssistPrompt prompt, IngestAssignment assigned) {
   return core_->submit(std::move(prompt), std::move(assigned));
 }
+std::size_t Synchronizer::room() const { return core_->room(); }
 Status Synchronizer::flush_audit() { return core_->flush_audit(); }
 void Synchronizer::stop() { core_->stop(); }
 bool Synchronizer::ready() const { return core_->ready(); }

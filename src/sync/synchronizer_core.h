@@ -53,6 +53,7 @@ class SynchronizerCore final : public Placement {
   SubmitResult submit(AssistPrompt prompt, std::optional<IngestAssignment> assigned = std::nullopt) {
     return intake_.submit(std::move(prompt), std::move(assigned));
   }
+  std::size_t room() const { return intake_.room(); }
   Status flush_audit();
   void stop();
   bool ready() const;

@@ -359,6 +359,7 @@ TEST(ConfigTest, TheDefaultsAreTheLibrarys) {
   EXPECT_EQ(r.config.http.max_connections, http.max_connections);
   EXPECT_EQ(r.config.http.threads, http.threads);
   EXPECT_EQ(r.config.http.max_batch_lines, http.max_batch_lines);
+  EXPECT_EQ(r.config.http.admission_wait, http.admission_wait);
 }
 
 // Each of `values` is spelled by to_string as parse reads it back, and the

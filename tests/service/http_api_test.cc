@@ -71,6 +71,7 @@ class HttpApiTest : public ::testing::Test {
     so.audit.path = (dir_ / "audit.jsonl").string();
     so.stop_drain = 1s;
     so.observer = &outcomes_;
+    so.max_pending = max_pending_;
     sync_ = std::make_unique<Synchronizer>(so);
     ASSERT_TRUE(sync_->start().ok());
   }
@@ -107,6 +108,19 @@ class HttpApiTest : public ::testing::Test {
                         {{"Authorization", with_key ? "Bearer status-api-key" : "Bearer wrong"}});
   }
 
+  // The result lines of a batch response, in order.
+  static std::vector<json::object> result_lines(const std::string& body) {
+    std::vector<json::object> lines;
+    std::size_t at = 0;
+    while (at < body.size()) {
+      const auto end = body.find('\n', at);
+      lines.push_back(json::parse(body.substr(at, end - at)).as_object());
+      at = end + 1;
+    }
+    return lines;
+  }
+
+  std::size_t max_pending_ = SynchronizerOptions{}.max_pending;  // set before SetUp to fill it quickly
   std::filesystem::path dir_;
   OutcomeTable outcomes_;  // told of every outcome by sync_
   StatusModel status_;
@@ -197,13 +211,7 @@ TEST_F(HttpApiTest, BatchAnswersOneResultPerLine) {
   const auto r = http_request(port(), http::verb::post, "/v1/prompts/batch?wait=outcome", body);
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.header("Content-Type"), "application/x-ndjson");
-  std::vector<json::object> lines;
-  std::size_t at = 0;
-  while (at < r.body.size()) {
-    const auto end = r.body.find('\n', at);
-    lines.push_back(json::parse(r.body.substr(at, end - at)).as_object());
-    at = end + 1;
-  }
+  const auto lines = result_lines(r.body);
   ASSERT_EQ(lines.size(), 4u) << r.body;
   EXPECT_EQ(lines[0].at("line").as_int64(), 1);
   EXPECT_EQ(lines[0].at("outcome").as_string(), "ACKED");
@@ -214,6 +222,88 @@ TEST_F(HttpApiTest, BatchAnswersOneResultPerLine) {
   EXPECT_EQ(lines[2].at("violations").as_array().at(0).at("field").as_string(), "priority_override");
   EXPECT_EQ(lines[3].at("line").as_int64(), 5);
   EXPECT_EQ(lines[3].at("outcome").as_string(), "ACKED");
+}
+
+// A synchronizer with room for two prompts, against a gateway that holds its
+// ACKs while stalled: the third prompt finds it full.
+class FullSynchronizerTest : public HttpApiTest {
+ protected:
+  void SetUp() override {
+    max_pending_ = 2;
+    HttpApiTest::SetUp();
+  }
+  void start_stalled(std::chrono::milliseconds admission_wait) {
+    HttpApiOptions o;
+    o.admission_wait = admission_wait;
+    start_api(o);
+    gateway_->set_stalled(true);
+  }
+  static std::string batch_of(int n) {
+    std::string body;
+    for (int i = 0; i < n; ++i) body += prompt_json("F-" + std::to_string(i)) + "\n";
+    return body;
+  }
+  std::uint64_t rejected_concurrency() const {
+    return sync_->metrics().outcomes[static_cast<std::size_t>(OutcomeKind::rejected_concurrency)];
+  }
+};
+
+TEST_F(FullSynchronizerTest, ABatchWaitsForRoomRatherThanBeingRefused) {
+  start_stalled(30s);
+  std::thread release([&] {
+    // Once the third line waits, the held ACKs go out and the room comes back.
+    EXPECT_TRUE(eventually([&] { return api_->stats().admission_waits >= 1; }));
+    gateway_->set_stalled(false);
+  });
+  const auto r = http_request(port(), http::verb::post, "/v1/prompts/batch", batch_of(5));
+  release.join();
+  ASSERT_EQ(r.status, 200u) << r.error << r.body;
+  const auto lines = result_lines(r.body);
+  ASSERT_EQ(lines.size(), 5u) << r.body;
+  for (const auto& line : lines) EXPECT_EQ(line.at("status").as_int64(), 202) << json::serialize(line);
+  EXPECT_EQ(api_->stats().prompts_refused, 0u);
+  EXPECT_EQ(rejected_concurrency(), 0u);  // nothing refused, so nothing audited as refused
+}
+
+TEST_F(FullSynchronizerTest, TheWaitEndsAtTheRequestsDeadlineWith429) {
+  start_stalled(50ms);
+  const auto r = http_request(port(), http::verb::post, "/v1/prompts/batch", batch_of(4));
+  ASSERT_EQ(r.status, 200u) << r.error << r.body;
+  const auto lines = result_lines(r.body);
+  ASSERT_EQ(lines.size(), 4u) << r.body;
+  EXPECT_EQ(lines[0].at("status").as_int64(), 202);
+  EXPECT_EQ(lines[1].at("status").as_int64(), 202);
+  EXPECT_EQ(lines[2].at("status").as_int64(), 429);
+  EXPECT_EQ(lines[3].at("status").as_int64(), 429);
+  // One wait for the request: the fourth line found its deadline passed.
+  EXPECT_EQ(api_->stats().admission_waits, 1u);
+  const auto one = http_request(port(), http::verb::post, "/v1/prompts", prompt_json("F-9"));
+  EXPECT_EQ(one.status, 429u) << one.body;
+  EXPECT_EQ(one.header("Retry-After"), "1");
+  EXPECT_EQ(api_->stats().admission_waits, 2u);
+  gateway_->set_stalled(false);
+}
+
+TEST_F(FullSynchronizerTest, NoAdmissionWaitRefusesAtOnce) {
+  start_stalled(0ms);
+  const auto lines = result_lines(http_request(port(), http::verb::post, "/v1/prompts/batch", batch_of(3)).body);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2].at("status").as_int64(), 429);
+  EXPECT_EQ(api_->stats().admission_waits, 0u);
+  gateway_->set_stalled(false);
+}
+
+TEST_F(FullSynchronizerTest, DrainingEndsAWaitForRoom) {
+  start_stalled(30s);
+  std::thread drain([&] {
+    EXPECT_TRUE(eventually([&] { return api_->stats().admission_waits >= 1; }));
+    api_->stop_accepting();
+  });
+  const auto lines = result_lines(http_request(port(), http::verb::post, "/v1/prompts/batch", batch_of(3)).body);
+  drain.join();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2].at("status").as_int64(), 429);  // refused when the wait ended, not after 30 s
+  gateway_->set_stalled(false);
 }
 
 TEST_F(HttpApiTest, BatchOverTheLineLimitIs413) {

@@ -556,6 +556,7 @@ TEST_F(SynchronizerTest, FullQueueFailsFast) {
   o.realtime.max_inflight = 1;
   start_sync(o);
   gateway_->set_stalled(true);
+  EXPECT_EQ(sync_->room(), 50u);
   std::size_t refused = 0;
   for (int i = 0; i < 120; ++i) {
     const auto r = sync_->sync_prompt(prompt(testing::numbered("S", i), "I"));
@@ -565,7 +566,9 @@ TEST_F(SynchronizerTest, FullQueueFailsFast) {
     }
   }
   EXPECT_EQ(refused, 70u);
+  EXPECT_EQ(sync_->room(), 0u);
   gateway_->set_stalled(false);
+  EXPECT_TRUE(eventually([&] { return sync_->room() == 50u; }));  // every outcome frees its slot
 }
 
 TEST_F(SynchronizerTest, SlowCrmCallbackDoesNotSlowDelivery) {
