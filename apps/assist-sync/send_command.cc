@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -51,7 +52,7 @@ double three_decimals(double v) { return std::round(v * 1000.0) / 1000.0; }
 class SendTally {
  public:
   void outcome(const SyncOutcome& o) {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     switch (o.kind) {
       case OutcomeKind::acked:
         ++acked_;
@@ -66,7 +67,9 @@ class SendTally {
       case OutcomeKind::unconfirmed: ++unconfirmed_; break;
     }
     ++finished_;
-    cv_.notify_all();
+    const bool wake = wake_at_ && submitted_ - finished_ <= *wake_at_;
+    lock.unlock();
+    if (wake) cv_.notify_all();
   }
   void submitted() {
     std::lock_guard lock(mu_);
@@ -87,14 +90,18 @@ class SendTally {
     std::lock_guard lock(mu_);
     ++lines_;
   }
-  // Waits until fewer than `limit` accepted prompts are unfinished, or `until`.
+  // Waits until fewer than `limit` accepted prompts are unfinished, or
+  // `until`. Once at the limit, until a quarter of them have finished: the
+  // reader is woken once per batch, not once per outcome (a wake-up costs the
+  // synchronizer thread more than the prompt).
   void wait_below(std::size_t limit, std::chrono::steady_clock::time_point until) {
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, until, [&] { return submitted_ - finished_ < limit; });
+    if (submitted_ - finished_ < limit) return;
+    wait_until_at_most(lock, limit - std::max<std::size_t>(1, limit / 4), until);
   }
   bool wait_all(std::chrono::steady_clock::time_point until) {
     std::unique_lock lock(mu_);
-    return cv_.wait_until(lock, until, [&] { return finished_ == submitted_; });
+    return wait_until_at_most(lock, 0, until);
   }
   void mark_timed_out() {
     std::lock_guard lock(mu_);
@@ -143,8 +150,18 @@ class SendTally {
     return v[at];
   }
 
+  // Waits until at most `unfinished` accepted prompts are without an outcome.
+  bool wait_until_at_most(std::unique_lock<std::mutex>& lock, std::size_t unfinished,
+                          std::chrono::steady_clock::time_point until) {
+    wake_at_ = unfinished;
+    const bool reached = cv_.wait_until(lock, until, [&] { return submitted_ - finished_ <= unfinished; });
+    wake_at_.reset();
+    return reached;
+  }
+
   std::mutex mu_;
   std::condition_variable cv_;
+  std::optional<std::size_t> wake_at_;  // while the reader waits: outcomes wake it at this many unfinished
   std::size_t lines_ = 0, submitted_ = 0, finished_ = 0, acked_ = 0, superseded_ = 0, failed_ = 0, unconfirmed_ = 0;
   std::size_t malformed_ = 0, timed_out_ = 0, without_outcome_ = 0;
   std::map<std::string, std::size_t> nacked_, rejected_;

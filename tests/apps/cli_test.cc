@@ -154,6 +154,24 @@ TEST_F(CliTest, SendOpensTheConnectionsItsSessionsNeed) {
   EXPECT_EQ(acked + summary.at("rejected").at("concurrency").as_int64(), 1500) << capped;
   EXPECT_EQ(capped_code, 0) << capped_err;  // a refusal is an outcome: every line ended
 }
+// The reader waits at --max-inflight until a quarter of the window has
+// finished: with a window of 1 (nothing left to wait for but everything) and
+// one that is not a multiple of 4, every line still ends acked.
+TEST_F(CliTest, SendWithASmallWindowDeliversEveryLine) {
+  SpawnedGateway gw;
+  ASSERT_TRUE(gw.ok()) << gw.process.err();
+  std::string lines;
+  for (int i = 0; i < 300; ++i) lines += prompt_line("W-" + std::to_string(i % 7), 3, false) + "\n";
+  write("prompts.jsonl", lines);
+  for (const char* window : {"1", "7"}) {
+    ChildProcess p({kBinary, "send", path("prompts.jsonl"), "--token-url", gw.token_url, "--realtime-url",
+                    gw.realtime_url, "--client-id", "demo-client", "--json", "--max-inflight", window},
+                   {{"ASSIST_CLIENT_SECRET", "demo-secret"}});
+    ASSERT_EQ(p.wait(120s), 0) << window << p.out() << p.err();
+    EXPECT_EQ(json::parse(p.out()).at("acked").as_int64(), 300) << window << p.out();
+  }
+}
+
 TEST_F(CliTest, SendWithoutASecretExits2) {
   ChildProcess send({kBinary, "send", "-", "--token-url", "http://127.0.0.1:1/oauth/token", "--realtime-url",
                      "ws://127.0.0.1:1/realtime/v1", "--client-id", "c"},
