@@ -171,6 +171,7 @@ struct AuditLog::Impl {
   // Shared state, guarded by mu.
   mutable std::mutex mu;
   std::condition_variable writer_cv;  // work for the writer
+  bool writer_idle = false;           // the writer waits for work (not for its batch to fill)
   std::condition_variable done_cv;    // a batch completed
   std::vector<Pending> queue;
   std::uint64_t accepted = 0;   // events queued so far
@@ -595,6 +596,7 @@ struct AuditLog::Impl {
   // the flow gathers into the next one.
   void wait_for_work(std::unique_lock<std::mutex>& lock) {
     while (queue.empty() && !stopping && !sync_requested) {
+      writer_idle = true;
       if (!timed_at || error) {
         writer_cv.wait(lock);
         continue;
@@ -603,6 +605,7 @@ struct AuditLog::Impl {
       if (wait <= Clock::steady_time::duration::zero()) break;
       writer_cv.wait_for(lock, wait);
     }
+    writer_idle = false;
     if (const auto wait = last_batch + options.batch_delay - clock.steady_now();
         !queue.empty() && wait > Clock::steady_time::duration::zero()) {
       writer_cv.wait_for(lock, wait, [&] { return queue.size() >= kFullBatch || stopping || sync_requested; });
@@ -758,8 +761,11 @@ std::error_code AuditLog::append(AuditEvent event) {
   // Stamped under the lock, so timestamps never go backwards along the chain.
   d.queue.push_back({std::move(event), d.clock.unix_now()});
   ++d.accepted;
-  // The first event wakes the writer; a full batch ends its batch_delay early.
-  if (d.queue.size() == 1 || d.queue.size() == Impl::kFullBatch) d.writer_cv.notify_one();
+  // The first event wakes an idle writer; a full batch ends its batch_delay
+  // early. Nothing else would end a wait: a writer waiting out batch_delay
+  // woken for an event more would only sleep again, and under load (each
+  // commit() empties the queue) that was a context switch per burst.
+  if ((d.queue.size() == 1 && d.writer_idle) || d.queue.size() == Impl::kFullBatch) d.writer_cv.notify_one();
   return {};
 }
 
