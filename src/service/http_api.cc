@@ -446,7 +446,8 @@ struct HttpApi::Impl {
   }
   static constexpr std::chrono::milliseconds kRoomPoll{1};
 
-  // Local mode: sync_prompt never blocks, so it runs here, on this thread.
+  // One prompt. Local mode: sync_prompt never blocks, so it runs here, on
+  // this thread, once there is room.
   asio::awaitable<Submission> submit(std::string_view text, Deadline until) {
     auto decoded = decode_prompt_object(text);
     if (!decoded) co_return undecodable(decoded.error());
@@ -458,6 +459,25 @@ struct HttpApi::Impl {
     }
     co_await wait_for_room(until);
     co_return answered(sync.sync_prompt(std::move(decoded).value()));
+  }
+
+  // A batch in local mode: as submit() for each line, without a coroutine
+  // per line (its frame and resumption cost as much as the submission).
+  asio::awaitable<std::vector<Submission>> submit_all_here(const std::vector<PromptLine>& lines) {
+    // One deadline for the whole request: its last line waits no longer than its first.
+    const auto until = admission_deadline();
+    std::vector<Submission> out;
+    out.reserve(lines.size());
+    for (const auto& line : lines) {
+      auto decoded = decode_prompt_object(line.text);
+      if (!decoded) {
+        out.push_back(undecodable(decoded.error()));
+        continue;
+      }
+      if (sync.room() == 0) co_await wait_for_room(until);
+      out.push_back(answered(sync.sync_prompt(std::move(decoded).value())));
+    }
+    co_return out;
   }
 
   // A batch for the route: every prompt handed over at once and the answers
@@ -547,14 +567,8 @@ struct HttpApi::Impl {
                                fmt::format("batch has {} prompts; at most {} per request", batch.count,
                                            options.max_batch_lines));
     std::vector<Submission> results;
-    if (options.route) {
-      results = co_await submit_all_to_route(batch.lines);
-    } else {
-      // One deadline for the whole request: its last line waits no longer than its first.
-      const auto until = admission_deadline();
-      results.reserve(batch.lines.size());
-      for (const auto& line : batch.lines) results.push_back(co_await submit(line.text, until));
-    }
+    if (options.route) results = co_await submit_all_to_route(batch.lines);
+    else results = co_await submit_all_here(batch.lines);
     for (std::size_t i = 0; i < results.size(); ++i) {
       results[i].body["line"] = batch.lines[i].number;
       results[i].body["status"] = static_cast<unsigned>(results[i].status);
