@@ -1,5 +1,8 @@
 #include "service/prompt_input.h"
 
+#include <algorithm>
+#include <array>
+
 namespace assist::service {
 
 Violation decode_violation(const DecodeError& error) {
@@ -33,21 +36,25 @@ PromptLines split_prompt_lines(std::string_view body, std::size_t max_lines) {
 
 LineRead read_prompt_line(std::istream& in, std::string& line, std::size_t max_bytes) {
   line.clear();
-  std::streambuf* buffer = in.rdbuf();
   bool any = false;
   bool too_long = false;
+  // istream::getline scans the stream's buffer for the newline itself: a
+  // call per chunk of the line, not one per byte.
+  std::array<char, 4096> chunk;
   for (;;) {
-    const auto c = buffer->sbumpc();
-    if (c == std::char_traits<char>::eof()) {
-      in.setstate(std::ios::eofbit);
-      if (!any) return LineRead::end;
-      break;
-    }
-    any = true;
-    if (c == '\n') break;
-    if (line.size() < max_bytes) line.push_back(static_cast<char>(c));
-    else too_long = true;
+    in.getline(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    const auto got = static_cast<std::size_t>(in.gcount());  // the newline included, when it was read
+    any = any || got > 0;
+    const bool at_end = in.eof();
+    const bool goes_on = !at_end && in.fail();  // the chunk filled before the newline
+    const std::size_t stored = at_end || goes_on ? got : got - 1;
+    const std::size_t kept = std::min(stored, max_bytes - line.size());
+    line.append(chunk.data(), kept);
+    too_long = too_long || kept < stored;
+    if (!goes_on) break;
+    in.clear();
   }
+  if (!any) return LineRead::end;
   return too_long ? LineRead::too_long : LineRead::line;
 }
 

@@ -58,6 +58,27 @@ TEST(PromptInput, ReadLineHoldsAtMostMaxBytesAndSkipsTheRestOfALongLine) {
   EXPECT_EQ(read_prompt_line(in, line, 8), LineRead::end);
 }
 
+// The line is read in chunks: lengths around a chunk's size (4 KiB) and
+// several chunks long come back whole, with and without a final newline.
+TEST(PromptInput, ReadLineKeepsLinesLongerThanOneChunkWhole) {
+  for (const std::size_t length : {4094u, 4095u, 4096u, 4097u, 8191u, 10'000u}) {
+    const std::string text(length, 'y');
+    std::istringstream in(text + "\n" + text);
+    std::string line;
+    EXPECT_EQ(read_prompt_line(in, line, 20'000), LineRead::line) << length;
+    EXPECT_EQ(line, text) << length;
+    EXPECT_EQ(read_prompt_line(in, line, 20'000), LineRead::line) << length;
+    EXPECT_EQ(line, text) << length;
+    EXPECT_EQ(read_prompt_line(in, line, 20'000), LineRead::end) << length;
+  }
+  std::istringstream in(std::string(9'000, 'z') + "\nshort\n");
+  std::string line;
+  EXPECT_EQ(read_prompt_line(in, line, 5'000), LineRead::too_long);
+  EXPECT_EQ(line, std::string(5'000, 'z'));
+  EXPECT_EQ(read_prompt_line(in, line, 5'000), LineRead::line);
+  EXPECT_EQ(line, "short");
+}
+
 TEST(PromptInput, DecodeErrorsBecomeOneViolationNamingTheMember) {
   auto r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":{}})");
   ASSERT_FALSE(r.ok());
