@@ -174,8 +174,10 @@ struct AuditLog::Impl {
   bool writer_idle = false;           // the writer waits for work (not for its batch to fill)
   std::condition_variable done_cv;    // a batch completed
   std::vector<Pending> queue;
-  std::uint64_t accepted = 0;   // events queued so far
-  std::uint64_t completed = 0;  // of those, written (or discarded after a failure); the fsync may still run
+  // Changed under mu, read without it by pending(): producers ask it per
+  // prompt, and the lock is the synchronizer thread's.
+  std::atomic<std::uint64_t> accepted{0};   // events queued so far
+  std::atomic<std::uint64_t> completed{0};  // of those, written (or discarded after a failure); the fsync may still run
   std::uint64_t cycles_started = 0;   // batches taken by the writer
   std::uint64_t cycles_done = 0;      // batches finished (written, synced per policy)
   bool sync_requested = false;        // flush(): the next batch syncs, even if empty
@@ -860,8 +862,9 @@ std::error_code AuditLog::close() {
 std::uint64_t AuditLog::refusals_dropped() const { return impl_->refusals_dropped.load(); }
 
 std::size_t AuditLog::pending() const {
-  std::lock_guard lock(impl_->mu);
-  return static_cast<std::size_t>(impl_->accepted - impl_->completed);
+  // `completed` first: it never passes `accepted`, which only grows.
+  const std::uint64_t done = impl_->completed.load();
+  return static_cast<std::size_t>(impl_->accepted.load() - done);
 }
 
 AuditHead AuditLog::head() const {
