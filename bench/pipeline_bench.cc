@@ -6,7 +6,7 @@
 //
 // Two modes:
 //   throughput: submit --prompts as fast as the synchronizer accepts them
-//               (a queue_full refusal waits and retries) and report acked/s;
+//               (waiting for room when max_pending are pending) and report acked/s;
 //   latency:    --rate R offers R prompts/s for --prompts / R seconds and
 //               reports the write->ACK latency quantiles from the
 //               synchronizer's own histogram, and the caller's: from the
@@ -195,7 +195,8 @@ assist::SynchronizerOptions bench_options(const Config& cfg, const GatewayProces
 
 struct TimedRun {
   bool refused = false;  // a prompt was refused for another reason than queue_full
-  long queue_full_retries = 0;
+  long room_waits = 0;          // waits of 100 µs for room (Synchronizer::room())
+  long queue_full_retries = 0;  // refused anyway (the audit log behind)
   double elapsed = 0.0;     // seconds, first submission to the last outcome
   double client_cpu = 0.0;  // seconds of this process's CPU meanwhile
   assist::HistogramSnapshot caller_latency;  // sync_prompt() called -> outcome, as the caller sees it
@@ -216,6 +217,12 @@ TimedRun timed_run(assist::Synchronizer& sync, const Config& cfg, int sessions) 
       if (due > Clock::now() + 200us) std::this_thread::sleep_until(due);
     }
     for (;;) {
+      // Waits for room rather than being refused: a refusal is validated and
+      // audited (SYNC_REJECTED_CONCURRENCY), work the run would count.
+      while (sync.room() == 0) {
+        ++run.room_waits;
+        std::this_thread::sleep_for(100us);
+      }
       const auto submitted = Clock::now();
       auto r = sync.sync_prompt(make_prompt(i, sessions));
       if (r) {
@@ -246,8 +253,8 @@ void print_report(const Config& cfg, int sessions, const TimedRun& run, std::uin
   fmt::print("connections {}  sessions {}  prompts {}  offered {}  audit {}{}\n", cfg.connections, sessions,
              cfg.prompts, cfg.rate > 0 ? fmt::format("{:.0f}/s", cfg.rate) : "max", cfg.audit_policy,
              cfg.tls ? "  tls" : "");
-  fmt::print("acked {}  other outcomes {}  queue_full retries {}  elapsed {:.3f} s\n", acked,
-             cfg.prompts - static_cast<long>(acked), run.queue_full_retries, run.elapsed);
+  fmt::print("acked {}  other outcomes {}  waits for room {}  queue_full retries {}  elapsed {:.3f} s\n", acked,
+             cfg.prompts - static_cast<long>(acked), run.room_waits, run.queue_full_retries, run.elapsed);
   fmt::print("throughput {:.0f} acked/s   client process CPU {:.2f} s ({:.0f}% of one core)   client max RSS {:.1f} MiB\n",
              static_cast<double>(acked) / run.elapsed, run.client_cpu, 100.0 * run.client_cpu / run.elapsed,
              max_rss_mib());
