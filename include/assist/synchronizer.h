@@ -87,8 +87,13 @@ struct SynchronizerOptions {
   // (protocol §3): a prompt from the future would pass every age check.
   double max_future_skew_seconds = 1.0;
   // Prompts accepted and not yet finished (queued or in flight), over all
-  // sessions. Beyond it sync_prompt fails fast with SubmitErrc::queue_full.
-  std::size_t max_pending = 20'000;
+  // sessions. Beyond it sync_prompt fails fast with SubmitErrc::queue_full
+  // (room() says when to submit again). Enough to fill the windows of a few
+  // connections at 100 k prompts/s; a deeper queue only adds waiting (a prompt
+  // behind 20,000 others waits 0.2-4 s, against a freshness of 2 s) and a
+  // working set beyond the caches (docs/performance.md: 1.2x the throughput
+  // of `run` at 5,000 than at 20,000).
+  std::size_t max_pending = 5'000;
   // One session's unsent prompts. Checked on the synchronizer thread, which
   // owns the queues: the prompt beyond it is accepted and ends at once as
   // rejected_concurrency (ticket and SYNC_REJECTED_CONCURRENCY), so one busy
