@@ -9,7 +9,8 @@ reference measured in the same go.
   each to its own instance; the figure is prompts per second from the first
   request until every accepted prompt has its outcome (the instances'
   assist_sync_syncs_total), so it counts delivery, not only acceptance; only
-  prompts answered 202 count (local mode answers 429 beyond max_pending);
+  prompts answered 202 count (local mode answers 429 beyond max_pending,
+  once a request has waited http.admission_wait_ms for room);
 - latency: one prompt at a time, `POST /v1/prompts?wait=outcome`, RATE per
   second for LATENCY_PROMPTS prompts, against one instance: accept -> ACK as
   the HTTP client sees it (request to answer), p50/p99, local against nats:

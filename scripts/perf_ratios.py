@@ -13,10 +13,10 @@ Each round runs, one after the other:
             audit on) against `assist-sync gateway`; its own elapsed time;
   run       `assist-sync run` (audit on) fed /v1/prompts/batch bodies of 1,000
             lines by two client threads, from the first request until the
-            gateway has shown every prompt. 1,000 sessions (10 connections):
-            the HTTP API queues up to max_pending (20,000) prompts, and over
-            100 sessions that is beyond a session's queue (64), whose
-            overflow ends as rejected_concurrency.
+            gateway has shown every prompt. 1,000 sessions (10 connections),
+            the service's defaults: beyond max_pending (5,000) a request
+            waits for room (http.admission_wait_ms); a line refused anyway
+            (429) is sent again.
 Each path starts with the page cache written back (sync): a path's audit log
 (about 90 MB per 100,000 prompts) is otherwise flushed while the next runs.
 Prints each figure and its ratio to that round's floor, then the median
