@@ -46,7 +46,8 @@ LineRead read_prompt_line(std::istream& in, std::string& line, std::size_t max_b
     const auto got = static_cast<std::size_t>(in.gcount());  // the newline included, when it was read
     any = any || got > 0;
     const bool at_end = in.eof();
-    const bool goes_on = !at_end && in.fail();  // the chunk filled before the newline
+    // The chunk filled before the newline (not a read error: that ends the line).
+    const bool goes_on = !at_end && in.fail() && !in.bad() && got == chunk.size() - 1;
     const std::size_t stored = at_end || goes_on ? got : got - 1;
     const std::size_t kept = std::min(stored, max_bytes - line.size());
     line.append(chunk.data(), kept);

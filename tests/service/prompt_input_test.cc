@@ -79,6 +79,18 @@ TEST(PromptInput, ReadLineKeepsLinesLongerThanOneChunkWhole) {
   EXPECT_EQ(line, "short");
 }
 
+// A stream whose reads fail (an I/O error under std::cin) ends the input: the
+// failure is not taken for a chunk that filled up and read again forever.
+TEST(PromptInput, ReadLineEndsAtAReadError) {
+  struct FailingBuffer : std::streambuf {
+    int_type underflow() override { throw std::runtime_error("read error"); }
+  } failing;
+  std::istream in(&failing);
+  std::string line;
+  EXPECT_EQ(read_prompt_line(in, line, 100), LineRead::end);
+  EXPECT_TRUE(in.bad());
+}
+
 TEST(PromptInput, DecodeErrorsBecomeOneViolationNamingTheMember) {
   auto r = decode_prompt_object(R"({"session_id":"S","agent_id":"A","interaction_id":"I","snippets":{}})");
   ASSERT_FALSE(r.ok());
