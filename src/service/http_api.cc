@@ -474,7 +474,7 @@ struct HttpApi::Impl {
         out.push_back(undecodable(decoded.error()));
         continue;
       }
-      if (sync.room() == 0) co_await wait_for_room(until);
+      if (sync.room() == 0) co_await wait_for_room(until);  // asked here first: no coroutine when there is room
       out.push_back(answered(sync.sync_prompt(std::move(decoded).value())));
     }
     co_return out;

@@ -23,6 +23,7 @@
 #include "ingest/jetstream_ingest.h"
 #include "ingest/partition_worker.h"
 #include "ingest/prompt_stream.h"
+#include "support/gateway_client.h"
 #include "support/prompt_gen.h"
 
 namespace assist {
@@ -101,11 +102,7 @@ class IngestTest : public testing::NatsServerTest {
   }
 
   SynchronizerOptions sync_options() {
-    SynchronizerOptions o;
-    o.token.token_url = gateway_->token_url();
-    o.token.client_id = "demo-client";
-    o.token.client_secret = "demo-secret";
-    o.realtime.realtime_url = gateway_->realtime_url();
+    auto o = testing::options_for(*gateway_);
     o.log.level = LogLevel::warn;
     return o;
   }

@@ -13,6 +13,7 @@
 #include "service/outcome_table.h"
 #include "service/status_model.h"
 #include "service/test_http_client.h"
+#include "support/gateway_client.h"
 
 namespace assist::service {
 namespace {
@@ -63,11 +64,7 @@ class HttpApiTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     gateway_ = std::make_unique<Gateway>(GatewayOptions{});
     ASSERT_TRUE(gateway_->start().ok());
-    SynchronizerOptions so;
-    so.token.token_url = gateway_->token_url();
-    so.token.client_id = "demo-client";
-    so.token.client_secret = "demo-secret";
-    so.realtime.realtime_url = gateway_->realtime_url();
+    auto so = assist::testing::options_for(*gateway_);
     so.audit.path = (dir_ / "audit.jsonl").string();
     so.stop_drain = 1s;
     so.observer = &outcomes_;

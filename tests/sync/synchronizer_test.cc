@@ -37,6 +37,7 @@
 
 #include "assist/frame_id.h"
 #include "assist/gateway.h"
+#include "support/gateway_client.h"
 #include "support/prompt_gen.h"
 #include "support/spdlog_capture.h"
 
@@ -154,11 +155,7 @@ class SynchronizerTest : public ::testing::Test {
   }
 
   SynchronizerOptions sync_options() {
-    SynchronizerOptions o;
-    o.token.token_url = gateway_->token_url();
-    o.token.client_id = "demo-client";
-    o.token.client_secret = "demo-secret";
-    o.realtime.realtime_url = gateway_->realtime_url();
+    auto o = testing::options_for(*gateway_);
     o.realtime.reconnect = {std::chrono::milliseconds(5), 2.0, std::chrono::milliseconds(50)};
     o.audit.path = audit_path();
     o.clock = clock_;
